@@ -1,0 +1,71 @@
+"""The one settings object: environment variables, optionally a `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SAMPLE_KNOWLEDGE = Path(__file__).parent / "sample"
+
+
+def _split_list(value: object) -> object:
+    """Accept `a,b` or `a:b` from the environment as well as a real list."""
+    if isinstance(value, str):
+        parts = value.replace(";", ",").split(",")
+        return [part.strip() for part in parts if part.strip()]
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the assistant; see README for the table."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Where the embedded Chroma store and bot state live.")
+    knowledge_sources: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [SAMPLE_KNOWLEDGE],
+        description="Folders (or files) that `ingest.py` indexes, comma-separated.",
+    )
+    embedding_provider: Literal["local", "openai"] = Field(
+        "local", description="`local`: the bundled multilingual model; `openai`: the embeddings API."
+    )
+    openai_api_key: SecretStr | None = Field(None, description="Key for the OpenAI(-compatible) API.")
+    openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    openai_model: str = Field("gpt-4.1-mini", description="Chat model that writes answers in LLM mode.")
+    openai_embedding_model: str = Field(
+        "text-embedding-3-small", description="Embedding model when EMBEDDING_PROVIDER=openai."
+    )
+    openai_timeout: float = Field(20.0, description="Seconds before an LLM call is abandoned.")
+    chroma_host: str | None = Field(None, description="Chroma server host; unset means the embedded store.")
+    chroma_port: int = Field(8000, description="Chroma server port.")
+    collection_prefix: str = Field("goi", description="Prefix of the Chroma collections this bot owns.")
+    telegram_bot_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
+    telegram_base_url: str = Field(
+        "https://api.telegram.org/bot", description="Bot API base URL; tests point it at a local server."
+    )
+    admin_user_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Telegram user ids allowed to run staff commands."
+    )
+    log_level: str = Field("INFO", description="Logging level.")
+
+    @field_validator("knowledge_sources", "admin_user_ids", mode="before")
+    @classmethod
+    def _lists_from_env(cls, value: object) -> object:
+        return _split_list(value)
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when an LLM endpoint is configured (a key, or a compatible server URL)."""
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Build the settings once per process."""
+    return Settings()
