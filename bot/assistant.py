@@ -1,0 +1,147 @@
+"""The channel-free core: a question and its conversation in, an answer with sources out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+
+from langchain_core.language_models import BaseChatModel
+
+from knowledge.language import Language, detect_language
+from knowledge.retrieve import HybridSearcher, IndexMissing, Passage
+from knowledge.store import StoreUnavailable
+
+from bot import llm
+from bot.extractive import compose
+from bot.models import Answer, Source
+from bot.texts import text
+
+log = logging.getLogger(__name__)
+
+OnDraft = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How much evidence an answer needs; tuned on the dev evaluation set (bench/answer.py)."""
+
+    min_score: float = 0.42
+    passages: int = 6
+    sources: int = 3
+
+
+def _sources(passages: list[Passage], limit: int) -> list[Source]:
+    seen: dict[str, Source] = {}
+    today = date.today().isoformat()
+    for p in passages:
+        if p.source_key not in seen:
+            seen[p.source_key] = Source(
+                title=p.title, path=p.source, row=p.row, score=round(p.score, 4), date=p.effective,
+                section=p.section, url=p.url, expired=bool(p.expires and p.expires < today),
+            )
+    return list(seen.values())[:limit]
+
+
+def _with_warnings(body: str, sources: list[Source], language: Language) -> str:
+    warnings = [text(language, "expired", date=s.date or "") for s in sources[:1] if s.expired]
+    return "\n\n".join([body, *warnings])
+
+
+class Assistant:
+    """Answers questions from the knowledge base, with an LLM when one is configured."""
+
+    def __init__(
+        self, searcher: HybridSearcher, chat: BaseChatModel | None = None, config: AnswerConfig | None = None
+    ) -> None:
+        self.searcher = searcher
+        self.chat = chat
+        self.config = config or AnswerConfig()
+
+    def retrieve(self, question: str, history: list[str]) -> list[Passage]:
+        """Passages for the question; a follow-up is also searched together with the previous turn."""
+        k = self.config.passages
+        passages = self.searcher.search(question, k=k)
+        if history:
+            in_context = self.searcher.search(f"{history[-1]}\n{question}", k=k)
+            if in_context and (not passages or in_context[0].score > passages[0].score):
+                return in_context
+        return passages
+
+    def _refusal(self, question: str, language: Language, key: str, mode: str) -> Answer:
+        return Answer(
+            question=question, answer=text(language, key), answered=False, language=language,
+            mode=mode,  # type: ignore[arg-type]
+        )
+
+    def answer_extractive(self, question: str, history: list[str] | None = None) -> Answer:
+        """Answer without an LLM: the best passages quoted, or an honest "I don't know"."""
+        language = detect_language(question)
+        try:
+            passages = self.retrieve(question, history or [])
+        except IndexMissing:
+            return self._refusal(question, language, "index_missing", "extractive")
+        except StoreUnavailable:
+            log.warning("store unavailable", exc_info=True)
+            return self._refusal(question, language, "store_down", "extractive")
+        return self._extractive(question, language, passages)
+
+    def _extractive(self, question: str, language: Language, passages: list[Passage]) -> Answer:
+        if not passages or passages[0].score < self.config.min_score:
+            return self._refusal(question, language, "not_found", "extractive")
+        sources = _sources(passages, self.config.sources)
+        body = _with_warnings(compose(question, language, passages, self.searcher.section), sources, language)
+        return Answer(
+            question=question, answer=body, answered=True, language=language, mode="extractive", sources=sources
+        )
+
+    async def answer(self, question: str, history: list[str] | None = None, on_draft: OnDraft | None = None) -> Answer:
+        """Answer one question; with an LLM, stream drafts to `on_draft` and fall back to quotes on failure."""
+        history = history or []
+        if self.chat is None:
+            return await asyncio.to_thread(self.answer_extractive, question, history)
+        language = detect_language(question)
+        try:
+            standalone = await self._standalone(question, history)
+            passages = await asyncio.to_thread(self.retrieve, standalone, [])
+        except (IndexMissing, StoreUnavailable):
+            return await asyncio.to_thread(self.answer_extractive, question, history)
+        try:
+            return await self._llm_answer(question, language, passages, on_draft)
+        except Exception:
+            log.warning("llm failed, answering extractively", exc_info=True)
+            return self._extractive(question, language, passages)
+
+    async def _standalone(self, question: str, history: list[str]) -> str:
+        if not history or self.chat is None:
+            return question
+        try:
+            reply = await self.chat.ainvoke(llm.rewrite_messages(question, history))
+        except Exception:
+            log.warning("llm rewrite failed, searching with the recent turns", exc_info=True)
+            return f"{history[-1]}\n{question}"
+        rewritten = str(reply.content).strip()
+        return rewritten if 0 < len(rewritten) < 500 else question
+
+    async def _llm_answer(
+        self, question: str, language: Language, passages: list[Passage], on_draft: OnDraft | None
+    ) -> Answer:
+        if not passages or passages[0].score < self.config.min_score or self.chat is None:
+            return self._refusal(question, language, "not_found", "llm")
+        reply = ""
+        async for piece in llm.stream_reply(self.chat, llm.answer_messages(question, language, passages)):
+            reply += piece
+            if on_draft is not None and llm.NOT_FOUND not in reply:
+                await on_draft(reply)
+        if not reply.strip():
+            raise ValueError("the LLM returned an empty reply")
+        if llm.NOT_FOUND in reply:
+            return self._refusal(question, language, "not_found", "llm")
+        body, cited = llm.resolve_citations(reply, passages)
+        sources = _sources(cited or passages, self.config.sources)
+        return Answer(
+            question=question, answer=_with_warnings(body, sources, language), answered=True,
+            language=language, mode="llm", sources=sources,
+        )

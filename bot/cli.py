@@ -1,0 +1,128 @@
+"""Command line: `python -m bot [console|ask|eval|telegram]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from knowledge.settings import Settings, get_settings
+
+from bot.assistant import Assistant
+from bot.components import build_assistant
+from bot.evaluation import breakdown, load_questions, run_eval
+from bot.models import Answer, Question
+
+
+def setup_logging(settings: Settings) -> None:
+    """Greppable one-line logs; httpx quiet because Telegram URLs carry the bot token."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _render(answer: Answer) -> str:
+    lines = [answer.answer]
+    if answer.sources:
+        lines.append("")
+        lines += [f"  [{n}] {s.title} ({s.path}{f' row {s.row}' if s.row else ''})" for n, s in enumerate(answer.sources, 1)]
+    return "\n".join(lines)
+
+
+async def _ask(assistant: Assistant, args: argparse.Namespace) -> int:
+    if args.question != ["-"]:
+        answer = await assistant.answer(" ".join(args.question))
+        print(answer.model_dump_json() if args.json else _render(answer))
+        return 0 if answer.answered else 3
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            item = Question.model_validate_json(line)
+        except ValueError as exc:
+            print(json.dumps({"error": f"bad input line: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}"}))
+            continue
+        answer = await assistant.answer(item.question, item.history)
+        print(answer.model_dump_json() if args.json else _render(answer), flush=True)
+    return 0
+
+
+async def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
+    questions = load_questions(args.questions)
+    outcomes = await run_eval(questions, assistant.answer)
+    report = breakdown(outcomes)
+    if args.json:
+        print(json.dumps({"summary": report, "questions": [o.model_dump() for o in outcomes]}, ensure_ascii=False))
+        return 0
+    table = Table(title=f"Evaluation of {args.questions}")
+    columns = list(report["all"])
+    table.add_column("group")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for group, figures in report.items():
+        table.add_row(group, *("–" if figures[c] is None else str(figures[c]) for c in columns))
+    Console().print(table)
+    return 0
+
+
+async def _console(assistant: Assistant) -> int:
+    print("GOI assistant console. Ask in English or Chinese; empty line or Ctrl-D to quit.")
+    history: list[str] = []
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, _read_line)
+        if not line:
+            return 0
+        answer = await assistant.answer(line, history[-4:])
+        history.append(line)
+        print(_render(answer) + "\n", flush=True)
+
+
+def _read_line() -> str:
+    try:
+        return input("you> ").strip()
+    except EOFError:
+        return ""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="The GOI assistant.")
+    parser.add_argument("--data-dir", type=Path, help="where the index lives (default: DATA_DIR)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("console", help="chat in this terminal")
+    sub.add_parser("telegram", help="run the Telegram bot")
+    ask = sub.add_parser("ask", help="answer one question (or JSON lines from stdin with '-')")
+    ask.add_argument("question", nargs="+")
+    ask.add_argument("--json", action="store_true")
+    ask.add_argument("--data-dir", type=Path, dest="data_dir_sub")
+    ev = sub.add_parser("eval", help="score the assistant on a questions.yaml")
+    ev.add_argument("questions", type=Path)
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--data-dir", type=Path, dest="data_dir_sub")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m bot`."""
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    data_dir = getattr(args, "data_dir_sub", None) or args.data_dir
+    if data_dir:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    setup_logging(settings)
+    command = args.command or ("telegram" if settings.telegram_bot_token else "console")
+    if command == "telegram":
+        from bot.telegram.app import run_telegram
+
+        return run_telegram(settings)
+    assistant = build_assistant(settings)
+    if command == "ask":
+        return asyncio.run(_ask(assistant, args))
+    if command == "eval":
+        return asyncio.run(_eval(assistant, args))
+    return asyncio.run(_console(assistant))

@@ -1,0 +1,17 @@
+"""Wiring: settings in, a ready assistant out. The only place that picks providers."""
+
+from __future__ import annotations
+
+from knowledge.embeddings import make_embeddings
+from knowledge.retrieve import HybridSearcher
+from knowledge.settings import Settings
+from knowledge.store import make_store
+
+from bot.assistant import Assistant
+from bot.llm import make_chat_model
+
+
+def build_assistant(settings: Settings) -> Assistant:
+    """The assistant over the configured store, embeddings and (optional) chat model."""
+    searcher = HybridSearcher(make_store(settings), make_embeddings(settings))
+    return Assistant(searcher, make_chat_model(settings))

@@ -1,0 +1,120 @@
+"""`python -m bot eval`: score the assistant on a question set with gold sources and facts."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field
+
+from bot.models import Answer
+
+
+class EvalQuestion(BaseModel):
+    """One entry of a questions.yaml file."""
+
+    id: str
+    question: str
+    lang: str
+    kind: str
+    sources: list[str] = Field(default_factory=list)
+    facts: list[list[str]] = Field(default_factory=list)
+    history: list[str] = Field(default_factory=list)
+
+    @property
+    def abstain(self) -> bool:
+        """The right behaviour is to say "I don't know"."""
+        return not self.sources
+
+
+class Outcome(BaseModel):
+    """How the assistant did on one question."""
+
+    id: str
+    kind: str
+    lang: str
+    abstain: bool
+    answered: bool
+    rank: int | None = Field(None, description="1-based rank of the first gold source, None if absent.")
+    facts: bool | None = None
+    seconds: float
+    chars: int
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    """Read a questions.yaml file."""
+    return [EvalQuestion.model_validate(item) for item in yaml.safe_load(path.read_text(encoding="utf-8"))]
+
+
+def _rank(question: EvalQuestion, answer: Answer) -> int | None:
+    keys = [f"{s.path}#{s.row}" if s.row is not None else s.path for s in answer.sources]
+    ranks = [keys.index(gold) + 1 for gold in question.sources if gold in keys]
+    return min(ranks) if ranks else None
+
+
+def _facts_found(question: EvalQuestion, answer: Answer) -> bool:
+    body = answer.answer.lower()
+    return all(any(alt.lower() in body for alt in alternatives) for alternatives in question.facts)
+
+
+async def run_eval(
+    questions: list[EvalQuestion], ask: Callable[[str, list[str]], Awaitable[Answer]]
+) -> list[Outcome]:
+    """Ask every question in turn, timing each."""
+    outcomes = []
+    for q in questions:
+        started = time.perf_counter()
+        answer = await ask(q.question, q.history)
+        elapsed = time.perf_counter() - started
+        outcomes.append(
+            Outcome(
+                id=q.id, kind=q.kind, lang=q.lang, abstain=q.abstain, answered=answer.answered,
+                rank=None if q.abstain else _rank(q, answer),
+                facts=None if q.abstain else (answer.answered and _facts_found(q, answer)),
+                seconds=elapsed, chars=len(answer.answer),
+            )
+        )
+    return outcomes
+
+
+def _share(values: Iterable[bool]) -> float | None:
+    items = list(values)
+    return round(sum(items) / len(items), 3) if items else None
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
+
+
+def summarise(outcomes: list[Outcome]) -> dict[str, float | int | None]:
+    """recall@1/@3, MRR, facts, abstention precision and recall, latency, answer length."""
+    scored = [o for o in outcomes if not o.abstain]
+    abstained = [o for o in outcomes if not o.answered]
+    should = [o for o in outcomes if o.abstain]
+    return {
+        "questions": len(outcomes),
+        "recall@1": _share(o.rank == 1 for o in scored),
+        "recall@3": _share(o.rank is not None and o.rank <= 3 for o in scored),
+        "mrr": round(sum(1 / o.rank for o in scored if o.rank) / len(scored), 3) if scored else None,
+        "facts": _share(bool(o.facts) for o in scored),
+        "abstain_precision": _share(o.abstain for o in abstained),
+        "abstain_recall": _share(not o.answered for o in should),
+        "p50_ms": round(_percentile([o.seconds for o in outcomes], 0.5) * 1000, 1),
+        "p95_ms": round(_percentile([o.seconds for o in outcomes], 0.95) * 1000, 1),
+        "median_chars": int(statistics.median(o.chars for o in outcomes)) if outcomes else 0,
+    }
+
+
+def breakdown(outcomes: list[Outcome]) -> dict[str, dict[str, float | int | None]]:
+    """The summary overall, per kind and per language."""
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        groups["all"].append(o)
+        groups[f"kind={o.kind}"].append(o)
+        groups[f"lang={o.lang}"].append(o)
+    return {name: summarise(items) for name, items in groups.items()}

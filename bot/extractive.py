@@ -1,0 +1,119 @@
+"""The no-LLM answer: the passages that answer the question, quoted, with where they came from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from itertools import groupby
+
+from knowledge.language import Language
+from knowledge.lexical import tokenize
+from knowledge.retrieve import Passage
+
+from bot.texts import text
+
+BUDGET = 600  # characters: what a phone shows without scrolling
+CANDIDATES = 5
+MARGIN = 0.12  # a passage this far below the best one is noise, not evidence
+# Sensible guesses at what staff call the columns a card must show; any other column still
+# shows when it matches the question.
+CARD_FIELDS = (
+    r"title|name|instrument|patent|solution|名称|标题|设备|专利|场景",
+    r"owner|company|partner|holder|provider|单位|企业|公司|所属|伙伴",
+    r"campus|location|where|address|site|地点|位置|园区",
+    r"fee|price|cost|budget|charge|rate|费用|价格|收费|预算",
+    r"book|contact|apply|email|phone|联系|预约|申请|邮箱|电话",
+)
+_SENTENCE = re.compile(r"(?<=[。！？；])|(?<=[.!?;])\s+|\n+")
+
+
+def _overlap(question_terms: set[str], line: str) -> int:
+    return len(question_terms & set(tokenize(line)))
+
+
+def _card(passage: Passage, terms: set[str], budget: int) -> str:
+    """A listing row as a compact card: key columns first, then the lines the question asks about."""
+    lines = [line for line in passage.text.splitlines() if line.strip()]
+    rank = {line: len(CARD_FIELDS) + 1 for line in lines}
+    for line in lines:
+        column = line.split(":", 1)[0].lower()
+        priority = next((i for i, pattern in enumerate(CARD_FIELDS) if re.search(pattern, column)), None)
+        if priority is not None:
+            rank[line] = priority
+        elif _overlap(terms, line):
+            rank[line] = len(CARD_FIELDS)
+    chosen: list[str] = []
+    for line in sorted(lines, key=lambda item: (rank[item], lines.index(item))):
+        if sum(len(c) + 1 for c in chosen) + len(line) <= budget:
+            chosen.append(line)
+    return "\n".join(sorted(chosen, key=lines.index))
+
+
+def _quote(passage: Passage, terms: set[str], budget: int) -> str:
+    """The passage, or when it is too long its sentences that share most with the question."""
+    body = passage.text.strip()
+    if len(body) <= budget:
+        return body
+    sentences = [s.strip() for s in _SENTENCE.split(body) if s and s.strip()]
+    ranked = sorted(range(len(sentences)), key=lambda i: (-_overlap(terms, sentences[i]), i))
+    keep: list[int] = []
+    for index in ranked:
+        if sum(len(sentences[i]) + 3 for i in keep) + len(sentences[index]) <= budget:
+            keep.append(index)
+    return " … ".join(sentences[i] for i in sorted(keep))
+
+
+def cite(passages: list[Passage], language: Language) -> str:
+    """Where quoted passages come from: title, clauses or row, date."""
+    first = passages[0]
+    if first.row is not None:
+        places = [text(language, "row", row=first.row)]
+    else:
+        places = list(dict.fromkeys(p.section.split(" > ")[-1] for p in passages if p.section))
+    places = [place for place in places if place != first.title]
+    date = f" ({text(language, 'as_of')} {first.effective})" if first.effective else ""
+    return "— " + " › ".join([first.title, *(["; ".join(places)] if places else [])]) + date
+
+
+def _evidence(passages: list[Passage]) -> list[Passage]:
+    best = passages[0].score
+    return [p for p in passages[:CANDIDATES] if p.score >= best - MARGIN]
+
+
+def _body(passage: Passage, section: list[Passage], terms: set[str], room: int) -> tuple[str, set[str]]:
+    """What to quote for a passage: its whole section when that fits (conditions sit in sibling
+    clauses), else the clause itself; and the chunk ids that quote covers."""
+    if passage.kind == "listing":
+        return _card(passage, terms, room), {passage.id}
+    whole = "\n\n".join(p.text.strip() for p in section)
+    if len(section) > 1 and len(whole) <= room:
+        return whole, {p.id for p in section}
+    return _quote(passage, terms, room), {passage.id}
+
+
+def compose(
+    question: str, language: Language, passages: list[Passage], section_of: Callable[[Passage], list[Passage]]
+) -> str:
+    """Quote the best passages (a card for a listing row) that fit a phone screen, grouped by source."""
+    terms = set(tokenize(question))
+    chosen: list[tuple[Passage, str]] = []
+    covered: set[str] = set()
+    used = 0
+    for passage in _evidence(passages):
+        if passage.id in covered:
+            continue
+        room = BUDGET - used - len(cite([passage], language)) - 4
+        body, ids = _body(passage, section_of(passage), terms, room)
+        if not body or (chosen and len(body) < min(60, len(passage.text))):
+            continue
+        chosen.append((passage, body))
+        covered |= ids
+        used += len(body) + len(cite([passage], language)) + 4
+    order = {p.source_key: rank for rank, (p, _) in reversed(list(enumerate(chosen)))}
+    chosen.sort(key=lambda item: (order[item[0].source_key], item[0].chunk))
+    blocks = []
+    for _, group in groupby(chosen, key=lambda item: item[0].source_key):
+        items = list(group)
+        bodies = "\n\n".join(body for _, body in items)
+        blocks.append(f"{bodies}\n{cite([p for p, _ in items], language)}")
+    return "\n\n".join(blocks)

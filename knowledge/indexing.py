@@ -1,0 +1,249 @@
+"""Ingest: staff folders in, a new published index generation out (or nothing changed)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chromadb.api.models.Collection import Collection
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, Field
+
+from knowledge.embeddings import model_id
+from knowledge.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
+from knowledge.split import content_hash, embedding_views, split_document
+from knowledge.store import IndexInfo, KnowledgeStore, flat_metadata, new_generation_name, utc_now
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+EMBED_BATCH = 256
+COPY_BATCH = 1000
+
+
+class FileFailure(BaseModel):
+    """A file that could not be ingested, and why."""
+
+    path: str
+    reason: str
+
+
+class IngestReport(BaseModel):
+    """What an ingest did, file by file."""
+
+    added: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    failed: list[FileFailure] = Field(default_factory=list)
+    ignored: list[str] = Field(default_factory=list, description="Hidden and editor temp files.")
+    chunks: int = 0
+    embedded: int = 0
+    generation: str | None = None
+    published: bool = False
+    dry_run: bool = False
+    embedding_model: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file found under one of the sources, keyed by its path relative to that source."""
+
+    path: Path
+    root: Path
+    rel: str
+    digest: str
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _is_ignored(path: Path, root: Path) -> bool:
+    # Office lock files (~$x.xlsx) and dotfiles are never staff content.
+    return any(part.startswith((".", "~$")) for part in path.relative_to(root).parts)
+
+
+def _walk(source: Path) -> Iterator[tuple[Path, Path]]:
+    if source.is_file():
+        yield source, source.parent
+        return
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            yield path, source
+
+
+def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
+    """Every file under the sources, with a content digest; odd ones go to the report."""
+    found: dict[str, SourceFile] = {}
+    for source in sources:
+        for path, root in _walk(source):
+            rel = path.relative_to(root).as_posix()
+            if _is_ignored(path, root):
+                report.ignored.append(rel)
+            elif rel in found:
+                report.failed.append(FileFailure(path=rel, reason=f"same relative path also in {found[rel].root}"))
+            else:
+                found[rel] = SourceFile(path=path, root=root, rel=rel, digest=_digest(path))
+    return list(found.values())
+
+
+def _chunks_of(file: SourceFile) -> list[Document]:
+    if file.path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise LoadError(file.path, f"unsupported file type '{file.path.suffix or '(none)'}'")
+    chunks = [chunk for doc in load_file(file.path, file.root) for chunk in split_document(doc)]
+    if not chunks:
+        raise LoadError(file.path, "no text found")
+    for chunk in chunks:
+        chunk.metadata["file_hash"] = file.digest
+    return chunks
+
+
+def chunk_id(metadata: dict[str, Any]) -> str:
+    """Deterministic id: re-ingesting the same file never adds a duplicate."""
+    key = f"{metadata['source']}\0{metadata.get('sheet') or ''}\0{metadata.get('row') or 0}"
+    return f"{content_hash(key)}-{metadata['chunk']}"
+
+
+def _indexed_files(collection: Collection) -> dict[str, tuple[str, list[str]]]:
+    """source -> (file hash, chunk ids) of what a generation holds."""
+    got = collection.get(include=["metadatas"])
+    files: dict[str, tuple[str, list[str]]] = {}
+    for chunk, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+        files.setdefault(str(meta["source"]), (str(meta["file_hash"]), []))[1].append(chunk)
+    return files
+
+
+def _copy(old: Collection, new: Collection, ids: list[str]) -> None:
+    for start in range(0, len(ids), COPY_BATCH):
+        got = old.get(ids=ids[start : start + COPY_BATCH], include=["embeddings", "documents", "metadatas"])
+        new.add(
+            ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"]
+        )
+
+
+def is_view(entry_id: str) -> bool:
+    """True for the extra embedding views of a chunk (see `embedding_views`)."""
+    return "~" in entry_id
+
+
+def _entries(chunks: list[Document]) -> list[tuple[str, str, Document]]:
+    """(id, text to embed, chunk) for every view of every chunk; view 0 is the chunk itself."""
+    entries = []
+    for chunk in chunks:
+        base = chunk_id(chunk.metadata)
+        for view, text in enumerate(embedding_views(chunk)):
+            entries.append((base if view == 0 else f"{base}~{view}", text, chunk))
+    return entries
+
+
+def _embed_into(collection: Collection, chunks: list[Document], embeddings: Embeddings, progress: Progress) -> int:
+    entries = _entries(chunks)
+    for start in range(0, len(entries), EMBED_BATCH):
+        batch = entries[start : start + EMBED_BATCH]
+        vectors = embeddings.embed_documents([text for _, text, _ in batch])
+        collection.add(
+            ids=[entry_id for entry_id, _, _ in batch],
+            embeddings=vectors,  # type: ignore[arg-type]
+            documents=[chunk.page_content for _, _, chunk in batch],
+            metadatas=[flat_metadata({**c.metadata, "view": entry_id != chunk_id(c.metadata)}) for entry_id, _, c in batch],  # type: ignore[misc]
+        )
+        progress("embedding", min(start + EMBED_BATCH, len(entries)), len(entries))
+    return len(entries)
+
+
+def _noop(stage: str, done: int, total: int) -> None:  # noqa: ARG001 - Progress signature
+    return None
+
+
+class Ingest:
+    """One ingest run against a store with an embedding model."""
+
+    def __init__(self, store: KnowledgeStore, embeddings: Embeddings, progress: Progress = _noop) -> None:
+        self.store = store
+        self.embeddings = embeddings
+        self.progress = progress
+
+    def run(
+        self, sources: list[Path], *, rebuild: bool = False, dry_run: bool = False, strict: bool = False
+    ) -> IngestReport:
+        """Bring the published index in line with `sources`; publish only a complete generation."""
+        started = time.perf_counter()
+        report = IngestReport(dry_run=dry_run, embedding_model=model_id(self.embeddings))
+        with self.store.writer_lock():
+            self._run(sources, report, rebuild=rebuild, dry_run=dry_run, strict=strict)
+        report.seconds = round(time.perf_counter() - started, 3)
+        log.info(
+            "ingest done added=%d updated=%d unchanged=%d removed=%d failed=%d chunks=%d published=%s",
+            len(report.added), len(report.updated), len(report.unchanged), len(report.removed),
+            len(report.failed), report.chunks, report.published,
+        )
+        return report
+
+    def _previous(self, rebuild: bool) -> tuple[Collection | None, dict[str, tuple[str, list[str]]]]:
+        info = self.store.current()
+        if info is None or rebuild:
+            return None, {}
+        if info.embedding_model != model_id(self.embeddings):
+            log.warning("embedding model changed from %s: full rebuild", info.embedding_model)
+            return None, {}
+        collection = self.store.open(info.generation)
+        return collection, _indexed_files(collection)
+
+    def _run(self, sources: list[Path], report: IngestReport, *, rebuild: bool, dry_run: bool, strict: bool) -> None:
+        files = discover(sources, report)
+        old, indexed = self._previous(rebuild)
+        fresh: list[Document] = []
+        keep_ids: list[str] = []
+        for done, file in enumerate(files, 1):
+            self.progress("reading", done, len(files))
+            previous = indexed.get(file.rel)
+            if previous and previous[0] == file.digest:
+                report.unchanged.append(file.rel)
+                keep_ids.extend(previous[1])
+                continue
+            try:
+                fresh.extend(_chunks_of(file))
+            except LoadError as exc:
+                report.failed.append(FileFailure(path=file.rel, reason=exc.reason))
+                continue
+            (report.updated if previous else report.added).append(file.rel)
+        present = {f.rel for f in files}
+        report.removed = sorted(rel for rel in indexed if rel not in present)
+        report.chunks = sum(not is_view(i) for i in keep_ids) + len(fresh)
+        changed = report.added or report.updated or report.removed
+        if dry_run or not changed or (strict and report.failed):
+            return
+        self._publish(old, keep_ids, fresh, report, files=len(present) - len(report.failed))
+
+    def _publish(
+        self, old: Collection | None, keep_ids: list[str], fresh: list[Document], report: IngestReport, files: int
+    ) -> None:
+        generation = new_generation_name()
+        try:
+            new = self.store.create(generation)
+            if old is not None and keep_ids:
+                _copy(old, new, keep_ids)
+            expected = len(keep_ids) + _embed_into(new, fresh, self.embeddings, self.progress)
+            if new.count() != expected:
+                raise RuntimeError(f"index has {new.count()} entries, expected {expected}")
+        except BaseException:
+            self.store.discard(generation)
+            raise
+        info = IndexInfo(
+            generation=generation, embedding_model=report.embedding_model, chunks=report.chunks,
+            files=files, created=utc_now(),
+        )
+        self.store.publish(info)
+        report.generation, report.published, report.embedded = generation, True, len(fresh)

@@ -1,0 +1,75 @@
+"""Lexical side of retrieval: BM25 over jieba-segmented text, so names and codes match exactly."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import tempfile
+from collections import Counter
+from functools import lru_cache
+
+import bm25s
+import jieba
+import numpy as np
+
+_CODE = re.compile(r"[a-z0-9]+(?:[-./][a-z0-9]+)+")  # GOI-PL-2025, ab-1200, 7.5
+_WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]+")
+# Words that carry no evidence in either language; BM25's IDF leaves them too much weight
+# in short passages, where one "the" can outscore a missing keyword.
+_STOP = frozenset(
+    ["a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "if", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so", "that", "the", "their", "them", "there", "this", "to", "was", "we", "what", "when", "where", "which", "who", "will", "with", "would", "you", "your", "about", "any", "get", "的", "了", "吗", "呢", "是", "在", "和", "与", "或", "及", "我", "我们", "你", "你们", "有", "要", "给", "能", "可以", "多少", "什么", "怎么", "哪", "哪些", "吧", "啊", "就", "也", "都", "一个", "这个", "那个", "请问"]
+)
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> jieba.Tokenizer:
+    tokenizer = jieba.Tokenizer()
+    # jieba caches its dictionary; keep the cache out of the working directory.
+    tokenizer.tmp_dir = tempfile.gettempdir()
+    jieba.setLogLevel(logging.WARNING)
+    return tokenizer
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased search tokens: jieba words for Chinese, words and whole codes for the rest."""
+    lowered = text.lower()
+    tokens = _CODE.findall(lowered)
+    for run in _WORD.findall(lowered):
+        if run[0].isascii():
+            tokens.append(run)
+        else:
+            tokens.extend(_segmenter().lcut_for_search(run))
+    return [t for t in tokens if t not in _STOP and t.strip()]
+
+
+class LexicalIndex:
+    """BM25 over a fixed list of passages, built in one go from an index generation."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self._bm25 = bm25s.BM25()
+        tokens = [tokenize(text) or ["\u2205"] for text in texts]
+        self._bm25.index(tokens, show_progress=False)
+        self._terms = [frozenset(t) for t in tokens]
+        frequency = Counter(term for terms in self._terms for term in terms)
+        self._idf = {term: math.log(1 + len(texts) / df) for term, df in frequency.items()}
+        self.size = len(texts)
+
+    def coverage(self, query: str, index: int) -> float:
+        """Share of the query's information (IDF-weighted terms) that passage `index` contains.
+
+        Unlike a raw BM25 score this does not reward a passage for one incidental rare word,
+        which matters when one language is a minority of the corpus and all its words look rare.
+        """
+        weights = {term: self._idf.get(term, 0.0) for term in set(tokenize(query))}
+        total = sum(weights.values())
+        if total == 0:
+            return 0.0
+        return sum(w for term, w in weights.items() if term in self._terms[index]) / total
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage for `query` (zeros when nothing matches)."""
+        terms = tokenize(query)
+        if not terms or self.size == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        return self._bm25.get_scores(terms)

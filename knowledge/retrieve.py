@@ -1,0 +1,251 @@
+"""Hybrid retrieval: dense search in Chroma fused with BM25, over the published generation.
+
+The searcher follows the store's pointer: when an ingest publishes a new generation it loads
+that generation's passages, builds the BM25 index from exactly those, and swaps both in at once,
+so the lexical and dense sides never disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from chromadb.api.models.Collection import Collection
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import BaseModel, ConfigDict
+
+from knowledge.embeddings import model_id
+from knowledge.indexing import is_view
+from knowledge.lexical import LexicalIndex
+from knowledge.store import IndexInfo, KnowledgeStore, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class IndexMissing(RuntimeError):
+    """No index has been published yet, or it was built by another embedding model."""
+
+
+class Passage(BaseModel):
+    """A retrieved chunk with where it came from and how well it matched."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    text: str
+    source: str
+    row: int | None = None
+    sheet: str | None = None
+    title: str = ""
+    section: str | None = None
+    chunk: int = 0
+    kind: str = "policy"
+    language: str = "en"
+    effective: str | None = None
+    expires: str | None = None
+    url: str | None = None
+    topics: tuple[str, ...] = ()
+    score: float = 0.0
+    dense: float = 0.0
+    lexical: float = 0.0
+
+    @property
+    def source_key(self) -> str:
+        """The gold-source form: `path`, or `path#row` for a record."""
+        return f"{self.source}#{self.row}" if self.row is not None else self.source
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Fusion knobs, tuned on the dev evaluation set (see bench/answer.py)."""
+
+    candidates: int = 40
+    lexical_weight: float = 0.2
+    coverage_power: float = 2.0
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    info: IndexInfo
+    collection: Collection
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict[str, Any]]
+    lexical: LexicalIndex
+    position: dict[str, int]
+    centroids: dict[str, np.ndarray]
+    sections: dict[tuple[str, str], list[int]]
+
+
+def _load_snapshot(store: KnowledgeStore, info: IndexInfo) -> _Snapshot:
+    collection = store.open(info.generation)
+    got = collection.get(include=["documents", "metadatas", "embeddings"])
+    primary = [i for i, entry in enumerate(got["ids"]) if not is_view(entry)]
+    ids = [got["ids"][i] for i in primary]
+    texts = [str((got["documents"] or [])[i]) for i in primary]
+    metadatas = [dict((got["metadatas"] or [])[i]) for i in primary]
+    searchable = [f"{m.get('title', '')} {m.get('section') or ''}\n{t}" for t, m in zip(texts, metadatas, strict=True)]
+    position = {chunk: i for i, chunk in enumerate(ids)}
+    position |= {entry: position[entry.split("~")[0]] for entry in got["ids"] if is_view(entry)}
+    vectors = np.asarray(got["embeddings"], dtype=np.float32)[primary]
+    languages = np.array([str(m.get("language", "en")) for m in metadatas])
+    return _Snapshot(
+        info=info, collection=collection, ids=ids, texts=texts, metadatas=metadatas,
+        lexical=LexicalIndex(searchable), position=position,
+        centroids={lang: vectors[languages == lang].mean(axis=0) for lang in set(languages.tolist())},
+        sections=_sections(metadatas),
+    )
+
+
+def _sections(metadatas: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]:
+    """(source, section) -> chunk positions in document order, to widen a clause to its section."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for index, meta in enumerate(metadatas):
+        if meta.get("kind") != "listing":
+            found.setdefault((str(meta["source"]), str(meta.get("section") or "")), []).append(index)
+    return {key: sorted(items, key=lambda i: int(metadatas[i].get("chunk", 0))) for key, items in found.items()}
+
+
+def _passage(snapshot: _Snapshot, index: int, dense: float, lexical: float, score: float) -> Passage:
+    meta = snapshot.metadatas[index]
+    topics = tuple(t.strip() for t in str(meta.get("topics") or "").split(",") if t.strip())
+    return Passage(
+        id=snapshot.ids[index], text=snapshot.texts[index], source=str(meta["source"]), row=meta.get("row"),
+        sheet=meta.get("sheet"), title=str(meta.get("title") or meta["source"]), section=meta.get("section"),
+        chunk=int(meta.get("chunk", 0)),
+        kind=str(meta.get("kind", "policy")), language=str(meta.get("language", "en")),
+        effective=meta.get("effective"), expires=meta.get("expires"), url=meta.get("url"), topics=topics,
+        score=score, dense=dense, lexical=lexical,
+    )
+
+
+class HybridSearcher:
+    """Searches the published generation; picks up a newly published one without a restart."""
+
+    def __init__(
+        self, store: KnowledgeStore, embeddings: Embeddings, config: SearchConfig | None = None,
+        refresh_seconds: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.embeddings = embeddings
+        self.config = config or SearchConfig()
+        self.refresh_seconds = refresh_seconds
+        self._snapshot: _Snapshot | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def _current(self) -> _Snapshot:
+        now = time.monotonic()
+        if self._snapshot is not None and now - self._checked < self.refresh_seconds:
+            return self._snapshot
+        with self._lock:
+            self._checked = now
+            try:
+                info = self.store.current()
+            except StoreUnavailable:
+                if self._snapshot is None:
+                    raise
+                return self._snapshot  # keep serving what we have; the pointer is checked again soon
+            if info is None:
+                raise IndexMissing("the knowledge base is empty: run `python ingest.py` first")
+            if info.embedding_model != model_id(self.embeddings):
+                raise IndexMissing(
+                    f"the index was built with {info.embedding_model}, but {model_id(self.embeddings)} is "
+                    "configured: run `python ingest.py --rebuild`"
+                )
+            if self._snapshot is None or self._snapshot.info.generation != info.generation:
+                self._snapshot = _load_snapshot(self.store, info)
+                log.info("index loaded generation=%s chunks=%d", info.generation, info.chunks)
+            return self._snapshot
+
+    @property
+    def info(self) -> IndexInfo:
+        """The generation currently searched."""
+        return self._current().info
+
+    def section(self, passage: Passage) -> list[Passage]:
+        """Every chunk of the passage's section, in document order (just the passage for a record)."""
+        snapshot = self._current()
+        positions = snapshot.sections.get((passage.source, passage.section or ""), [])
+        if passage.id not in {snapshot.ids[i] for i in positions}:
+            return [passage]
+        return [_passage(snapshot, i, 0.0, 0.0, passage.score) for i in positions]
+
+    def search(self, query: str, k: int = 5, kind: str | None = None, topic: str | None = None) -> list[Passage]:
+        """Best `k` passages for `query`, best first, optionally only of one kind or topic."""
+        snapshot = self._current()
+        if not snapshot.ids:
+            return []
+        mask = self._mask(snapshot, kind, topic)
+        dense = self._dense(snapshot, query, kind)
+        lexical = snapshot.lexical.scores(query) * mask
+        return self._fuse(snapshot, query, dense, lexical, mask, k)
+
+    @staticmethod
+    def _mask(snapshot: _Snapshot, kind: str | None, topic: str | None) -> np.ndarray:
+        def keep(meta: dict[str, Any]) -> bool:
+            topics = str(meta.get("topics") or "").split(",")
+            return (kind is None or meta.get("kind") == kind) and (topic is None or topic in topics)
+
+        return np.fromiter((keep(m) for m in snapshot.metadatas), dtype=np.float32, count=len(snapshot.ids))
+
+    def _dense(self, snapshot: _Snapshot, query: str, kind: str | None) -> dict[int, float]:
+        """Cosine minus the query's mean cosine with passages of the same language.
+
+        The multilingual model scores any same-language passage higher than a translation-level
+        match in the other language; centring per language lets a Chinese question find the
+        English clause that answers it, and the reverse. One Chroma query per language.
+        """
+        vector = self.embeddings.embed_query(query)
+        q = np.asarray(vector, dtype=np.float32)
+        scores: dict[int, float] = {}
+        for language, centroid in snapshot.centroids.items():
+            where: dict[str, Any] = {"language": language}
+            if kind:
+                where = {"$and": [where, {"kind": kind}]}
+            result = snapshot.collection.query(
+                query_embeddings=[vector], n_results=min(self.config.candidates, len(snapshot.ids)),  # type: ignore[list-item]
+                where=where, include=["distances"],
+            )
+            baseline = float(q @ centroid)
+            for entry, distance in zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True):
+                index = snapshot.position[entry]  # a record's views all count for the record
+                scores[index] = max(scores.get(index, -1.0), 1.0 - float(distance) - baseline)
+        return scores
+
+    def _fuse(
+        self, snapshot: _Snapshot, query: str, dense: dict[int, float], lexical: np.ndarray, mask: np.ndarray, k: int
+    ) -> list[Passage]:
+        cfg = self.config
+        lexical_top = [int(i) for i in np.argsort(-lexical)[: cfg.candidates] if lexical[i] > 0]
+        floor = min(dense.values(), default=0.0)
+        scored = []
+        for index in set(dense) | set(lexical_top):
+            if not mask[index]:
+                continue
+            lex = snapshot.lexical.coverage(query, index)
+            cosine = dense.get(index, floor)
+            fused = cosine + cfg.lexical_weight * lex**cfg.coverage_power
+            scored.append((fused, index, cosine, lex))
+        scored.sort(reverse=True)
+        return [_passage(snapshot, i, d, lx, f) for f, i, d, lx in scored[:k]]
+
+
+class KnowledgeRetriever(BaseRetriever):
+    """LangChain face of the hybrid searcher, for chains that expect a retriever."""
+
+    searcher: Any
+    k: int = 5
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [
+            Document(page_content=p.text, metadata=p.model_dump(exclude={"text"}))
+            for p in self.searcher.search(query, k=self.k)
+        ]

@@ -1,0 +1,44 @@
+"""Shared fixtures: one real index of the dev corpus per test session, settings pointing at it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from knowledge.embeddings import LocalEmbeddings
+from knowledge.indexing import Ingest
+from knowledge.settings import Settings
+from knowledge.store import make_store
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared"))
+DEV_CORPUS = SHARED / "eval" / "dev" / "corpus"
+DEV_QUESTIONS = SHARED / "eval" / "dev" / "questions.yaml"
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Settings for a test: no `.env`, no environment leaking in beyond what the test passes."""
+    return Settings(data_dir=data_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def local_embeddings() -> LocalEmbeddings:
+    """The bundled model, loaded once."""
+    return LocalEmbeddings()
+
+
+@pytest.fixture(scope="session")
+def dev_data_dir(tmp_path_factory: pytest.TempPathFactory, local_embeddings: LocalEmbeddings) -> Path:
+    """A data folder holding an index of the dev corpus (built once, read-only for tests)."""
+    data_dir = tmp_path_factory.mktemp("dev-index")
+    report = Ingest(make_store(make_settings(data_dir)), local_embeddings).run([DEV_CORPUS])
+    assert report.failed == [], report.failed
+    return data_dir
+
+
+@pytest.fixture
+def dev_settings(dev_data_dir: Path) -> Settings:
+    """Settings over the dev-corpus index, embedded store, no LLM."""
+    return make_settings(dev_data_dir)
