@@ -1,4 +1,6 @@
-"""Refresh the knowledge base: `python ingest.py [PATH ...] [--data-dir DIR] [--rebuild] [--dry-run] [--strict] [--json]`.
+"""Refresh the knowledge base in one command.
+
+    python ingest.py [PATH ...] [--data-dir DIR] [--rebuild] [--dry-run] [--strict] [--json]
 
 Exit code 0 when every file ingested, 1 when some failed (or --strict aborted), 2 on bad usage.
 """

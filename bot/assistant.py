@@ -10,14 +10,13 @@ from datetime import date
 
 from langchain_core.language_models import BaseChatModel
 
-from knowledge.language import Language, detect_language
-from knowledge.retrieve import HybridSearcher, IndexMissing, Passage
-from knowledge.store import StoreUnavailable
-
 from bot import llm
 from bot.extractive import compose
 from bot.models import Answer, Source
 from bot.texts import text
+from knowledge.language import Language, detect_language
+from knowledge.retrieve import HybridSearcher, IndexMissing, Passage
+from knowledge.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ OnDraft = Callable[[str], Awaitable[None]]
 class AnswerConfig:
     """How much evidence an answer needs; tuned on the dev evaluation set (bench/answer.py)."""
 
-    min_score: float = 0.42
+    min_score: float = 0.14
     passages: int = 6
     sources: int = 3
 
@@ -39,14 +38,21 @@ def _sources(passages: list[Passage], limit: int) -> list[Source]:
     for p in passages:
         if p.source_key not in seen:
             seen[p.source_key] = Source(
-                title=p.title, path=p.source, row=p.row, score=round(p.score, 4), date=p.effective,
-                section=p.section, url=p.url, expired=bool(p.expires and p.expires < today),
+                title=p.title,
+                path=p.source,
+                row=p.row,
+                score=round(p.score, 4),
+                date=p.effective,
+                section=p.section,
+                url=p.url,
+                expires=p.expires,
+                expired=bool(p.expires and p.expires < today),
             )
     return list(seen.values())[:limit]
 
 
 def _with_warnings(body: str, sources: list[Source], language: Language) -> str:
-    warnings = [text(language, "expired", date=s.date or "") for s in sources[:1] if s.expired]
+    warnings = [text(language, "expired", date=s.expires or "") for s in sources[:1] if s.expired]
     return "\n\n".join([body, *warnings])
 
 
@@ -72,7 +78,10 @@ class Assistant:
 
     def _refusal(self, question: str, language: Language, key: str, mode: str) -> Answer:
         return Answer(
-            question=question, answer=text(language, key), answered=False, language=language,
+            question=question,
+            answer=text(language, key),
+            answered=False,
+            language=language,
             mode=mode,  # type: ignore[arg-type]
         )
 
@@ -142,6 +151,10 @@ class Assistant:
         body, cited = llm.resolve_citations(reply, passages)
         sources = _sources(cited or passages, self.config.sources)
         return Answer(
-            question=question, answer=_with_warnings(body, sources, language), answered=True,
-            language=language, mode="llm", sources=sources,
+            question=question,
+            answer=_with_warnings(body, sources, language),
+            answered=True,
+            language=language,
+            mode="llm",
+            sources=sources,
         )

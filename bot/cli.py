@@ -9,15 +9,15 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-
-from knowledge.settings import Settings, get_settings
 
 from bot.assistant import Assistant
 from bot.components import build_assistant
 from bot.evaluation import breakdown, load_questions, run_eval
 from bot.models import Answer, Question
+from knowledge.settings import Settings, get_settings
 
 
 def setup_logging(settings: Settings) -> None:
@@ -30,7 +30,9 @@ def _render(answer: Answer) -> str:
     lines = [answer.answer]
     if answer.sources:
         lines.append("")
-        lines += [f"  [{n}] {s.title} ({s.path}{f' row {s.row}' if s.row else ''})" for n, s in enumerate(answer.sources, 1)]
+        lines += [
+            f"  [{n}] {s.title} ({s.path}{f' row {s.row}' if s.row else ''})" for n, s in enumerate(answer.sources, 1)
+        ]
     return "\n".join(lines)
 
 
@@ -44,8 +46,8 @@ async def _ask(assistant: Assistant, args: argparse.Namespace) -> int:
             continue
         try:
             item = Question.model_validate_json(line)
-        except ValueError as exc:
-            print(json.dumps({"error": f"bad input line: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}"}))
+        except ValidationError as exc:
+            print(json.dumps({"error": f"bad input line: {exc.errors()[0]['msg']}"}), flush=True)
             continue
         answer = await assistant.answer(item.question, item.history)
         print(answer.model_dump_json() if args.json else _render(answer), flush=True)

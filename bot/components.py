@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from bot.assistant import Assistant
+from bot.llm import make_chat_model
 from knowledge.embeddings import make_embeddings
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import make_store
-
-from bot.assistant import Assistant
-from bot.llm import make_chat_model
 
 
 def build_assistant(settings: Settings) -> Assistant:

@@ -61,9 +61,7 @@ def _facts_found(question: EvalQuestion, answer: Answer) -> bool:
     return all(any(alt.lower() in body for alt in alternatives) for alternatives in question.facts)
 
 
-async def run_eval(
-    questions: list[EvalQuestion], ask: Callable[[str, list[str]], Awaitable[Answer]]
-) -> list[Outcome]:
+async def run_eval(questions: list[EvalQuestion], ask: Callable[[str, list[str]], Awaitable[Answer]]) -> list[Outcome]:
     """Ask every question in turn, timing each."""
     outcomes = []
     for q in questions:
@@ -72,10 +70,15 @@ async def run_eval(
         elapsed = time.perf_counter() - started
         outcomes.append(
             Outcome(
-                id=q.id, kind=q.kind, lang=q.lang, abstain=q.abstain, answered=answer.answered,
+                id=q.id,
+                kind=q.kind,
+                lang=q.lang,
+                abstain=q.abstain,
+                answered=answer.answered,
                 rank=None if q.abstain else _rank(q, answer),
                 facts=None if q.abstain else (answer.answered and _facts_found(q, answer)),
-                seconds=elapsed, chars=len(answer.answer),
+                seconds=elapsed,
+                chars=len(answer.answer),
             )
         )
     return outcomes
@@ -88,7 +91,7 @@ def _share(values: Iterable[bool]) -> float | None:
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, float | int | None]:

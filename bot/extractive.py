@@ -6,11 +6,10 @@ import re
 from collections.abc import Callable
 from itertools import groupby
 
+from bot.texts import text
 from knowledge.language import Language
 from knowledge.lexical import tokenize
 from knowledge.retrieve import Passage
-
-from bot.texts import text
 
 BUDGET = 600  # characters: what a phone shows without scrolling
 CANDIDATES = 5

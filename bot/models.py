@@ -19,6 +19,7 @@ class Source(BaseModel):
     date: str | None = Field(None, description="Effective date of the document, when it has one.")
     section: str | None = Field(None, description="Clause or heading path the answer quotes.")
     url: str | None = None
+    expires: str | None = Field(None, description="Expiry date of the document, when it has one.")
     expired: bool = False
 
 

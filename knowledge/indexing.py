@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from knowledge.embeddings import model_id
 from knowledge.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
+from knowledge.rules import is_rule_file, rule_documents
 from knowledge.split import content_hash, embedding_views, split_document
 from knowledge.store import IndexInfo, KnowledgeStore, flat_metadata, new_generation_name, utc_now
 
@@ -102,7 +103,8 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
 def _chunks_of(file: SourceFile) -> list[Document]:
     if file.path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise LoadError(file.path, f"unsupported file type '{file.path.suffix or '(none)'}'")
-    chunks = [chunk for doc in load_file(file.path, file.root) for chunk in split_document(doc)]
+    load = rule_documents if is_rule_file(file.path, file.root) else load_file  # programmes/*.yaml: validated rules
+    chunks = [chunk for doc in load(file.path, file.root) for chunk in split_document(doc)]
     if not chunks:
         raise LoadError(file.path, "no text found")
     for chunk in chunks:
@@ -128,9 +130,7 @@ def _indexed_files(collection: Collection) -> dict[str, tuple[str, list[str]]]:
 def _copy(old: Collection, new: Collection, ids: list[str]) -> None:
     for start in range(0, len(ids), COPY_BATCH):
         got = old.get(ids=ids[start : start + COPY_BATCH], include=["embeddings", "documents", "metadatas"])
-        new.add(
-            ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"]
-        )
+        new.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
 
 
 def is_view(entry_id: str) -> bool:
@@ -157,7 +157,9 @@ def _embed_into(collection: Collection, chunks: list[Document], embeddings: Embe
             ids=[entry_id for entry_id, _, _ in batch],
             embeddings=vectors,  # type: ignore[arg-type]
             documents=[chunk.page_content for _, _, chunk in batch],
-            metadatas=[flat_metadata({**c.metadata, "view": entry_id != chunk_id(c.metadata)}) for entry_id, _, c in batch],  # type: ignore[misc]
+            metadatas=[
+                flat_metadata({**c.metadata, "view": entry_id != chunk_id(c.metadata)}) for entry_id, _, c in batch
+            ],  # type: ignore[misc]
         )
         progress("embedding", min(start + EMBED_BATCH, len(entries)), len(entries))
     return len(entries)
@@ -186,8 +188,13 @@ class Ingest:
         report.seconds = round(time.perf_counter() - started, 3)
         log.info(
             "ingest done added=%d updated=%d unchanged=%d removed=%d failed=%d chunks=%d published=%s",
-            len(report.added), len(report.updated), len(report.unchanged), len(report.removed),
-            len(report.failed), report.chunks, report.published,
+            len(report.added),
+            len(report.updated),
+            len(report.unchanged),
+            len(report.removed),
+            len(report.failed),
+            report.chunks,
+            report.published,
         )
         return report
 
@@ -242,8 +249,11 @@ class Ingest:
             self.store.discard(generation)
             raise
         info = IndexInfo(
-            generation=generation, embedding_model=report.embedding_model, chunks=report.chunks,
-            files=files, created=utc_now(),
+            generation=generation,
+            embedding_model=report.embedding_model,
+            chunks=report.chunks,
+            files=files,
+            created=utc_now(),
         )
         self.store.publish(info)
         report.generation, report.published, report.embedded = generation, True, len(fresh)

@@ -18,7 +18,90 @@ _WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]+")
 # Words that carry no evidence in either language; BM25's IDF leaves them too much weight
 # in short passages, where one "the" can outscore a missing keyword.
 _STOP = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "if", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so", "that", "the", "their", "them", "there", "this", "to", "was", "we", "what", "when", "where", "which", "who", "will", "with", "would", "you", "your", "about", "any", "get", "的", "了", "吗", "呢", "是", "在", "和", "与", "或", "及", "我", "我们", "你", "你们", "有", "要", "给", "能", "可以", "多少", "什么", "怎么", "哪", "哪些", "吧", "啊", "就", "也", "都", "一个", "这个", "那个", "请问"]
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "there",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "about",
+        "any",
+        "get",
+        "的",
+        "了",
+        "吗",
+        "呢",
+        "是",
+        "在",
+        "和",
+        "与",
+        "或",
+        "及",
+        "我",
+        "我们",
+        "你",
+        "你们",
+        "有",
+        "要",
+        "给",
+        "能",
+        "可以",
+        "多少",
+        "什么",
+        "怎么",
+        "哪",
+        "哪些",
+        "吧",
+        "啊",
+        "就",
+        "也",
+        "都",
+        "一个",
+        "这个",
+        "那个",
+        "请问",
+    ]
 )
 
 
@@ -53,15 +136,17 @@ class LexicalIndex:
         self._terms = [frozenset(t) for t in tokens]
         frequency = Counter(term for terms in self._terms for term in terms)
         self._idf = {term: math.log(1 + len(texts) / df) for term, df in frequency.items()}
+        self._unseen = math.log(1 + len(texts))  # a word no passage has is as telling as the rarest
         self.size = len(texts)
 
     def coverage(self, query: str, index: int) -> float:
         """Share of the query's information (IDF-weighted terms) that passage `index` contains.
 
         Unlike a raw BM25 score this does not reward a passage for one incidental rare word,
-        which matters when one language is a minority of the corpus and all its words look rare.
+        which matters when one language is a minority of the corpus and all its words look rare;
+        and a question about things the knowledge base never mentions scores low everywhere.
         """
-        weights = {term: self._idf.get(term, 0.0) for term in set(tokenize(query))}
+        weights = {term: self._idf.get(term, self._unseen) for term in set(tokenize(query))}
         total = sum(weights.values())
         if total == 0:
             return 0.0

@@ -62,13 +62,15 @@ class Passage(BaseModel):
         return f"{self.source}#{self.row}" if self.row is not None else self.source
 
 
+MIN_PER_LANGUAGE = 30
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Fusion knobs, tuned on the dev evaluation set (see bench/answer.py)."""
 
     candidates: int = 40
-    lexical_weight: float = 0.2
-    coverage_power: float = 2.0
+    lexical_weight: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,28 @@ def _load_snapshot(store: KnowledgeStore, info: IndexInfo) -> _Snapshot:
     vectors = np.asarray(got["embeddings"], dtype=np.float32)[primary]
     languages = np.array([str(m.get("language", "en")) for m in metadatas])
     return _Snapshot(
-        info=info, collection=collection, ids=ids, texts=texts, metadatas=metadatas,
-        lexical=LexicalIndex(searchable), position=position,
-        centroids={lang: vectors[languages == lang].mean(axis=0) for lang in set(languages.tolist())},
+        info=info,
+        collection=collection,
+        ids=ids,
+        texts=texts,
+        metadatas=metadatas,
+        lexical=LexicalIndex(searchable),
+        position=position,
+        centroids=_centroids(vectors, languages),
         sections=_sections(metadatas),
     )
+
+
+def _centroids(vectors: np.ndarray, languages: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean vector per language, or zeros for all when a language has too few passages to estimate one.
+
+    A centroid of a handful of passages is those passages: subtracting it would cancel the very
+    match a question is looking for, so a small knowledge base is searched by plain cosine.
+    """
+    groups = {lang: vectors[languages == lang] for lang in set(languages.tolist())}
+    if min((len(g) for g in groups.values()), default=0) < MIN_PER_LANGUAGE:
+        return {lang: np.zeros(vectors.shape[1], dtype=np.float32) for lang in groups}
+    return {lang: group.mean(axis=0) for lang, group in groups.items()}
 
 
 def _sections(metadatas: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]:
@@ -117,12 +136,23 @@ def _passage(snapshot: _Snapshot, index: int, dense: float, lexical: float, scor
     meta = snapshot.metadatas[index]
     topics = tuple(t.strip() for t in str(meta.get("topics") or "").split(",") if t.strip())
     return Passage(
-        id=snapshot.ids[index], text=snapshot.texts[index], source=str(meta["source"]), row=meta.get("row"),
-        sheet=meta.get("sheet"), title=str(meta.get("title") or meta["source"]), section=meta.get("section"),
+        id=snapshot.ids[index],
+        text=snapshot.texts[index],
+        source=str(meta["source"]),
+        row=meta.get("row"),
+        sheet=meta.get("sheet"),
+        title=str(meta.get("title") or meta["source"]),
+        section=meta.get("section"),
         chunk=int(meta.get("chunk", 0)),
-        kind=str(meta.get("kind", "policy")), language=str(meta.get("language", "en")),
-        effective=meta.get("effective"), expires=meta.get("expires"), url=meta.get("url"), topics=topics,
-        score=score, dense=dense, lexical=lexical,
+        kind=str(meta.get("kind", "policy")),
+        language=str(meta.get("language", "en")),
+        effective=meta.get("effective"),
+        expires=meta.get("expires"),
+        url=meta.get("url"),
+        topics=topics,
+        score=score,
+        dense=dense,
+        lexical=lexical,
     )
 
 
@@ -130,7 +160,10 @@ class HybridSearcher:
     """Searches the published generation; picks up a newly published one without a restart."""
 
     def __init__(
-        self, store: KnowledgeStore, embeddings: Embeddings, config: SearchConfig | None = None,
+        self,
+        store: KnowledgeStore,
+        embeddings: Embeddings,
+        config: SearchConfig | None = None,
         refresh_seconds: float = 2.0,
     ) -> None:
         self.store = store
@@ -211,8 +244,10 @@ class HybridSearcher:
             if kind:
                 where = {"$and": [where, {"kind": kind}]}
             result = snapshot.collection.query(
-                query_embeddings=[vector], n_results=min(self.config.candidates, len(snapshot.ids)),  # type: ignore[list-item]
-                where=where, include=["distances"],
+                query_embeddings=[vector],
+                n_results=min(self.config.candidates, len(snapshot.ids)),  # type: ignore[list-item]
+                where=where,
+                include=["distances"],
             )
             baseline = float(q @ centroid)
             for entry, distance in zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True):
@@ -232,7 +267,7 @@ class HybridSearcher:
                 continue
             lex = snapshot.lexical.coverage(query, index)
             cosine = dense.get(index, floor)
-            fused = cosine + cfg.lexical_weight * lex**cfg.coverage_power
+            fused = cosine + cfg.lexical_weight * lex
             scored.append((fused, index, cosine, lex))
         scored.sort(reverse=True)
         return [_passage(snapshot, i, d, lx, f) for f, i, d, lx in scored[:k]]
@@ -244,7 +279,12 @@ class KnowledgeRetriever(BaseRetriever):
     searcher: Any
     k: int = 5
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,  # noqa: ARG002 - LangChain's signature
+    ) -> list[Document]:
         return [
             Document(page_content=p.text, metadata=p.model_dump(exclude={"text"}))
             for p in self.searcher.search(query, k=self.k)

@@ -54,7 +54,11 @@ def _pack(text: str, size: int, least: int) -> list[str]:
             continue
         if len(paragraph) > size * 1.4:
             pieces.extend(splitter.split_text(paragraph))
-        elif pieces and (len(pieces[-1]) < least or _LIST_ITEM.match(paragraph)) and len(pieces[-1]) + len(paragraph) < size:
+        elif (
+            pieces
+            and (len(pieces[-1]) < least or _LIST_ITEM.match(paragraph))
+            and len(pieces[-1]) + len(paragraph) < size
+        ):
             pieces[-1] = f"{pieces[-1]}\n\n{paragraph}"
         else:
             pieces.append(paragraph)

@@ -8,6 +8,7 @@ in a file; server mode keeps each in its own collection with the pointer in a sm
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -18,9 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import chromadb
+import httpx
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
@@ -87,7 +89,7 @@ class _EmbeddedBackend:
             handle.write(info.model_dump_json().encode())
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, self._pointer)
+        tmp.replace(self._pointer)
         _fsync_dir(self.root)
 
     def collection(self, generation: str, *, create: bool = False) -> Collection:
@@ -108,11 +110,26 @@ class _EmbeddedBackend:
 
 
 class _ServerBackend:
-    """One collection per generation on a Chroma server; the pointer is a collection's metadata."""
+    """One collection per generation on a Chroma server; the pointer is a collection's metadata.
 
-    def __init__(self, client: ClientAPI, prefix: str) -> None:
-        self.client = client
+    The client is made on first use, not at start: chromadb's HttpClient fails when the server is down,
+    and a bot started before its server (or during a restart) must refuse politely and retry later.
+    """
+
+    def __init__(self, host: str, port: int, prefix: str) -> None:
+        self.host = host
+        self.port = port
         self.prefix = prefix
+        self._client: ClientAPI | None = None
+
+    @property
+    def client(self) -> ClientAPI:
+        if self._client is None:
+            try:
+                self._client = chromadb.HttpClient(host=self.host, port=self.port, settings=_chroma_settings())
+            except Exception as exc:
+                raise StoreUnavailable(f"Chroma server {self.host}:{self.port} unreachable: {exc}") from exc
+        return self._client
 
     @property
     def _pointer_name(self) -> str:
@@ -131,7 +148,8 @@ class _ServerBackend:
         pointer.modify(metadata={"info": info.model_dump_json()})
 
     def collection(self, generation: str, *, create: bool = False) -> Collection:
-        return _get_collection(self.client, f"{self.prefix}-{generation}", create=create)
+        found = _get_collection(self.client, f"{self.prefix}-{generation}", create=create)
+        return cast(Collection, _Reachable(found))
 
     def generations(self) -> list[str]:
         start = f"{self.prefix}-"
@@ -140,6 +158,31 @@ class _ServerBackend:
 
     def drop(self, generation: str) -> None:
         self.client.delete_collection(f"{self.prefix}-{generation}")
+
+
+class _Reachable:
+    """A server collection whose connection errors surface as StoreUnavailable.
+
+    A reader holds its collection across calls; when the server goes away, its next query must fail
+    the way every caller already handles, not with a raw httpx error.
+    """
+
+    def __init__(self, collection: Collection) -> None:
+        self._collection = collection
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._collection, name)
+        if not callable(found):
+            return found
+
+        @functools.wraps(found)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return found(*args, **kwargs)
+            except httpx.TransportError as exc:
+                raise StoreUnavailable(f"Chroma server unreachable: {exc}") from exc
+
+        return call
 
 
 def _get_collection(client: ClientAPI, name: str, *, create: bool) -> Collection:
@@ -211,10 +254,8 @@ class KnowledgeStore:
 def make_store(settings: Settings) -> KnowledgeStore:
     """The embedded store in DATA_DIR, or a Chroma server when CHROMA_HOST is set."""
     if settings.chroma_host:
-        client = chromadb.HttpClient(
-            host=settings.chroma_host, port=settings.chroma_port, settings=_chroma_settings()
-        )
-        return KnowledgeStore(_ServerBackend(client, settings.collection_prefix), settings.data_dir)
+        backend = _ServerBackend(settings.chroma_host, settings.chroma_port, settings.collection_prefix)
+        return KnowledgeStore(backend, settings.data_dir)
     return KnowledgeStore(_EmbeddedBackend(settings.data_dir, settings.collection_prefix), settings.data_dir)
 
 

@@ -1,0 +1,123 @@
+"""The answering core without an LLM: right answers with sources, refusals, languages, follow-ups."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.assistant import Assistant
+from bot.components import build_assistant
+from knowledge.indexing import Ingest
+from knowledge.store import make_store
+from tests.conftest import ROOT, make_settings
+
+
+@pytest.fixture
+def assistant(dev_settings) -> Assistant:
+    return build_assistant(dev_settings)
+
+
+def test_english_question_gets_the_figure_and_its_source(assistant):
+    answer = assistant.answer_extractive("What is the most voucher money one company can use in a year?")
+    assert answer.answered and answer.mode == "extractive" and answer.language == "en"
+    assert "186,400" in answer.answer
+    assert answer.sources[0].path == "policies/innovation-vouchers.md"
+    assert answer.sources[0].row is None
+
+
+def test_chinese_question_is_answered_in_chinese(assistant):
+    answer = assistant.answer_extractive("博士的租房补贴每个月多少钱？")
+    assert answer.language == "zh" and answer.answered
+    assert "3,400" in answer.answer
+    assert answer.sources[0].path == "policies/youth-housing-support.zh.md"
+    assert "日期" in answer.answer  # the "as of" label speaks the question's language
+
+
+def test_chinese_question_finds_an_english_policy(assistant):
+    answer = assistant.answer_extractive("从孵化器毕业后继续留在浦东，有一次性奖励吗？")
+    assert answer.answered
+    assert answer.sources[0].path == "policies/incubator-rent-support.md"
+
+
+def test_listing_question_gets_a_card_with_owner_and_fee(assistant):
+    answer = assistant.answer_extractive(
+        "we need the 3D structure of a purified membrane protein, which microscope can we book?"
+    )
+    assert answer.sources[0].path == "resources/equipment.csv" and answer.sources[0].row == 1
+    assert "Lingjing" in answer.answer and "9,800" in answer.answer
+    assert len(answer.answer) <= 700
+
+
+def test_out_of_domain_question_is_refused_without_sources(assistant):
+    answer = assistant.answer_extractive("陆家嘴附近哪家小笼包好吃？")
+    assert not answer.answered and answer.sources == []
+    assert "服务中心" in answer.answer  # tells whom to contact
+
+
+def test_follow_up_uses_the_previous_turn(assistant):
+    history = ["how does the rent subsidy work for startups in incubators?"]
+    answer = assistant.answer_extractive("and in the 3rd year?", history)
+    assert answer.sources[0].path == "policies/incubator-rent-support.md"
+    assert "38%" in answer.answer
+
+
+def test_expired_policy_is_flagged(tmp_path, local_embeddings):
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "old.md").write_text(
+        "---\ntitle: Talent apartments\neffective: 2022-07-01\nexpires: 2025-12-31\n---\n# Talent apartments\n\n"
+        "## Rent\n\nTalent apartments rent at 60% of the market price for up to 3 years.\n",
+        encoding="utf-8",
+    )
+    settings = make_settings(tmp_path / "data")
+    Ingest(make_store(settings), local_embeddings).run([kb])
+    answer = build_assistant(settings).answer_extractive("How much is the rent of a talent apartment?")
+    assert answer.sources[0].expired and answer.sources[0].date == "2022-07-01"
+    assert "expired on 2025-12-31" in answer.answer
+
+
+def test_empty_knowledge_base_says_so(tmp_path):
+    answer = build_assistant(make_settings(tmp_path / "empty")).answer_extractive("anything?")
+    assert not answer.answered and "not ready" in answer.answer
+
+
+def _bot(*args: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TELEGRAM_"))}
+    env["DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        input=stdin,
+        timeout=120,
+    )
+
+
+def test_ask_json_has_the_documented_shape(dev_data_dir):
+    done = _bot("ask", "--json", "how much of our MPW shuttle cost does the chip fund cover?", data_dir=dev_data_dir)
+    answer = json.loads(done.stdout)
+    assert set(answer) >= {"question", "answer", "answered", "language", "mode", "sources"}
+    assert answer["mode"] == "extractive" and answer["language"] == "en"
+    assert set(answer["sources"][0]) >= {"title", "path", "row", "score", "date"}
+    assert answer["sources"][0]["path"] == "policies/integrated-circuit-fund.md"
+
+
+def test_ask_reads_json_lines_with_history(dev_data_dir):
+    lines = [
+        {"question": "想找个能做冷冻电镜的地方", "history": []},
+        {"question": "How much is the PhD rent subsidy?", "history": []},
+        {"question": "", "history": []},
+    ]
+    stdin = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
+    done = _bot("ask", "--json", "-", data_dir=dev_data_dir, stdin=stdin)
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(out) == 3
+    assert out[0]["language"] == "zh" and out[1]["language"] == "en"
+    assert "error" in out[2]  # an empty question is reported, not answered
