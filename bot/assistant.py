@@ -27,9 +27,11 @@ OnDraft = Callable[[str], Awaitable[None]]
 class AnswerConfig:
     """How much evidence an answer needs; tuned on the dev evaluation set (bench/answer.py)."""
 
-    min_score: float = 0.14
+    min_score: float = 0.14  # below: nothing worth showing, "I don't know"
+    confident_score: float = 0.17  # below: the closest passages, labelled as not a clear answer
     passages: int = 6
     sources: int = 3
+    topic_sources: int = 4
 
 
 def _sources(passages: list[Passage], limit: int) -> list[Source]:
@@ -67,14 +69,19 @@ class Assistant:
         self.config = config or AnswerConfig()
 
     def retrieve(self, question: str, history: list[str]) -> list[Passage]:
-        """Passages for the question; a follow-up is also searched together with the previous turn."""
+        """Passages for the question; a follow-up that finds less than the previous turn is about that turn's topic."""
         k = self.config.passages
         passages = self.searcher.search(question, k=k)
-        if history:
-            in_context = self.searcher.search(f"{history[-1]}\n{question}", k=k)
-            if in_context and (not passages or in_context[0].score > passages[0].score):
-                return in_context
-        return passages
+        if not history:
+            return passages
+        earlier = self.searcher.search(history[-1], k=k)
+        if not earlier or (passages and passages[0].score >= earlier[0].score):
+            return passages  # it stands on its own: a new topic
+        # "How much is it?" after "which microscope…": search both turns, but only among what the
+        # previous turn found, so the follow-up's own words cannot drag in an unrelated row.
+        topic = {p.source_key for p in earlier[: self.config.topic_sources]}
+        together = self.searcher.search(f"{history[-1]}\n{question}", k=k * 4)
+        return [p for p in together if p.source_key in topic][:k] or earlier
 
     def _refusal(self, question: str, language: Language, key: str, mode: str) -> Answer:
         return Answer(
@@ -102,8 +109,11 @@ class Assistant:
             return self._refusal(question, language, "not_found", "extractive")
         sources = _sources(passages, self.config.sources)
         body = _with_warnings(compose(question, language, passages, self.searcher.section), sources, language)
+        confident = passages[0].score >= self.config.confident_score
+        if not confident:
+            body = f"{text(language, 'unsure')}\n\n{body}"
         return Answer(
-            question=question, answer=body, answered=True, language=language, mode="extractive", sources=sources
+            question=question, answer=body, answered=confident, language=language, mode="extractive", sources=sources
         )
 
     async def answer(self, question: str, history: list[str] | None = None, on_draft: OnDraft | None = None) -> Answer:
@@ -114,6 +124,11 @@ class Assistant:
         language = detect_language(question)
         try:
             standalone = await self._standalone(question, history)
+        except Exception:
+            # The LLM is down: the user should not wait for it a second time before getting the quotes.
+            log.warning("llm rewrite failed, answering extractively", exc_info=True)
+            return await asyncio.to_thread(self.answer_extractive, question, history)
+        try:
             passages = await asyncio.to_thread(self.retrieve, standalone, [])
         except (IndexMissing, StoreUnavailable):
             return await asyncio.to_thread(self.answer_extractive, question, history)
@@ -124,13 +139,10 @@ class Assistant:
             return self._extractive(question, language, passages)
 
     async def _standalone(self, question: str, history: list[str]) -> str:
+        """The question rewritten by the LLM to stand on its own, when it follows earlier turns."""
         if not history or self.chat is None:
             return question
-        try:
-            reply = await self.chat.ainvoke(llm.rewrite_messages(question, history))
-        except Exception:
-            log.warning("llm rewrite failed, searching with the recent turns", exc_info=True)
-            return f"{history[-1]}\n{question}"
+        reply = await self.chat.ainvoke(llm.rewrite_messages(question, history))
         rewritten = str(reply.content).strip()
         return rewritten if 0 < len(rewritten) < 500 else question
 
@@ -139,20 +151,25 @@ class Assistant:
     ) -> Answer:
         if not passages or passages[0].score < self.config.min_score or self.chat is None:
             return self._refusal(question, language, "not_found", "llm")
-        reply = ""
+        reply = shown = ""
         async for piece in llm.stream_reply(self.chat, llm.answer_messages(question, language, passages)):
             reply += piece
-            if on_draft is not None and llm.NOT_FOUND not in reply:
-                await on_draft(reply)
+            draft = llm.draft(reply, passages)
+            # Only changes: a channel that edits a message in place is refused an edit that changes nothing.
+            if on_draft is not None and draft and draft != shown:
+                shown = draft
+                await on_draft(draft)
         if not reply.strip():
             raise ValueError("the LLM returned an empty reply")
         if llm.NOT_FOUND in reply:
             return self._refusal(question, language, "not_found", "llm")
         body, cited = llm.resolve_citations(reply, passages)
-        sources = _sources(cited or passages, self.config.sources)
+        cited = cited or llm.first_per_source(passages)[: self.config.sources]
+        # Every cited source is returned, however many: [n] must always find its source.
+        sources = _sources(cited, len(cited))
         return Answer(
             question=question,
-            answer=_with_warnings(body, sources, language),
+            answer=_with_warnings(f"{body}\n\n{llm.footer(cited, language)}", sources, language),
             answered=True,
             language=language,
             mode="llm",

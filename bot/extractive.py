@@ -23,7 +23,8 @@ CARD_FIELDS = (
     r"fee|price|cost|budget|charge|rate|费用|价格|收费|预算",
     r"book|contact|apply|email|phone|联系|预约|申请|邮箱|电话",
 )
-_SENTENCE = re.compile(r"(?<=[。！？；])|(?<=[.!?;])\s+|\n+")
+# Sentence ends, but not the dot of a list number ("1. it is…") or a decimal.
+_SENTENCE = re.compile(r"(?<=[。！？；])|(?<=\D[.!?;])\s+|\n+")
 
 
 def _overlap(question_terms: set[str], line: str) -> int:
@@ -75,8 +76,11 @@ def cite(passages: list[Passage], language: Language) -> str:
 
 
 def _evidence(passages: list[Passage]) -> list[Passage]:
-    best = passages[0].score
-    return [p for p in passages[:CANDIDATES] if p.score >= best - MARGIN]
+    """Passages close enough to the best one, the best one's document first: the conditions
+    of a scheme sit in sibling clauses, a near-tie from another document is usually noise."""
+    best = passages[0]
+    close = [p for p in passages[:CANDIDATES] if p.score >= best.score - MARGIN]
+    return sorted(close, key=lambda p: p.source_key != best.source_key)
 
 
 def _body(passage: Passage, section: list[Passage], terms: set[str], room: int) -> tuple[str, set[str]]:
@@ -103,7 +107,9 @@ def compose(
             continue
         room = BUDGET - used - len(cite([passage], language)) - 4
         body, ids = _body(passage, section_of(passage), terms, room)
-        if not body or (chosen and len(body) < min(60, len(passage.text))):
+        # A lead-in without its list ("…all of the following are true:") confuses more than it tells.
+        fragment = len(body) < min(60, len(passage.text)) or body.rstrip().endswith((":", "："))
+        if not body or (chosen and fragment):
             continue
         chosen.append((passage, body))
         covered |= ids

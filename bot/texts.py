@@ -9,6 +9,7 @@ EN: dict[str, str] = {
         "I don't know: the programme documents I have don't answer this. Try naming the scheme, "
         "instrument or patent, or ask the GOI Service Centre (service@goi-sample.example.org)."
     ),
+    "unsure": "I couldn't find a clear answer in the programme documents. The closest I found:",
     "index_missing": "The knowledge base is not ready yet. Please try again in a few minutes.",
     "store_down": "I can't search the knowledge base right now. Please try again in a minute.",
     "from": "From",
@@ -136,6 +137,7 @@ ZH: dict[str, str] = {
         "抱歉，我现有的项目文件里没有这个问题的答案。可以换个说法，写明政策、设备或专利的名称，"
         "或联系GOI服务中心（service@goi-sample.example.org）。"
     ),
+    "unsure": "项目文件里没有找到明确的答案，最接近的内容如下：",
     "index_missing": "知识库还没有准备好，请几分钟后再试。",
     "store_down": "暂时无法检索知识库，请稍后再试。",
     "from": "出处",

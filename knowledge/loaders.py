@@ -26,9 +26,11 @@ from knowledge.language import detect_language
 MAX_FILE_BYTES = 50 * 1024 * 1024
 META_FIELDS = ("title", "language", "effective", "expires", "url", "topics")
 DATE_FIELDS = ("effective", "expires")
-# Column headers that name a record, so an answer can say which row it quotes.
-_TITLE_COLUMNS = re.compile(
-    r"^(title|name|instrument|equipment|patent|solution|scenario|名称|标题|题目|仪器|设备|专利)", re.I
+# Column headers that name a record, so an answer can say which row it quotes; a plain "title" wins
+# over a column that merely mentions the thing ("Patent No.").
+_TITLE_COLUMNS = (
+    re.compile(r"^(title|name|标题|名称|题目)\b", re.IGNORECASE),
+    re.compile(r"^(instrument|equipment|patent|solution|scenario|仪器|设备|专利|场景)", re.IGNORECASE),
 )
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _EN_DATE = rf"(\d{{1,2}} (?:{_MONTHS}) \d{{4}})"
@@ -285,7 +287,7 @@ def _records(
         values = {key: value for key, value in record.items() if value}
         if not values:
             continue
-        title_key = next((k for k in values if _TITLE_COLUMNS.match(k.strip())), None)
+        title_key = next((k for pattern in _TITLE_COLUMNS for k in values if pattern.match(k.strip())), None)
         title = values[title_key] if title_key else next(iter(values.values()))
         body = "\n".join(f"{key}: {value}" for key, value in values.items())
         metadata = {
