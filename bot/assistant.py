@@ -11,6 +11,7 @@ from datetime import date
 from langchain_core.language_models import BaseChatModel
 
 from bot import llm
+from bot.eligibility import EligibilityAdvisor
 from bot.extractive import compose
 from bot.models import Answer, Source
 from bot.texts import text
@@ -62,11 +63,16 @@ class Assistant:
     """Answers questions from the knowledge base, with an LLM when one is configured."""
 
     def __init__(
-        self, searcher: HybridSearcher, chat: BaseChatModel | None = None, config: AnswerConfig | None = None
+        self,
+        searcher: HybridSearcher,
+        chat: BaseChatModel | None = None,
+        config: AnswerConfig | None = None,
+        advisor: EligibilityAdvisor | None = None,
     ) -> None:
         self.searcher = searcher
         self.chat = chat
         self.config = config or AnswerConfig()
+        self.advisor = advisor
 
     def retrieve(self, question: str, history: list[str]) -> list[Passage]:
         """Passages for the question; a follow-up that finds less than the previous turn is about that turn's topic."""
@@ -95,6 +101,8 @@ class Assistant:
     def answer_extractive(self, question: str, history: list[str] | None = None) -> Answer:
         """Answer without an LLM: the best passages quoted, or an honest "I don't know"."""
         language = detect_language(question)
+        if advice := self._advice(question, language):
+            return advice
         try:
             passages = self.retrieve(question, history or [])
         except IndexMissing:
@@ -103,6 +111,10 @@ class Assistant:
             log.warning("store unavailable", exc_info=True)
             return self._refusal(question, language, "store_down", "extractive")
         return self._extractive(question, language, passages)
+
+    def _advice(self, question: str, language: Language) -> Answer | None:
+        """The rule files' verdict when the question asks about a scheme and gives the facts to decide."""
+        return self.advisor.advise(question, language) if self.advisor is not None else None
 
     def _extractive(self, question: str, language: Language, passages: list[Passage]) -> Answer:
         if not passages or passages[0].score < self.config.min_score:
@@ -122,6 +134,8 @@ class Assistant:
         if self.chat is None:
             return await asyncio.to_thread(self.answer_extractive, question, history)
         language = detect_language(question)
+        if advice := self._advice(question, language):
+            return advice
         try:
             standalone = await self._standalone(question, history)
         except Exception:

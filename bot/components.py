@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.assistant import Assistant
+from bot.eligibility import EligibilityAdvisor
 from bot.llm import make_chat_model
 from knowledge.embeddings import make_embeddings
 from knowledge.retrieve import HybridSearcher
@@ -13,4 +14,5 @@ from knowledge.store import make_store
 def build_assistant(settings: Settings) -> Assistant:
     """The assistant over the configured store, embeddings and (optional) chat model."""
     searcher = HybridSearcher(make_store(settings), make_embeddings(settings))
-    return Assistant(searcher, make_chat_model(settings))
+    advisor = EligibilityAdvisor.from_sources(settings.knowledge_sources)
+    return Assistant(searcher, make_chat_model(settings), advisor=advisor)

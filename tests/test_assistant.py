@@ -121,3 +121,38 @@ def test_ask_reads_json_lines_with_history(dev_data_dir):
     assert len(out) == 3
     assert out[0]["language"] == "zh" and out[1]["language"] == "en"
     assert "error" in out[2]  # an empty question is reported, not answered
+
+
+@pytest.fixture(scope="module")
+def sample_assistant(tmp_path_factory, local_embeddings) -> Assistant:
+    """The assistant over the shipped sample knowledge base, rule files included."""
+    settings = make_settings(tmp_path_factory.mktemp("sample"))
+    Ingest(make_store(settings), local_embeddings).run(settings.knowledge_sources)
+    return build_assistant(settings)
+
+
+def test_eligibility_question_is_decided_by_the_rule_and_cites_its_clause(sample_assistant):
+    answer = sample_assistant.answer_extractive("我37岁，硕士，能申请租房补贴吗？")
+    assert "不符合" in answer.answer and "35周岁" in answer.answer and "第三条" in answer.answer
+    assert answer.sources[0].path == "policies/young-talent-rent-subsidy.zh.md"
+
+
+def test_eligibility_question_without_enough_facts_asks_for_them(sample_assistant):
+    answer = sample_assistant.answer_extractive("I'm 30 with a master's degree, can I get the rent subsidy?")
+    assert "can't tell yet" in answer.answer and "social insurance" in answer.answer
+
+
+def test_follow_up_stays_on_the_row_the_previous_turn_found(sample_assistant):
+    first = sample_assistant.answer_extractive("Which NMR spectrometer can we book?")
+    assert first.sources[0].path == "resources/instruments.csv"
+    follow = sample_assistant.answer_extractive("how much per hour?", ["Which NMR spectrometer can we book?"])
+    assert follow.sources[0].path == "resources/instruments.csv" and follow.sources[0].row == first.sources[0].row
+    assert "800" in follow.answer
+
+
+def test_weak_match_is_labelled_not_a_clear_answer(assistant):
+    answer = assistant.answer_extractive(
+        "what's the corporate income tax rate for a certified high-tech enterprise in shanghai?"
+    )
+    assert not answer.answered
+    assert answer.answer.startswith("I couldn't find a clear answer") or answer.sources == []
