@@ -33,6 +33,7 @@ class AnswerConfig:
     passages: int = 6
     sources: int = 3
     topic_sources: int = 4
+    llm_seconds: float = 30.0  # the whole LLM answer, streaming included; then the quotes instead
 
 
 def _sources(passages: list[Passage], limit: int) -> list[Source]:
@@ -147,7 +148,9 @@ class Assistant:
         except (IndexMissing, StoreUnavailable):
             return await asyncio.to_thread(self.answer_extractive, question, history)
         try:
-            return await self._llm_answer(question, language, passages, on_draft)
+            # A server that trickles tokens never trips the client's per-read timeout: bound the whole answer.
+            async with asyncio.timeout(self.config.llm_seconds):
+                return await self._llm_answer(question, language, passages, on_draft)
         except Exception:
             log.warning("llm failed, answering extractively", exc_info=True)
             return self._extractive(question, language, passages)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.assistant import Assistant
+from bot.assistant import AnswerConfig, Assistant
 from bot.eligibility import EligibilityAdvisor
 from bot.llm import make_chat_model
 from knowledge.embeddings import make_embeddings
@@ -15,4 +15,5 @@ def build_assistant(settings: Settings) -> Assistant:
     """The assistant over the configured store, embeddings and (optional) chat model."""
     searcher = HybridSearcher(make_store(settings), make_embeddings(settings))
     advisor = EligibilityAdvisor.from_sources(settings.knowledge_sources)
-    return Assistant(searcher, make_chat_model(settings), advisor=advisor)
+    config = AnswerConfig(llm_seconds=settings.openai_timeout * 1.5)
+    return Assistant(searcher, make_chat_model(settings), config=config, advisor=advisor)

@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from bot.extractive import cite
 from knowledge.language import Language
 from knowledge.retrieve import Passage
 from knowledge.settings import Settings
 
 NOT_FOUND = "NOT_FOUND"
-_CITATION = re.compile(r"\[(\d{1,2})\]")
+_CITATION = re.compile(r"([ \t]*)\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")  # [1], also [1, 2]
+_OPEN_CITATION = re.compile(r"\[[\d,\s]*$")  # a citation the stream has not finished yet
+_REPEATED = re.compile(r"(\[\d+\])(?:\s*\1)+")
 _LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese"}
 
 ANSWER_RULES = """You answer questions from startup founders and small firms about the Pudong Group Open \
@@ -63,18 +66,44 @@ def rewrite_messages(question: str, history: list[str]) -> list[BaseMessage]:
 
 
 def resolve_citations(reply: str, passages: list[Passage]) -> tuple[str, list[Passage]]:
-    """Drop citations of passages that were not retrieved; renumber the rest by first use."""
-    order: list[int] = []
-    for number in (int(n) for n in _CITATION.findall(reply)):
-        if 1 <= number <= len(passages) and number not in order:
-            order.append(number)
+    """Number citations by source in order of first use, so that [n] is the n-th returned source, and drop those
+    of passages that were not retrieved. Returns the text and the first cited passage of each source."""
+    cited: dict[str, Passage] = {}
 
     def renumber(match: re.Match[str]) -> str:
-        number = int(match.group(1))
-        return f"[{order.index(number) + 1}]" if number in order else ""
+        numbers: list[int] = []
+        for number in (int(n) for n in match.group(2).split(",")):
+            if 1 <= number <= len(passages):
+                key = passages[number - 1].source_key
+                cited.setdefault(key, passages[number - 1])
+                numbers.append(list(cited).index(key) + 1)
+        # A dropped citation takes the space before it along, so no gap is left before the punctuation.
+        return match.group(1) + "".join(f"[{n}]" for n in dict.fromkeys(numbers)) if numbers else ""
 
-    cleaned = re.sub(r"[ \t]+([.,;:。，；])", r"\1", _CITATION.sub(renumber, reply)).strip()
-    return cleaned, [passages[n - 1] for n in order]
+    body = _CITATION.sub(renumber, reply)
+    # Two passages of one source cited side by side now read "[1][1]".
+    return _REPEATED.sub(r"\1", body).strip(), list(cited.values())
+
+
+def draft(reply: str, passages: list[Passage]) -> str | None:
+    """What can be shown of a reply still being written: nothing while it may yet turn out to be NOT_FOUND, and
+    no citation that is cut off or points at nothing."""
+    if NOT_FOUND.startswith(reply.strip()) or NOT_FOUND in reply:
+        return None
+    return resolve_citations(_OPEN_CITATION.sub("", reply), passages)[0] or None
+
+
+def first_per_source(passages: list[Passage]) -> list[Passage]:
+    """The best passage of each source, best source first."""
+    best: dict[str, Passage] = {}
+    for passage in passages:
+        best.setdefault(passage.source_key, passage)
+    return list(best.values())
+
+
+def footer(cited: list[Passage], language: Language) -> str:
+    """What [1], [2], ... refer to: title, clause or row, and the date of each source."""
+    return "\n".join(f"[{n}] {cite([p], language).removeprefix('— ')}" for n, p in enumerate(cited, 1))
 
 
 async def stream_reply(chat: BaseChatModel, messages: list[BaseMessage]) -> AsyncIterator[str]:

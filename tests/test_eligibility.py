@@ -21,6 +21,7 @@ from bot.eligibility import (
 from knowledge.language import detect_language
 from knowledge.rules import Facts, Scheme
 from knowledge.settings import SAMPLE_KNOWLEDGE
+from tests.fakes.openai import API_KEY, FakeOpenAI
 
 TODAY = date(2026, 11, 25)
 HOUSING = "policies/young-talent-rent-subsidy.zh.md"
@@ -210,10 +211,9 @@ def test_invalid_rule_files_are_skipped_when_loading(tmp_path: Path) -> None:
 
 
 async def test_an_llm_may_read_the_facts_but_the_rules_decide() -> None:
-    fakes = pytest.importorskip("tests.fakes.openai", reason="tests/fakes/openai.py (FakeOpenAI) is not written yet")
-    with fakes.FakeOpenAI() as server:
+    with FakeOpenAI() as server:
         server.reply_with(lambda *_: json.dumps({"age": 37, "degree": "master", "employer_is_member": True}))
-        chat = ChatOpenAI(model="fake", api_key="test", base_url=server.base_url)  # type: ignore[arg-type]
+        chat = ChatOpenAI(model="fake", api_key=API_KEY, base_url=server.base_url)  # type: ignore[arg-type]
         facts = await extract_facts(chat, "Thirty-seven, master's, just joined a GOI member firm", today=TODAY)
     assert (facts.age, facts.degree, facts.employer_is_member) == (37, "master", True)
     schemes = EligibilityAdvisor.from_sources([SAMPLE_KNOWLEDGE]).schemes
