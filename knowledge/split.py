@@ -104,14 +104,17 @@ def _descriptive(record: str, limit: int = 2) -> list[str]:
 def embedding_views(chunk: Document) -> list[str]:
     """The texts embedded for a chunk; each is a way a question may describe it.
 
-    A clause gets its title and heading path for context. A record row is embedded whole, by
+    A clause gets its title and heading path for context, and so does each of its paragraphs when it
+    has several (one article among three is diluted in the chunk's vector). A record row is embedded whole, by
     its name alone (so "冷冻电镜" finds "Cryo-electron microscope"), and by its name with what it
     does (so a need finds it): a long row's vector is too diluted by fees and contacts for either.
     """
     meta = chunk.metadata
     if meta.get("kind") != "listing":
         heading = " > ".join(part for part in (meta.get("title"), meta.get("section")) if part)
-        return [f"{heading}\n{chunk.page_content}" if heading else chunk.page_content]
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", chunk.page_content) if len(p.strip()) >= 20]
+        texts = [chunk.page_content, *(paragraphs if len(paragraphs) > 1 else [])]
+        return [f"{heading}\n{t}" if heading else t for t in texts]
     title = str(meta.get("title") or "")
     views = [chunk.page_content, title, "\n".join([title, *_descriptive(chunk.page_content)])]
     return list(dict.fromkeys(v for v in views if v.strip()))

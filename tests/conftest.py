@@ -41,4 +41,4 @@ def dev_data_dir(tmp_path_factory: pytest.TempPathFactory, local_embeddings: Loc
 @pytest.fixture
 def dev_settings(dev_data_dir: Path) -> Settings:
     """Settings over the dev-corpus index, embedded store, no LLM."""
-    return make_settings(dev_data_dir)
+    return make_settings(dev_data_dir, knowledge_sources=[DEV_CORPUS])
