@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -16,12 +17,28 @@ from bot.extractive import compose
 from bot.models import Answer, Source
 from bot.texts import text
 from knowledge.language import Language, detect_language
+from knowledge.lexical import tokenize
 from knowledge.retrieve import HybridSearcher, IndexMissing, Passage
 from knowledge.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 OnDraft = Callable[[str], Awaitable[None]]
+
+
+# Words that point back at the previous turn ("that one", "and for PhDs?", "那…呢", "它"); a question
+# without them that is long enough to stand alone is a new topic, however weakly it matches anything.
+_BACK = re.compile(
+    r"\b(it|its|that|this|those|these|they|them|one|same|there|then|and|also|what about|how about)\b"
+    r"|^(ok|so|and|but)\b|[它那这该其]|呢[？?]?$|还有|另外|同样"
+)
+
+
+def refers_back(question: str) -> bool:
+    """True when a question leans on the conversation: it points back, or is too short to stand alone."""
+    # Content words in English ("how much if we finish phase 2?" has two); characters in Chinese.
+    short = len(tokenize(question)) <= 4 if question.isascii() else len(question) <= 14
+    return short or bool(_BACK.search(question.strip().lower()))
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,8 @@ class Assistant:
         k = self.config.passages
         passages = self.searcher.search(question, k=k)
         if not history:
+            return passages
+        if not refers_back(question):
             return passages
         earlier = self.searcher.search(history[-1], k=k)
         if not earlier or (passages and passages[0].score >= earlier[0].score):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SAMPLE_KNOWLEDGE = Path(__file__).parent / "sample"
@@ -49,6 +49,20 @@ class Settings(BaseSettings):
     telegram_base_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL; tests point it at a local server."
     )
+    telegram_staff_chat_id: int | None = Field(
+        None, description="Staff group chat that receives handoffs; unset: no handoff."
+    )
+    telegram_webhook_url: str | None = Field(None, description="Public HTTPS URL of the webhook; unset: long polling.")
+    telegram_webhook_listen: str = Field("0.0.0.0", description="Address the webhook server binds to.")
+    telegram_webhook_port: int = Field(8443, description="Port the webhook server listens on.")
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; required with a webhook."
+    )
+    telegram_max_question_chars: int = Field(1000, description="Longer questions are refused with a message.")
+    telegram_flood_messages: int = Field(
+        8, description="Messages one user may send per flood window before a polite stop."
+    )
+    telegram_flood_seconds: float = Field(60.0, description="Length of the per-user flood window, in seconds.")
     admin_user_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Telegram user ids allowed to run staff commands."
     )
@@ -58,6 +72,13 @@ class Settings(BaseSettings):
     @classmethod
     def _lists_from_env(cls, value: object) -> object:
         return _split_list(value)
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Self:
+        # Without a secret anyone who learns the URL could inject updates.
+        if self.telegram_webhook_url and self.telegram_webhook_secret is None:
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
+        return self
 
     @property
     def llm_enabled(self) -> bool:

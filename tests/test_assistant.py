@@ -156,3 +156,10 @@ def test_weak_match_is_labelled_not_a_clear_answer(assistant):
     )
     assert not answer.answered
     assert answer.answer.startswith("I couldn't find a clear answer") or answer.sources == []
+
+
+def test_unrelated_question_after_an_answer_is_not_answered_from_the_previous_topic(sample_assistant):
+    question = "Which football club won the 2022 world cup?"
+    answer = sample_assistant.answer_extractive(question, ["Which NMR spectrometer can we book?"])
+    assert answer == sample_assistant.answer_extractive(question)  # the earlier turn changed nothing
+    assert "NMR" not in answer.answer

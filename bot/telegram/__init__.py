@@ -1,0 +1,1 @@
+"""The Telegram channel: python-telegram-bot over the channel-free assistant core."""

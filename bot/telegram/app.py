@@ -1,0 +1,94 @@
+"""The Telegram application: built from settings, the assistant made once at start, served by polling or webhook."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, Defaults, PersistenceInput, PicklePersistence
+
+from bot.assistant import Assistant
+from bot.components import build_assistant
+from bot.telegram import render
+from bot.telegram.handlers import register
+from bot.telegram.records import Records
+from bot.telegram.session import FloodGate, Services, services
+from knowledge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "telegram-state.pickle"  # chats' recent turns and users' languages (PTB persistence)
+RECORDS_FILE = "telegram.sqlite3"  # questions, feedback, handoffs for staff
+
+
+def build_application(
+    settings: Settings,
+    make_assistant: Callable[[Settings], Assistant] = build_assistant,
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The bot, ready for `run_polling`/`run_webhook`; nothing is loaded or contacted until it starts."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        application.bot_data["services"] = Services(
+            settings=settings,
+            assistant=make_assistant(settings),
+            records=Records(settings.data_dir / RECORDS_FILE),
+            flood=FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds),
+        )
+        await application.bot.set_my_commands(render.bot_commands("en"))
+        await application.bot.set_my_commands(render.bot_commands("zh"), language_code="zh")
+        log.info("telegram bot @%s started", application.bot.username)
+
+    async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        services(application).records.close()
+
+    persistence = PicklePersistence(
+        settings.data_dir / STATE_FILE, store_data=PersistenceInput(bot_data=False, callback_data=False)
+    )
+    application = (
+        Application.builder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .persistence(persistence)
+        .concurrent_updates(True)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    register(application, settings)
+    return application
+
+
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """How `run_webhook`/`start_webhook` serve: the configured address, the URL's path, the secret token."""
+    assert settings.telegram_webhook_url is not None and settings.telegram_webhook_secret is not None
+    return {
+        "listen": settings.telegram_webhook_listen,
+        "port": settings.telegram_webhook_port,
+        "url_path": urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
+        "webhook_url": settings.telegram_webhook_url,
+        "secret_token": settings.telegram_webhook_secret.get_secret_value(),
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
+def run_telegram(settings: Settings) -> int:
+    """`python -m bot telegram`: serve until interrupted, by long polling or on a webhook when one is configured."""
+    if settings.telegram_bot_token is None:
+        print("python -m bot telegram: set TELEGRAM_BOT_TOKEN", file=sys.stderr)
+        return 2
+    application = build_application(settings)
+    if settings.telegram_webhook_url:
+        application.run_webhook(**webhook_options(settings))
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0

@@ -1,0 +1,246 @@
+"""One small handler per thing a user can do, and `register`, the one place that wires them up."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from telegram import Message, MessageEntity, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.telegram import render
+from bot.telegram.reply import respond
+from bot.telegram.session import services, ui_language
+from bot.telegram.staff import hand_off, relay, reload_and_report
+from bot.texts import text
+from knowledge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+class _Addressed(filters.MessageFilter):
+    """Group messages meant for the bot: mentioning it, or replying to one of its messages."""
+
+    def filter(self, message: Message) -> bool:
+        bot = message.get_bot()
+        replied = message.reply_to_message
+        if replied and replied.from_user and replied.from_user.id == bot.id:
+            return True
+        mention = f"@{bot.username}".lower()
+        return any(text.lower() == mention for text in message.parse_entities([MessageEntity.MENTION]).values())
+
+
+ADDRESSED = _Addressed()
+
+
+async def say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
+    """Reply with one sentence from bot/texts.py in the user's language."""
+    if update.effective_message is not None:
+        await update.effective_message.reply_html(render.plain_message(ui_language(update, context), key, **values))
+
+
+def staff_only(handler: Handler) -> Handler:
+    """Run `handler` for ADMIN_USER_IDS only; anyone else gets a polite refusal, and the attempt is logged."""
+
+    @functools.wraps(handler)
+    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        if user is None or user.id not in services(context).settings.admin_user_ids:
+            log.warning("refused staff command %r from user %s", handler.__name__, user.id if user else None)
+            await say(update, context, "tg_not_staff")
+            return
+        await handler(update, context)
+
+    return guarded
+
+
+async def flood_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before every other handler: a user over the flood limit is warned once, then ignored for a while."""
+    verdict = services(context).flood.check(update.effective_user.id if update.effective_user else 0)
+    if verdict == "warn":
+        await say(update, context, "tg_flood")
+    if verdict != "ok":
+        raise ApplicationHandlerStop
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Greet in the user's language with topic buttons; `/start event_<code>` tags the chat for the staff report."""
+    if context.args and context.args[0].startswith("event_") and context.chat_data is not None:
+        context.chat_data["event"] = context.args[0].removeprefix("event_")[:64]
+    language = ui_language(update, context)
+    name = update.effective_user.first_name if update.effective_user else ""
+    await update.effective_message.reply_html(
+        render.greeting(name, language), reply_markup=render.topics_keyboard(language)
+    )
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """What the bot does and its commands."""
+    await update.effective_message.reply_html(render.help_message(ui_language(update, context)))
+
+
+async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/lang: offer English and Chinese."""
+    await update.effective_message.reply_html(
+        render.plain_message(ui_language(update, context), "tg_lang_choose"), reply_markup=render.language_keyboard()
+    )
+
+
+async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A language button: remember the choice for this user and confirm in that language."""
+    query = update.callback_query
+    await query.answer()
+    language = query.data.removeprefix("lang:")
+    context.user_data["language"] = language
+    await query.edit_message_text(render.plain_message(language, "tg_lang_set"))
+
+
+async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/sources: the sources of the chat's last answer in full."""
+    question_id = (context.chat_data or {}).get("last_question")
+    found = services(context).records.sources(question_id) if question_id else []
+    await update.effective_message.reply_html(render.sources_message(found, ui_language(update, context)))
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cancel: forget the conversation, so the next question is read on its own."""
+    if context.chat_data is not None:
+        context.chat_data.pop("history", None)
+        context.chat_data.pop("misses", None)
+    await say(update, context, "tg_cancel")
+
+
+async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/ask <question>: anywhere, including groups."""
+    parts = (update.effective_message.text or "").split(maxsplit=1)
+    await respond(update, context, parts[1] if len(parts) > 1 else "")
+
+
+async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Free text in a private chat is a question."""
+    await respond(update, context, update.effective_message.text)
+
+
+async def group_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A group message that mentions the bot or replies to it: the question is the text without the mention."""
+    mention = re.compile(rf"@{re.escape(context.bot.username)}\b", re.IGNORECASE)
+    await respond(update, context, mention.sub("", update.effective_message.text))
+
+
+async def topic(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A topic button under the greeting: ask that topic's starter question."""
+    query = update.callback_query
+    await query.answer()
+    await respond(update, context, text(ui_language(update, context), f"tg_ask_{query.data.removeprefix('topic:')}"))
+
+
+async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """👍 / 👎 under an answer (`fb:<question id>:<1|0>`): stored for the staff report."""
+    query = update.callback_query
+    _, question_id, vote = query.data.split(":")
+    await query.answer(text(ui_language(update, context), "tg_feedback_thanks"))
+    services(context).records.feedback(int(question_id), query.from_user.id, vote == "1")
+
+
+async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "Sources" under an answer (`src:<question id>`): that answer's sources in full."""
+    query = update.callback_query
+    await query.answer()
+    found = services(context).records.sources(int(query.data.removeprefix("src:")))
+    await query.message.reply_html(render.sources_message(found, ui_language(update, context)))
+
+
+async def talk_to_person(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "Talk to a person" (`human:<question id>`): hand the conversation to the staff chat."""
+    await update.callback_query.answer()
+    await hand_off(update, context, "tg_reason_button")
+
+
+async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:  # noqa: ARG001
+    """Any other button (from an older version of the bot): answered so the user's spinner stops."""
+    await update.callback_query.answer()
+
+
+async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice...: explain that only text is read."""
+    await say(update, context, "tg_unsupported")
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command the bot does not have."""
+    await say(update, context, "tg_unknown_command")
+
+
+@staff_only
+async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/reload (staff): ingest KNOWLEDGE_SOURCES in the background, report when done."""
+    found = services(context)
+    if found.reload is not None and not found.reload.done():
+        await say(update, context, "tg_reload_busy")
+        return
+    await say(update, context, "tg_reload_started")
+    job = reload_and_report(context.bot, found, update.effective_chat.id, ui_language(update, context))
+    found.reload = context.application.create_task(job, update=update)
+
+
+@staff_only
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/stats (staff): questions, answered share, top unanswered and disliked answers, by day and event."""
+    report = services(context).records.stats()
+    await update.effective_message.reply_html(render.stats_message(report, ui_language(update, context)))
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log any failure and tell the user, so no update crashes the bot or goes silently unanswered."""
+    log.error("update %s failed", getattr(update, "update_id", None), exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    try:
+        await context.bot.send_message(
+            update.effective_chat.id, render.plain_message(ui_language(update, context), "tg_error")
+        )
+    except TelegramError:
+        log.warning("could not tell chat %s about the failure", update.effective_chat.id, exc_info=True)
+
+
+def register(application: Application, settings: Settings) -> None:
+    """Every handler, in the order they are tried."""
+    private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
+    mine = private | filters.COMMAND | ADDRESSED
+    if settings.telegram_staff_chat_id is not None:
+        mine &= ~filters.Chat(settings.telegram_staff_chat_id)  # staff talking among themselves are no flood
+    application.add_handler(MessageHandler(mine, flood_guard), group=-1)
+    commands: dict[str, Handler] = {
+        "start": start, "help": help_command, "lang": choose_language, "sources": sources, "cancel": cancel,
+        "ask": ask, "reload": reload, "stats": stats,
+    }  # fmt: skip
+    for name, handler in commands.items():
+        application.add_handler(CommandHandler(name, handler))
+    if settings.telegram_staff_chat_id is not None:
+        application.add_handler(
+            MessageHandler(filters.Chat(settings.telegram_staff_chat_id) & filters.REPLY & filters.TEXT, relay)
+        )
+    application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, private_question))
+    application.add_handler(MessageHandler(groups & filters.TEXT & ~filters.COMMAND & ADDRESSED, group_question))
+    application.add_handler(MessageHandler(private & filters.COMMAND, unknown_command))
+    application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, not_text))
+    buttons: dict[str, Handler] = {
+        r"^lang:(en|zh)$": set_language, rf"^topic:({'|'.join(render.TOPICS)})$": topic, r"^fb:\d+:[01]$": feedback,
+        r"^src:\d+$": sources_button, r"^human:\d+$": talk_to_person, r"": stale_button,
+    }  # fmt: skip
+    for pattern, handler in buttons.items():
+        application.add_handler(CallbackQueryHandler(handler, pattern=pattern))
+    application.add_error_handler(on_error)

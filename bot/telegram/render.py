@@ -1,0 +1,263 @@
+"""Everything the bot shows, as Telegram HTML: every text escaped, messages split below Telegram's limit."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import MessageLimit
+
+from bot.models import Answer, Source
+from bot.telegram.records import Stats, Tally
+from bot.texts import text
+from knowledge.indexing import IngestReport
+from knowledge.language import Language
+
+LIMIT = MessageLimit.MAX_TEXT_LENGTH
+COMMANDS = ("start", "help", "ask", "lang", "sources", "cancel")
+TOPICS = ("eligibility", "housing", "resources", "funds", "apply")
+_TAG = re.compile(r"<[^>]*>")
+_BOLD = re.compile(r"\*\*(\S(?:[^*\n]*?\S)?)\*\*")  # LLMs write Markdown bold; Telegram HTML needs <b>
+# The core cites in the answer itself: "— title › clause (date)" under quotes, "[n] title…" under LLM answers.
+_CITATION = re.compile(r"^(— |\[\d+\] )")
+# Finer and finer places to cut an over-long paragraph: lines, sentences, words.
+_CUTS = (
+    re.compile(r"[^\n]*\n|[^\n]+"),
+    re.compile(r".*?(?:[.!?;]+(?:\s+|$)|[。！？；]+\s*|$)", re.S),
+    re.compile(r"\S+\s*|\s+"),
+)
+
+
+def escape(plain: str) -> str:
+    """Plain text made safe for HTML parse mode."""
+    return html.escape(plain, quote=False)
+
+
+def units(plain: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(plain.encode("utf-16-le")) // 2
+
+
+def visible_length(markup: str) -> int:
+    """Length of the text Telegram shows for HTML this module produced (tags hold no '>' as all text is escaped)."""
+    return units(html.unescape(_TAG.sub("", markup)))
+
+
+def split_plain(plain: str, limit: int = LIMIT, level: int = 0) -> list[str]:
+    """Cut plain text into pieces of at most `limit`, at the coarsest boundary that works."""
+    if units(plain) <= limit:
+        return [plain]
+    if level == len(_CUTS):
+        return _hard_cut(plain, limit)
+    pieces: list[str] = []
+    for part in (m.group() for m in _CUTS[level].finditer(plain) if m.group()):
+        for piece in split_plain(part, limit, level + 1):
+            if pieces and units(pieces[-1] + piece) <= limit:
+                pieces[-1] += piece
+            else:
+                pieces.append(piece)
+    return pieces
+
+
+def _hard_cut(plain: str, limit: int) -> list[str]:
+    pieces, start, size = [], 0, 0
+    for index, char in enumerate(plain):
+        width = 2 if ord(char) > 0xFFFF else 1
+        if size + width > limit:
+            pieces.append(plain[start:index])
+            start, size = index, 0
+        size += width
+    return [*pieces, plain[start:]]
+
+
+def pack(blocks: list[str], limit: int = LIMIT) -> list[str]:
+    """Join HTML blocks (each within `limit`) into as few messages as fit, blank lines between."""
+    messages: list[str] = []
+    for block in blocks:
+        if messages and visible_length(f"{messages[-1]}\n\n{block}") <= limit:
+            messages[-1] += f"\n\n{block}"
+        else:
+            messages.append(block)
+    return messages
+
+
+def _cited(line: str, sources: list[Source]) -> str:
+    """A citation line in italics, the cited document's title linked when it has a link."""
+    escaped = escape(line)
+    for source in sources:
+        title = escape(source.title)
+        if source.url and title and title in escaped:
+            escaped = escaped.replace(title, _link(source.title, source.url), 1)
+            break
+    return f"<i>{escaped}</i>"
+
+
+def _paragraph(plain: str, sources: list[Source]) -> str:
+    return "\n".join(
+        _cited(line, sources) if _CITATION.match(line) else _BOLD.sub(r"<b>\1</b>", escape(line))
+        for line in plain.split("\n")
+    )
+
+
+def _link(title: str, url: str | None) -> str:
+    if url and url.startswith(("https://", "http://")):
+        return f'<a href="{html.escape(url, quote=True)}">{escape(title)}</a>'
+    return escape(title)
+
+
+def _source_line(number: int, source: Source, language: Language) -> str:
+    places = [source.section.split(" > ")[-1]] if source.section and source.section != source.title else []
+    if source.row is not None:
+        places.append(text(language, "row", row=source.row))
+    line = f"{number}. {_link(source.title or source.path, source.url)}"
+    if places:
+        line += " › " + escape(", ".join(places))
+    if source.date:
+        line += f" · {escape(text(language, 'as_of'))} {escape(source.date)}"
+    if source.expired:
+        line += f" · ⚠️ {escape(text(language, 'tg_expired_short'))}"
+    return line
+
+
+def answer_messages(answer: Answer) -> list[str]:
+    """The answer as messages below the limit, split at paragraphs, its sources cited."""
+    paragraphs = [p.strip() for p in answer.answer.split("\n\n") if p.strip()]
+    blocks = [_paragraph(piece, answer.sources) for p in paragraphs for piece in split_plain(p)]
+    if answer.sources and not any(_CITATION.match(line) for line in answer.answer.splitlines()):
+        heading = f"<b>{escape(text(answer.language, 'sources'))}</b>"
+        lines = [_source_line(n, s, answer.language) for n, s in enumerate(answer.sources, 1)]
+        blocks.append("\n".join([heading, *lines]))
+    return pack(blocks)
+
+
+def draft_message(plain: str) -> str:
+    """A partial answer while it is being written, cut to fit one message."""
+    if units(plain) > LIMIT:
+        plain = split_plain(plain, LIMIT - 1)[0] + "…"
+    return escape(plain)
+
+
+def sources_message(sources: list[Source], language: Language) -> str:
+    """The sources of an answer in full: title and link, clause, file and row, date."""
+    if not sources:
+        return escape(text(language, "tg_no_sources"))
+    entries = [f"<b>{escape(text(language, 'sources'))}</b>"]
+    for number, source in enumerate(sources, 1):
+        lines = [f"{number}. <b>{_link(source.title or source.path, source.url)}</b>"]
+        clauses = [part for part in (source.section or "").split(" > ") if part and part != source.title]
+        if clauses:
+            lines.append(escape(" › ".join(clauses)))
+        where = source.path + (f", {text(language, 'row', row=source.row)}" if source.row is not None else "")
+        lines.append(f"<code>{escape(where)}</code>")
+        if source.date or source.expired:
+            when = f"{text(language, 'as_of')} {source.date}" if source.date else ""
+            lines.append(escape(when) + (f" ⚠️ {escape(text(language, 'tg_expired_short'))}" if source.expired else ""))
+        entries.append("\n   ".join(lines))
+    return "\n".join(entries)
+
+
+def plain_message(language: Language, key: str, **values: object) -> str:
+    """One sentence from bot/texts.py, escaped."""
+    return escape(text(language, key, **values))
+
+
+def greeting(name: str, language: Language) -> str:
+    """The /start message."""
+    return plain_message(language, "tg_start", name=name)
+
+
+def help_message(language: Language) -> str:
+    """The /help message: what the bot does and its commands."""
+    commands = [f"/{name} — {escape(text(language, f'tg_cmd_{name}'))}" for name in COMMANDS]
+    return "\n".join([plain_message(language, "tg_help"), *commands])
+
+
+def bot_commands(language: Language) -> list[BotCommand]:
+    """The command menu (setMyCommands) in one language."""
+    return [BotCommand(name, text(language, f"tg_cmd_{name}")) for name in COMMANDS]
+
+
+def topics_keyboard(language: Language) -> InlineKeyboardMarkup:
+    """Topic buttons under the greeting, two per row."""
+    buttons = [InlineKeyboardButton(text(language, f"tg_topic_{t}"), callback_data=f"topic:{t}") for t in TOPICS]
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+
+def language_keyboard() -> InlineKeyboardMarkup:
+    """The /lang choice."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("English", callback_data="lang:en"),
+                InlineKeyboardButton("中文", callback_data="lang:zh"),
+            ]
+        ]
+    )
+
+
+def answer_keyboard(question_id: int, answer: Answer, handoff: bool) -> InlineKeyboardMarkup | None:
+    """Buttons under an answer: helpful / not helpful, sources, and a person when staff take handoffs."""
+    language = answer.language
+    rows = []
+    if answer.answered:
+        rows.append(
+            [
+                InlineKeyboardButton(text(language, "tg_button_helpful"), callback_data=f"fb:{question_id}:1"),
+                InlineKeyboardButton(text(language, "tg_button_unhelpful"), callback_data=f"fb:{question_id}:0"),
+            ]
+        )
+    more = []
+    if answer.sources:
+        more.append(InlineKeyboardButton(text(language, "tg_button_sources"), callback_data=f"src:{question_id}"))
+    if handoff:
+        more.append(InlineKeyboardButton(text(language, "tg_button_human"), callback_data=f"human:{question_id}"))
+    if more:
+        rows.append(more)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def handoff_message(who: str, reason_key: str, recent: list[str]) -> str:
+    """What the staff chat sees when a user is handed over (staff read English)."""
+    lines = [plain_message("en", "tg_handoff_staff", who=who, reason=text("en", reason_key))]
+    if recent:
+        lines += ["", f"<b>{plain_message('en', 'tg_handoff_recent')}</b>", *(f"• {escape(q[:300])}" for q in recent)]
+    return "\n".join(lines)
+
+
+def reload_message(report: IngestReport, language: Language) -> str:
+    """The summary staff get when /reload is done, with every file that failed."""
+    counts = {name: len(getattr(report, name)) for name in ("added", "updated", "unchanged", "removed", "failed")}
+    lines = [plain_message(language, "tg_reload_done", seconds=round(report.seconds, 1), **counts)]
+    lines += [f"• <code>{escape(f.path)}</code>: {escape(f.reason)}" for f in report.failed[:20]]
+    state = (
+        ("tg_reload_published", {"generation": report.generation}) if report.published else ("tg_reload_unchanged", {})
+    )
+    lines.append(plain_message(language, state[0], **state[1]))
+    return "\n".join(lines)
+
+
+def _tally(tally: Tally, label: str, language: Language) -> str:
+    return "• " + plain_message(
+        language, "tg_stats_row", label=label, questions=tally.questions, answered=tally.answered
+    )
+
+
+def stats_message(stats: Stats, language: Language) -> str:
+    """The /stats report: totals, by day, by event, top unanswered and disliked questions."""
+    total = stats.total
+    lines = [
+        f"<b>{plain_message(language, 'tg_stats_title', days=stats.days)}</b>",
+        plain_message(
+            language, "tg_stats_total", questions=total.questions, answered=total.answered,
+            helpful=stats.helpful, unhelpful=stats.unhelpful,
+        ),
+        "", f"<b>{plain_message(language, 'tg_stats_by_day')}</b>",
+        *(_tally(t, t.label, language) for t in stats.by_day),
+        "", f"<b>{plain_message(language, 'tg_stats_by_event')}</b>",
+        *(_tally(t, t.label or text(language, "tg_stats_no_event"), language) for t in stats.by_event),
+    ]  # fmt: skip
+    for key, items in (("tg_stats_unanswered", stats.unanswered), ("tg_stats_disliked", stats.disliked)):
+        lines += ["", f"<b>{plain_message(language, key)}</b>"]
+        lines += [f"• {escape(q[:120])} ×{n}" for q, n in items] or [plain_message(language, "tg_stats_none")]
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""Answering one question in a chat: typing action, streamed drafts, the answer in parts with buttons."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from telegram import Bot, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction, ChatType
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.telegram import render
+from bot.telegram.session import history, remember, services, ui_language
+from bot.telegram.staff import hand_off
+
+log = logging.getLogger(__name__)
+
+TYPING_EVERY = 4.5  # Telegram shows "typing…" for 5 s per action
+# Telegram allows about one message per second in a chat and 20 per minute in a group; edits count too.
+DRAFT_INTERVAL = {ChatType.PRIVATE: 1.0}
+GROUP_DRAFT_INTERVAL = 3.0
+MIN_DRAFT = 24  # shorter drafts only flicker (and might be the start of the LLM's "not found" marker)
+
+
+@contextlib.asynccontextmanager
+async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
+    """Show "typing…" in the chat until the block ends."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(chat_id, ChatAction.TYPING)
+            except TelegramError:
+                log.debug("typing action failed", exc_info=True)  # cosmetic: never fail an answer over it
+            await asyncio.sleep(TYPING_EVERY)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class Drafts:
+    """An answer shown while the LLM writes it: one message, edited at most every `interval` seconds."""
+
+    def __init__(self, message: Message, interval: float, quote: bool) -> None:
+        self.message = message
+        self.interval = interval
+        self.quote = quote
+        self.draft: Message | None = None
+        self.shown = ""
+        self.last = 0.0
+
+    async def update(self, plain: str) -> None:
+        """Called with the reply so far; shows it unless the last draft is too recent."""
+        if len(plain.strip()) < MIN_DRAFT or time.monotonic() - self.last < self.interval:
+            return
+        markup = render.draft_message(plain)
+        if markup == self.shown:
+            return
+        if self.draft is None:
+            self.draft = await self.message.reply_html(markup, do_quote=self.quote)
+        else:
+            await self.draft.edit_text(markup)
+        self.shown, self.last = markup, time.monotonic()
+
+    async def finish(self, parts: list[str], keyboard: InlineKeyboardMarkup | None) -> None:
+        """Turn the draft into the answer's first part and send the rest; buttons go under the last part."""
+        for index, part in enumerate(parts):
+            markup = keyboard if index == len(parts) - 1 else None
+            if index == 0 and self.draft is not None:
+                if part != self.shown or markup is not None:
+                    # The final edit keeps the same pace as the drafts, so a fast model cannot flood the chat.
+                    await asyncio.sleep(max(0.0, self.last + self.interval - time.monotonic()))
+                    await self.draft.edit_text(part, reply_markup=markup)
+            else:
+                await self.message.reply_html(part, reply_markup=markup, do_quote=self.quote and index == 0)
+
+
+async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+    """Answer `question` in the update's chat (as a reply in groups) and record it for staff."""
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    assert message is not None and chat is not None
+    found, question, language = services(context), question.strip(), ui_language(update, context)
+    if not question or len(question) > found.settings.telegram_max_question_chars:
+        key = "tg_too_long" if question else "tg_ask_usage"
+        await message.reply_html(render.plain_message(language, key, limit=found.settings.telegram_max_question_chars))
+        return
+    drafts = Drafts(message, DRAFT_INTERVAL.get(chat.type, GROUP_DRAFT_INTERVAL), quote=chat.type != ChatType.PRIVATE)
+    async with typing(context.bot, chat.id):
+        answer = await found.assistant.answer(question, history(context), on_draft=drafts.update)
+    misses = remember(context, question, answer.answered)
+    event = (context.chat_data or {}).get("event")
+    question_id = found.records.add_question(chat.id, user.id if user else None, event, answer)
+    if context.chat_data is not None:
+        context.chat_data["last_question"] = question_id
+    keyboard = render.answer_keyboard(question_id, answer, handoff=found.settings.telegram_staff_chat_id is not None)
+    await drafts.finish(render.answer_messages(answer), keyboard)
+    if misses >= 2 and found.settings.telegram_staff_chat_id is not None:
+        await hand_off(update, context, "tg_reason_unanswered")
