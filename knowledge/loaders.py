@@ -200,11 +200,17 @@ def _html(path: Path, root: Path) -> list[Document]:
 
 def _docx(path: Path, root: Path) -> list[Document]:
     import docx  # python-docx is slow to import; most runs never see a .docx
+    from docx.opc.exceptions import PackageNotFoundError
 
     try:
         document = docx.Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise LoadError(path, f"not a readable Word .docx file ({exc.__class__.__name__})") from None
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as exc:
+        reason = (
+            "password-protected"
+            if _is_encrypted_office(path)
+            else f"not a readable Word .docx file ({exc.__class__.__name__})"
+        )
+        raise LoadError(path, reason) from None
     lines: list[str] = []
     shift = 1 if _has_title(document) else 0  # "Heading 1" sits under the document's own title
     for paragraph in document.paragraphs:
