@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest, is_view
-from knowledge.retrieve import HybridSearcher
+from knowledge.retrieve import HybridSearcher, IndexMissing
 from knowledge.settings import Settings
 from knowledge.store import make_store
 
@@ -197,3 +198,25 @@ def test_ingest_killed_midway_leaves_previous_index_answering(settings, embeddin
     report = _ingest(settings, embeddings, corpus)
     assert report.published and "resources/big.csv" in report.added
     assert sorted(p.name for p in index.iterdir() if p.is_dir()) == sorted([first.generation, report.generation])
+
+
+def _vector_sizes(settings: Settings) -> set[int]:
+    store = make_store(settings)
+    collection = store.open(store.current().generation)  # type: ignore[union-attr]
+    return {len(vector) for vector in collection.get(include=["embeddings"])["embeddings"]}
+
+
+def test_a_different_embedding_model_rebuilds_everything_and_never_mixes_vectors(settings, embeddings, corpus):
+    first = _ingest(settings, embeddings, corpus)
+    other = DeterministicFakeEmbedding(size=64)
+    switched = Ingest(make_store(settings), other).run([corpus])
+    assert sorted(switched.added) == sorted(first.added) and not switched.unchanged
+    assert switched.published and switched.embedded == first.chunks
+    assert make_store(settings).current().embedding_model == "DeterministicFakeEmbedding"  # type: ignore[union-attr]
+    assert _vector_sizes(settings) == {64}
+    with pytest.raises(IndexMissing, match="--rebuild"):
+        _top_sources(settings, embeddings, "NMR spectrometer hourly fee")
+    back = _ingest(settings, embeddings, corpus)
+    assert len(back.added) == 3 and back.embedded == first.chunks
+    assert _vector_sizes(settings) == {512}
+    assert _top_sources(settings, embeddings, "NMR spectrometer hourly fee")[0] == "resources/equipment.csv#2"

@@ -25,6 +25,8 @@ topics: [vouchers, funding]
 Each company may use at most RMB 186,400 of vouchers per calendar year.
 """
 
+# Word and Excel save password-protected files as OLE compound documents, which start with these bytes.
+OLE_HEADER = bytes.fromhex("d0cf11e0a1b11ae1")
 PARK_ROWS = [
     ["名称", "所属单位", "收费标准", "联系电话"],
     ["冷冻电镜", "张江药谷平台", "每天9800元", "021-5080 1234"],
@@ -251,6 +253,8 @@ def _write(data: bytes) -> Callable[[Path], None]:
         ("prices.xlsx", _write(b"plain text saved with the wrong name"), "not a readable .xlsx"),
         ("notes.rtf", _write(b"{\\rtf1 hello}"), "unsupported file type '.rtf'"),
         ("locked.pdf", _encrypted_pdf, "password-protected"),
+        ("locked.docx", _write(OLE_HEADER + bytes(504)), "password-protected"),
+        ("locked.xlsx", _write(OLE_HEADER + bytes(504)), "password-protected"),
         ("broken.json", _write(b'[{"name": "NMR",}]'), "invalid JSON at line 1"),
     ],
 )
