@@ -332,7 +332,8 @@ def _csv(path: Path, root: Path) -> list[Document]:
     except csv.Error:
         dialect = csv.excel  # type: ignore[assignment]
     try:
-        table = list(csv.reader(io.StringIO(text), dialect))
+        # strict: a stray or unclosed quote is an error, not rows silently merged into one cell
+        table = list(csv.reader(io.StringIO(text), dialect, strict=True))
     except csv.Error as exc:
         raise LoadError(path, f"malformed CSV: {exc}") from None
     return _table(path, root, table)
@@ -439,6 +440,8 @@ def load_file(path: Path, root: Path) -> list[Document]:
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise LoadError(path, f"cannot read file ({exc.__class__.__name__}: {exc})") from None
+    except RecursionError:  # JSON or YAML nested thousands of levels deep
+        raise LoadError(path, "data is nested too deeply to read") from None
     if not documents:
         raise LoadError(path, "no records found (only a header, or every row is empty)")
     return documents
