@@ -575,14 +575,19 @@ class EligibilityAdvisor:
         verdicts = [verdict for verdict in check(facts, schemes) if verdict.informative][:2]
         if not verdicts:
             return None
-        today = today or date.today()
+        return self.report(question, verdicts, facts, language, today)
+
+    def report(
+        self, question: str, verdicts: list[Verdict], facts: Facts, language: Language, today: date | None = None
+    ) -> Answer:
+        """The verdicts as an answer: each scheme's outcome with its deciding clause, the policies as sources."""
         return Answer(
             question=question,
             answer=self._compose(verdicts, facts, language),
             answered=True,
             language=language,
             mode="extractive",
-            sources=self._sources(verdicts, today),
+            sources=self._sources(verdicts, today or date.today()),
         )
 
     def _policy(self, path: str) -> PolicyInfo:

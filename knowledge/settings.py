@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         default_factory=lambda: [SAMPLE_KNOWLEDGE],
         description="Folders (or files) that `ingest.py` indexes, comma-separated.",
     )
+    listing_columns: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Card columns of a listing file when the guess is wrong, as JSON: file name -> role (title, what,"
+        " owner, where, fee, booking) -> column names, comma-separated.",
+    )
     embedding_provider: Literal["local", "openai"] = Field(
         "local", description="`local`: the bundled multilingual model; `openai`: the embeddings API."
     )
