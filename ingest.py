@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bot.logs import setup_logging
 from knowledge.embeddings import make_embeddings
 from knowledge.indexing import Ingest, IngestReport
+from knowledge.ingest_runs import Outcome, record_run
 from knowledge.settings import get_settings
 from knowledge.store import make_store
 
@@ -62,6 +63,13 @@ def _summary_table(report: IngestReport) -> Table:
     return table
 
 
+def _outcome(report: IngestReport, strict: bool) -> Outcome:
+    """ok: every file ingested; partial: some failed, the rest is served; failed: --strict changed nothing."""
+    if not report.failed:
+        return "ok"
+    return "failed" if strict else "partial"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one ingest and print its summary; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -73,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"ingest.py: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging(settings)
     console = Console(stderr=args.json)
     with _progress_bar(console) as bar:
         tasks: dict[str, object] = {}
@@ -88,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             report = ingest.run(sources, rebuild=args.rebuild, dry_run=args.dry_run, strict=args.strict)
         except RuntimeError as exc:
             print(f"ingest.py: {exc}", file=sys.stderr)
+            record_run(settings.data_dir, "failed")
             return 1
+    if not args.dry_run:
+        record_run(settings.data_dir, _outcome(report, args.strict))
     if args.json:
         print(json.dumps(report.model_dump(), ensure_ascii=False))
     else:

@@ -12,6 +12,7 @@ from datetime import date
 from langchain_core.language_models import BaseChatModel
 
 from bot import llm
+from bot.curated import CuratedAnswers
 from bot.eligibility import EligibilityAdvisor
 from bot.extractive import compose
 from bot.models import Answer, Source
@@ -86,11 +87,13 @@ class Assistant:
         chat: BaseChatModel | None = None,
         config: AnswerConfig | None = None,
         advisor: EligibilityAdvisor | None = None,
+        curated: CuratedAnswers | None = None,
     ) -> None:
         self.searcher = searcher
         self.chat = chat
         self.config = config or AnswerConfig()
         self.advisor = advisor
+        self.curated = curated
 
     def retrieve(self, question: str, history: list[str]) -> list[Passage]:
         """Passages for the question; a follow-up that finds less than the previous turn is about that turn's topic."""
@@ -123,6 +126,8 @@ class Assistant:
         language = detect_language(question)
         if advice := self._advice(question, language):
             return advice
+        if pinned := self._pinned(question, history or [], language):
+            return pinned
         try:
             passages = self.retrieve(question, history or [])
         except IndexMissing:
@@ -135,6 +140,12 @@ class Assistant:
     def _advice(self, question: str, language: Language) -> Answer | None:
         """The rule files' verdict when the question asks about a scheme and gives the facts to decide."""
         return self.advisor.advise(question, language) if self.advisor is not None else None
+
+    def _pinned(self, question: str, history: list[str], language: Language) -> Answer | None:
+        """Staff's curated answer when the question matches one and does not lean on the previous turn."""
+        if self.curated is None or (history and _BACK.search(question.strip().lower())):
+            return None
+        return self.curated.answer(question, language)
 
     def _extractive(self, question: str, language: Language, passages: list[Passage]) -> Answer:
         if not passages or passages[0].score < self.config.min_score:
@@ -156,6 +167,8 @@ class Assistant:
         language = detect_language(question)
         if advice := self._advice(question, language):
             return advice
+        if pinned := await asyncio.to_thread(self._pinned, question, history, language):
+            return pinned
         try:
             standalone = await self._standalone(question, history)
         except Exception:

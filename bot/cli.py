@@ -98,6 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("console", help="chat in this terminal")
     sub.add_parser("telegram", help="run the Telegram bot")
+    qr = sub.add_parser("qr", help="QR code of the bot's deep link for an event poster")
+    qr.add_argument("--event", required=True, help="event code: letters, digits, _ and -")
+    qr.add_argument("--out", type=Path, help="PNG to write (default: qr-CODE.png)")
+    qr.add_argument("--bot", help="the bot's username (default: asked from Telegram with TELEGRAM_BOT_TOKEN)")
     ask = sub.add_parser("ask", help="answer one question (or JSON lines from stdin with '-')")
     ask.add_argument("question", nargs="+")
     ask.add_argument("--json", action="store_true")
@@ -122,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.telegram.app import run_telegram
 
         return run_telegram(settings)
+    if command == "qr":
+        from bot.qr import run_qr
+
+        return run_qr(settings, args.event, args.out, args.bot)
     assistant = build_assistant(settings)
     if command == "ask":
         return asyncio.run(_ask(assistant, args))

@@ -31,6 +31,26 @@ REWRITE_RULES = """Rewrite the user's last message as one standalone question th
 without the conversation, in the same language as the last message. Reply with the question only."""
 
 
+FAILURE_KINDS = ("timeout", "rate_limit", "status", "connection", "bad_reply", "other")
+
+
+def failure_kind(error: BaseException) -> str:
+    """Why an LLM call failed, as one of FAILURE_KINDS (a metrics label)."""
+    import openai  # already loaded by the failed call; the extractive-only bot never needs it
+
+    if isinstance(error, TimeoutError | openai.APITimeoutError):  # before its base class, APIConnectionError
+        return "timeout"
+    if isinstance(error, openai.RateLimitError):
+        return "rate_limit"
+    if isinstance(error, openai.APIStatusError):
+        return "status"
+    if isinstance(error, openai.APIConnectionError):
+        return "connection"
+    if isinstance(error, ValueError):
+        return "bad_reply"  # an empty reply, or a stream that was not valid JSON
+    return "other"
+
+
 def make_chat_model(settings: Settings) -> BaseChatModel | None:
     """ChatOpenAI over the `openai` client (any compatible server), or None when no LLM is configured."""
     if not settings.llm_enabled:
@@ -106,8 +126,28 @@ def footer(cited: list[Passage], language: Language) -> str:
     return "\n".join(f"[{n}] {cite([p], language).removeprefix('— ')}" for n, p in enumerate(cited, 1))
 
 
+LEAK_WORDS = 10  # this many words in a row from our rules in a reply: the model is reciting its instructions
+
+
+def _word_runs(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + LEAK_WORDS]) for i in range(len(words) - LEAK_WORDS + 1)}
+
+
+_RULE_RUNS = _word_runs(ANSWER_RULES) | _word_runs(REWRITE_RULES)
+
+
+def recites_rules(reply: str) -> bool:
+    """True when a reply repeats our instructions (a prompt injection that worked), which no user may see."""
+    return not _RULE_RUNS.isdisjoint(_word_runs(reply))
+
+
 async def stream_reply(chat: BaseChatModel, messages: list[BaseMessage]) -> AsyncIterator[str]:
-    """The model's reply as it is written."""
+    """The model's reply as it is written; a reply that starts reciting the instructions is cut off as failed."""
+    reply = ""
     async for chunk in chat.astream(messages):
         if isinstance(chunk.content, str) and chunk.content:
+            reply += chunk.content
+            if recites_rules(reply[-600:]):  # any new run of words ends in this chunk
+                raise ValueError("the LLM's reply recites its instructions")
             yield chunk.content

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from knowledge.embeddings import model_id
 from knowledge.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
 from knowledge.rules import is_rule_file, rule_documents
+from knowledge.settings import CURATED_FILE
 from knowledge.split import content_hash, embedding_views, split_document
 from knowledge.store import IndexInfo, KnowledgeStore, flat_metadata, new_generation_name, utc_now
 
@@ -43,7 +44,9 @@ class IngestReport(BaseModel):
     unchanged: list[str] = Field(default_factory=list)
     removed: list[str] = Field(default_factory=list)
     failed: list[FileFailure] = Field(default_factory=list)
-    ignored: list[str] = Field(default_factory=list, description="Hidden and editor temp files.")
+    ignored: list[str] = Field(
+        default_factory=list, description="Hidden and editor temp files; curated answers (the bot serves them)."
+    )
     chunks: int = 0
     embedded: int = 0
     generation: str | None = None
@@ -91,7 +94,7 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
     for source in sources:
         for path, root in _walk(source):
             rel = path.relative_to(root).as_posix()
-            if _is_ignored(path, root):
+            if _is_ignored(path, root) or rel == CURATED_FILE:
                 report.ignored.append(rel)
             elif rel in found:
                 report.failed.append(FileFailure(path=rel, reason=f"same relative path also in {found[rel].root}"))

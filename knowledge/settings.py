@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SAMPLE_KNOWLEDGE = Path(__file__).parent / "sample"
+CURATED_FILE = "curated.yaml"  # staff-pinned answers at the top of a knowledge folder; ingest skips it
 
 
 def _split_list(value: object) -> object:
@@ -32,10 +33,10 @@ class Settings(BaseSettings):
         default_factory=lambda: [SAMPLE_KNOWLEDGE],
         description="Folders (or files) that `ingest.py` indexes, comma-separated.",
     )
-    listing_columns: dict[str, dict[str, str]] = Field(
-        default_factory=dict,
-        description="Card columns of a listing file when the guess is wrong, as JSON: file name -> role (title, what,"
-        " owner, where, fee, booking) -> column names, comma-separated.",
+    curated_answers: Path | None = Field(
+        None,
+        description="YAML file of curated answers (format: knowledge/sample/curated.yaml);"
+        " unset: curated.yaml at the top of each KNOWLEDGE_SOURCES folder.",
     )
     embedding_provider: Literal["local", "openai"] = Field(
         "local", description="`local`: the bundled multilingual model; `openai`: the embeddings API."
@@ -84,6 +85,13 @@ class Settings(BaseSettings):
         if self.telegram_webhook_url and self.telegram_webhook_secret is None:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
         return self
+
+    @property
+    def curated_files(self) -> list[Path]:
+        """The curated answer files the bot reads: CURATED_ANSWERS, else each knowledge folder's curated.yaml."""
+        if self.curated_answers is not None:
+            return [self.curated_answers]
+        return [source / CURATED_FILE for source in self.knowledge_sources if (source / CURATED_FILE).is_file()]
 
     @property
     def llm_enabled(self) -> bool:

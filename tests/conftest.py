@@ -23,6 +23,12 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings(data_dir=data_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
 
 
+def clean_env(**overrides: str) -> dict[str, str]:
+    """This process's environment without any of the project's settings, plus `overrides`: for subprocesses."""
+    fields = {name.upper() for name in Settings.model_fields}
+    return {key: value for key, value in os.environ.items() if key not in fields} | overrides
+
+
 @pytest.fixture(scope="session")
 def local_embeddings() -> LocalEmbeddings:
     """The bundled model, loaded once."""

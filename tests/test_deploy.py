@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from importlib.metadata import version
@@ -18,22 +20,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from knowledge.embeddings import LocalEmbeddings
-from knowledge.indexing import Ingest
 from knowledge.settings import Settings
-from knowledge.store import make_store
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, clean_env
 
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 START_SCRIPT = "/usr/local/bin/goi-start"
 ASSIGNMENT = re.compile(r"^#? ?([A-Z][A-Z0-9_]*)=")  # a `.env` line, commented out or not
-
-POLICY = """# Innovation vouchers
-
-Each company may use at most RMB 186,400 of vouchers per calendar year.
-"""
 
 
 @dataclass(frozen=True)
@@ -188,34 +182,30 @@ def test_start_script_ingests_then_runs_the_bot(
     assert (tmp_path / "calls").read_text().splitlines() == calls
 
 
-def _clean_env(**overrides: str) -> dict[str, str]:
-    """This environment without any of the project's settings, plus `overrides`."""
-    fields = {name.upper() for name in Settings.model_fields}
-    return {key: value for key, value in os.environ.items() if key not in fields} | overrides
-
-
-def test_healthcheck_is_healthy_only_once_an_index_is_published(
-    instructions: list[Instruction], tmp_path: Path, local_embeddings: LocalEmbeddings
-) -> None:
-    """The image's health command, run with this venv's python on an empty and on a published data folder."""
-    (tmp_path / "kb").mkdir()
-    (tmp_path / "kb" / "vouchers.md").write_text(POLICY, encoding="utf-8")
-    published = tmp_path / "published"
-    Ingest(make_store(make_settings(published)), local_embeddings).run([tmp_path / "kb"])
+def test_healthcheck_is_healthy_while_the_bot_serves_healthz(instructions: list[Instruction], tmp_path: Path) -> None:
+    """The image's health command, run with this venv's python before, while and after `python -m bot serve` runs."""
     health = json.loads(_one(instructions, "HEALTHCHECK").args.split("CMD", 1)[1])
     assert health[0] == "python"
-    checks = {
-        data_dir: subprocess.Popen(
-            [sys.executable, *health[1:]],
-            env=_clean_env(DATA_DIR=str(data_dir)),
-            cwd=tmp_path,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for data_dir in (tmp_path / "empty", published)
-    }
-    errors = {data_dir.name: check.communicate(timeout=60)[1][-1000:] for data_dir, check in checks.items()}
-    assert {d.name: c.returncode for d, c in checks.items()} == {"empty": 1, "published": 0}, errors
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), HTTP_PORT=port)
+
+    def healthy() -> bool:
+        check = subprocess.run([sys.executable, *health[1:]], env=env, cwd=tmp_path, capture_output=True, timeout=30)
+        return check.returncode == 0
+
+    assert not healthy(), "nothing serves yet"
+    server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not healthy():
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert not healthy(), "the server is gone"
 
 
 def test_compose_wires_the_bot_to_a_pinned_chroma_server(compose: dict, instructions: list[Instruction]) -> None:

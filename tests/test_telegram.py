@@ -70,6 +70,7 @@ async def running(
         admin_user_ids=[ADMIN],
         knowledge_sources=[DEV_CORPUS],
         telegram_staff_chat_id=STAFF_CHAT,
+        http_port=0,  # the operator endpoints on a free port: tests run side by side
         **config,
     )
     application = build_application(settings, make_assistant=lambda _: assistant)

@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, Defaults, PersistenceInput, PicklePersistence
+from telegram.ext import Application, Defaults, PersistenceInput, PicklePersistence
 
 from bot.assistant import Assistant
 from bot.components import build_assistant
+from bot.http import new_metrics, start_operator_site
 from bot.telegram import render
 from bot.telegram.handlers import register
+from bot.telegram.ratelimit import CountingRateLimiter
 from bot.telegram.records import Records
 from bot.telegram.session import FloodGate, Services, services
 from knowledge.settings import Settings
@@ -34,6 +36,7 @@ def build_application(
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metrics = new_metrics(settings, "telegram")
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         application.bot_data["services"] = Services(
@@ -42,12 +45,16 @@ def build_application(
             records=Records(settings.data_dir / RECORDS_FILE),
             flood=FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds),
         )
+        # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
+        assistant = services(application).assistant
+        application.bot_data["operator"] = await start_operator_site(settings, metrics, assistant)
         await application.bot.set_my_commands(render.bot_commands("en"))
         await application.bot.set_my_commands(render.bot_commands("zh"), language_code="zh")
         log.info("telegram bot @%s started", application.bot.username)
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         services(application).records.close()
+        await application.bot_data["operator"].cleanup()
 
     persistence = PicklePersistence(
         settings.data_dir / STATE_FILE, store_data=PersistenceInput(bot_data=False, callback_data=False)
@@ -57,7 +64,7 @@ def build_application(
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(CountingRateLimiter(metrics.rate_limited, max_retries=3))
         .persistence(persistence)
         .concurrent_updates(True)
         .post_init(post_init)

@@ -34,6 +34,8 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_TEXT = 200
 MAX_CALLBACK_DATA = 64
+MAX_PHOTO_BYTES = 10 * 1024 * 1024  # sendPhoto's limit for an uploaded photo
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 POLL_HOLD = 0.5  # seconds a getUpdates waits for news: long enough not to busy-loop the bot, short for shutdown
 CHAT_ACTIONS = {
     "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice", "upload_document",
@@ -401,6 +403,18 @@ class BotMessage:
 
 
 @dataclass
+class BotPhoto:
+    """A photo the bot uploaded: the image as sent, and its caption as the user sees it."""
+
+    chat_id: int
+    message_id: int
+    data: bytes
+    width: int
+    height: int
+    caption: str
+
+
+@dataclass
 class _Failure:
     status: int
     retry_after: int | None
@@ -426,6 +440,7 @@ class FakeTelegram:
         self.webhook: dict[str, Any] | None = None
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._sent: dict[int, list[BotMessage]] = {}
+        self._photos: dict[int, list[BotPhoto]] = {}
         self._next_message: dict[int, itertools.count[int]] = {}
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1000)
@@ -558,6 +573,10 @@ class FakeTelegram:
     def sent(self, chat_id: int) -> list[BotMessage]:
         """The bot's messages in a chat, oldest first, as they look now."""
         return list(self._sent.get(chat_id, []))
+
+    def photos(self, chat_id: int) -> list[BotPhoto]:
+        """The photos the bot sent to a chat, oldest first."""
+        return list(self._photos.get(chat_id, []))
 
     def message(self, chat_id: int, message_id: int) -> dict[str, Any]:
         """Any message of a chat (the users' and the bot's) as the Bot API returns it."""
@@ -783,6 +802,29 @@ class FakeTelegram:
         sent.reply_markup = params.get("reply_markup")
         return self._store(sent)
 
+    async def _m_sendPhoto(self, params: dict[str, Any], parsed: dict[str, Any]) -> Any:  # noqa: ARG002
+        chat = self._chat(params["chat_id"])
+        if not isinstance(params["photo"], web.FileField):
+            raise ApiError("fake: only uploaded photos (multipart/form-data) are modelled")
+        data = params["photo"].file.read()
+        width, height = _png_size(data)
+        caption = formatted(params["caption"], params.get("parse_mode"))[0] if "caption" in params else ""
+        sent = BotPhoto(chat["id"], self._message_id(chat["id"]), data, width, height, caption)
+        self._photos.setdefault(chat["id"], []).append(sent)
+        self.log.append(f"bot → {chat.get('title') or chat.get('first_name')}: [photo {width}×{height}] {caption}")
+        size = {"width": width, "height": height, "file_size": len(data)}
+        photo = {"file_id": f"photo-{chat['id']}-{sent.message_id}", "file_unique_id": f"p{sent.message_id}", **size}
+        message = {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.bot_user,
+            "photo": [photo],
+            **({"caption": caption} if caption else {}),
+        }
+        self._messages[(chat["id"], sent.message_id)] = message
+        return message
+
     def _chat(self, chat_id: int | str) -> dict[str, Any]:
         chat = self.chats.get(chat_id) if isinstance(chat_id, int) else None
         if chat is None:
@@ -820,6 +862,18 @@ class _HttpFailure(Exception):
     def __init__(self, response: web.Response) -> None:
         super().__init__(response.status)
         self.response = response
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of an uploaded photo, refused as Telegram refuses it (only PNG is modelled)."""
+    if len(data) > MAX_PHOTO_BYTES:
+        raise ApiError("Bad Request: photo is larger than 10 MB")
+    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        raise ApiError("Bad Request: IMAGE_PROCESS_FAILED (the fake reads PNG photos only)")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not 0 < width + height <= 10000 or max(width, height) > 20 * min(width, height):
+        raise ApiError("Bad Request: PHOTO_INVALID_DIMENSIONS")
+    return width, height
 
 
 def _too_many(retry_after: int) -> web.Response:

@@ -1,0 +1,178 @@
+"""Curated answers: staff pin answers to common questions, served before the knowledge base is searched.
+
+The file format is described at the top of knowledge/sample/curated.yaml. Which files are read: see
+`Settings.curated_files`. A question matches an entry when its score against one of the entry's question
+variants reaches `MATCH_SCORE`; the score is the mean of the embeddings' cosine similarity and the Dice overlap
+of content words (knowledge.lexical.tokenize). Both must agree: on the sample, paraphrases score 0.75-0.81 while
+other questions about joining GOI (its cost, documents, conditions) score 0.40-0.71.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import yaml
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.models import Answer, Source
+from bot.texts import text
+from knowledge.language import Language
+from knowledge.lexical import tokenize
+
+log = logging.getLogger(__name__)
+
+MATCH_SCORE = 0.72
+
+
+class CuratedError(ValueError):
+    """A curated answers file that cannot be used, with the file and entry at fault."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, str_strip_whitespace=True)
+
+
+class CuratedSource(_Strict):
+    """A document a curated answer is based on."""
+
+    title: str = Field(min_length=1)
+    path: str = Field(min_length=1, description="Relative to the knowledge folder.")
+    section: str | None = None
+    row: int | None = Field(None, ge=1)
+    url: str | None = None
+
+
+class Variants(_Strict):
+    """The ways people ask the question, per language."""
+
+    en: list[str] = Field(default_factory=list)
+    zh: list[str] = Field(default_factory=list)
+
+
+class Texts(_Strict):
+    """The answer in both languages."""
+
+    en: str = Field(min_length=1)
+    zh: str = Field(min_length=1)
+
+
+class CuratedEntry(_Strict):
+    """One pinned answer."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    questions: Variants
+    answer: Texts
+    sources: list[CuratedSource] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _has_questions(self) -> CuratedEntry:
+        if not any(q.strip() for q in self.variants):
+            raise ValueError("questions: give at least one question (en or zh)")
+        return self
+
+    @property
+    def variants(self) -> list[str]:
+        """Every question variant, English first."""
+        return [*self.questions.en, *self.questions.zh]
+
+
+def _entry(path: Path, index: int, raw: object) -> CuratedEntry:
+    name = f"{path}: entry {index}" + (f" ({raw['id']})" if isinstance(raw, dict) and raw.get("id") else "")
+    try:
+        return CuratedEntry.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+        raise CuratedError(f"{name}: {problems}") from None
+
+
+def load_entries(paths: Iterable[Path]) -> list[CuratedEntry]:
+    """The entries of every file, validated; CuratedError names the file and entry of the first mistake."""
+    entries: dict[str, CuratedEntry] = {}
+    for path in paths:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise CuratedError(f"{path}: {exc}") from None
+        if not isinstance(raw, list):
+            raise CuratedError(f"{path}: expected a list of entries (- id: ...), got {type(raw).__name__}")
+        for index, item in enumerate(raw, 1):
+            entry = _entry(path, index, item)
+            if entry.id in entries:
+                raise CuratedError(f"{path}: entry {index}: id {entry.id!r} is used twice")
+            entries[entry.id] = entry
+    return list(entries.values())
+
+
+@dataclass(frozen=True)
+class CuratedMatch:
+    """The entry a question matched, and how closely."""
+
+    entry: CuratedEntry
+    score: float
+
+
+def _dice(a: set[str], b: set[str]) -> float:
+    return 2 * len(a & b) / (len(a) + len(b)) if a or b else 0.0
+
+
+class CuratedAnswers:
+    """Finds the curated entry a question paraphrases, if any."""
+
+    def __init__(self, entries: list[CuratedEntry], embeddings: Embeddings, threshold: float = MATCH_SCORE) -> None:
+        self.entries = entries
+        self.embeddings = embeddings
+        self.threshold = threshold
+        self._owners = [n for n, entry in enumerate(entries) for _ in entry.variants]
+        self._texts = [variant for entry in entries for variant in entry.variants]
+        self._tokens = [set(tokenize(variant)) for variant in self._texts]
+
+    @classmethod
+    def from_files(cls, paths: Iterable[Path], embeddings: Embeddings) -> CuratedAnswers:
+        """Load and validate the files; the variants are embedded on first use."""
+        entries = load_entries(paths)
+        log.info("loaded %d curated answers", len(entries))
+        return cls(entries, embeddings)
+
+    @cached_property
+    def _vectors(self) -> np.ndarray:
+        vectors = np.array(self.embeddings.embed_documents(self._texts), dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def match(self, question: str) -> CuratedMatch | None:
+        """The entry whose variant the question is closest to, when close enough."""
+        words = set(tokenize(question))
+        dice = np.array([_dice(words, tokens) for tokens in self._tokens])
+        # The cosine is at most 1: variants whose word overlap cannot reach the threshold need no embedding.
+        candidates = np.flatnonzero((1 + dice) / 2 >= self.threshold)
+        if candidates.size == 0:
+            return None
+        query = np.array(self.embeddings.embed_query(question), dtype=np.float32)
+        cosine = self._vectors[candidates] @ (query / np.linalg.norm(query))
+        scores = (cosine + dice[candidates]) / 2
+        best = int(scores.argmax())
+        if scores[best] < self.threshold:
+            return None
+        return CuratedMatch(self.entries[self._owners[candidates[best]]], round(float(scores[best]), 4))
+
+    def answer(self, question: str, language: Language) -> Answer | None:
+        """The curated answer in `language`, marked as curated, when the question matches an entry."""
+        found = self.match(question)
+        if found is None:
+            return None
+        entry = found.entry
+        log.info("curated answer %s (score %.3f)", entry.id, found.score)
+        return Answer(
+            question=question,
+            answer=f"{text(language, 'curated')}\n\n{getattr(entry.answer, language)}",
+            answered=True,
+            language=language,
+            mode="extractive",
+            curated=True,
+            sources=[Source(score=found.score, **source.model_dump()) for source in entry.sources],
+        )

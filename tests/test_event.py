@@ -1,0 +1,205 @@
+"""Event features: the poster's QR code, curated answers before retrieval, the staff report with its chart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from bot.assistant import Assistant
+from bot.cli import main
+from bot.curated import CuratedAnswers, CuratedError, load_entries
+from bot.models import Answer
+from bot.qr import BORDER, SCALE, qr_code, run_qr
+from knowledge.embeddings import LocalEmbeddings
+from knowledge.indexing import Ingest
+from knowledge.retrieve import HybridSearcher
+from knowledge.settings import SAMPLE_KNOWLEDGE
+from knowledge.store import make_store
+from tests.conftest import DEV_CORPUS, make_settings
+from tests.fakes.telegram import PNG_SIGNATURE, FakeTelegram
+from tests.test_telegram import searcher, tg  # noqa: F401 - fixtures used below
+
+SAMPLE_CURATED = SAMPLE_KNOWLEDGE / "curated.yaml"
+EXPO_LINK = "https://t.me/goi_test_bot?start=event_expo2026"
+
+
+def qr_modules(path: Path) -> list[list[bool]]:
+    """The dark/light modules of a QR code PNG, read back from its pixels (module centres)."""
+    image = Image.open(path)
+    assert image.format == "PNG"
+    gray = image.convert("L")
+    size = image.width // SCALE - 2 * BORDER
+    centre = lambda n: (BORDER + n) * SCALE + SCALE // 2  # noqa: E731
+    return [[gray.getpixel((centre(x), centre(y))) < 128 for x in range(size)] for y in range(size)]
+
+
+def modules_of(link: str) -> list[list[bool]]:
+    """What the QR code of `link` must look like."""
+    return [[bool(module) for module in row] for row in qr_code(link).matrix]
+
+
+# ---- QR codes -------------------------------------------------------------------------------------------------
+
+
+def test_qr_encodes_the_deep_link_of_the_event(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "poster" / "expo.png"
+    assert main(["qr", "--event", "expo2026", "--bot", "@goi_test_bot", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"{out}: {EXPO_LINK}"
+    assert out.read_bytes().startswith(PNG_SIGNATURE)
+    assert qr_modules(out) == modules_of(EXPO_LINK)
+    assert qr_modules(out) != modules_of(EXPO_LINK.replace("expo2026", "expo2025"))
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("expo 2026!", "may only use letters A-Z a-z, digits, _ and -"),
+        ("展会", "may only use letters"),
+        ("x" * 59, "is 59 characters; at most 58 fit in a start payload"),
+    ],
+)
+def test_qr_refuses_an_event_code_telegram_would_drop(
+    code: str, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "qr.png"
+    assert main(["qr", "--event", code, "--bot", "goi_test_bot", "--out", str(out)]) == 2
+    assert reason in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_qr_without_bot_name_or_token_says_what_to_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_qr(make_settings(tmp_path), "expo2026", tmp_path / "qr.png", None) == 2
+    error = capsys.readouterr().err
+    assert "--bot" in error and "TELEGRAM_BOT_TOKEN" in error
+    assert not (tmp_path / "qr.png").exists()
+
+
+async def test_qr_asks_telegram_for_the_bot_name_with_the_token(tg: FakeTelegram, tmp_path: Path) -> None:  # noqa: F811
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TELEGRAM_", "CHROMA_"))}
+    env |= {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_BASE_URL": tg.base_url}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "qr", "--event", "expo2026", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, output.decode()
+    assert tg.calls_to("getMe")
+    assert qr_modules(tmp_path / "qr-expo2026.png") == modules_of(EXPO_LINK)
+    assert tg.token not in output.decode()
+
+
+# ---- curated answers ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def curated(local_embeddings: LocalEmbeddings) -> CuratedAnswers:
+    """The sample's curated answers."""
+    return CuratedAnswers.from_files([SAMPLE_CURATED], local_embeddings)
+
+
+def test_the_sample_knowledge_folder_brings_its_curated_answers(tmp_path: Path) -> None:
+    assert make_settings(tmp_path).curated_files == [SAMPLE_CURATED]
+    assert make_settings(tmp_path, knowledge_sources=[DEV_CORPUS]).curated_files == []
+    mine = tmp_path / "pinned.yaml"
+    assert make_settings(tmp_path, curated_answers=mine).curated_files == [mine]
+    assert [entry.id for entry in load_entries([SAMPLE_CURATED])] == [
+        "sme-join", "team-not-registered", "large-firm-join", "contact",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        ("how do i join goi", "sme-join"),
+        ("公司怎样申请加入GOI？", "sme-join"),
+        ("How can I contact GOI?", "contact"),
+        ("GOI怎么联系？", "contact"),
+        # Same topic, another question: retrieval must answer these.
+        ("How much does GOI membership cost?", None),
+        ("What documents do I need to apply for GOI membership?", None),
+        ("加入GOI需要什么条件？", None),
+        ("How do I apply for the rent subsidy?", None),
+        ("Can a company registered nine years ago become a GOI SME member?", None),
+    ],
+)
+def test_a_paraphrase_matches_its_entry_and_other_questions_do_not(
+    curated: CuratedAnswers, question: str, entry: str | None
+) -> None:
+    found = curated.match(question)
+    assert (found.entry.id if found else None) == entry
+
+
+def test_curated_answer_comes_first_in_the_question_language_and_is_marked(curated: CuratedAnswers) -> None:
+    answer = curated.answer("公司怎样申请加入GOI？", "zh")
+    assert answer is not None and answer.curated and answer.answered
+    assert answer.answer.startswith('📌 GOI团队整理的解答：\n\n在"GOI开放创新服务平台"注册')
+    [source] = answer.sources
+    assert (source.path, source.section) == ("policies/sme-eligibility-and-joining.zh.md", "第七条")
+
+
+async def test_the_assistant_answers_a_curated_question_before_searching(
+    searcher: HybridSearcher,  # noqa: F811
+    curated: CuratedAnswers,
+) -> None:
+    assistant = Assistant(searcher, curated=curated)
+    pinned = await assistant.answer("Who can I contact at GOI?")
+    assert pinned.curated and pinned.answer.startswith("📌 Answer prepared by the GOI team:")
+    assert "goi@goi-sample.example.org" in pinned.answer
+    searched = await assistant.answer("What is the maximum innovation voucher amount per year?")
+    assert not searched.curated and "186,400" in searched.answer
+    # A follow-up that points back at the previous turn is about that turn's topic, not the pinned question.
+    follow_up = await assistant.answer("and who do I contact about that?", [searched.question])
+    assert not follow_up.curated
+
+
+def test_python_m_bot_ask_serves_curated_answers_from_the_configured_file(dev_data_dir: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TELEGRAM_", "CHROMA_", "CURATED_"))}
+    env |= {"DATA_DIR": str(dev_data_dir), "KNOWLEDGE_SOURCES": str(DEV_CORPUS), "CURATED_ANSWERS": str(SAMPLE_CURATED)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--json", "How can I contact GOI?"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["curated"] is True and answer["mode"] == "extractive"
+    assert set(answer) == set(Answer.model_fields)
+    assert answer["sources"][0]["path"] == "policies/goi-programme-overview.md"
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        ({"answer": {"en": "Write to us."}}, "entry 2 (contact): answer.zh: Field required"),
+        ({"sources": []}, "entry 2 (contact): sources: List should have at least 1 item"),
+        ({"questions": {"en": [], "zh": []}}, "entry 2 (contact): entry: Value error, questions: give at least one"),
+        ({"question": "typo"}, "entry 2 (contact): question: Extra inputs are not permitted"),
+        ({"id": "sme-join"}, "entry 2: id 'sme-join' is used twice"),
+    ],
+)
+def test_a_broken_curated_file_is_refused_with_its_file_and_entry(
+    tmp_path: Path, mistake: dict[str, object], message: str
+) -> None:
+    entries = yaml.safe_load(SAMPLE_CURATED.read_text(encoding="utf-8"))
+    broken = [entries[0], {**entries[3], **mistake}]
+    path = tmp_path / "curated.yaml"
+    path.write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(CuratedError) as error:
+        load_entries([path])
+    assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+
+
+def test_ingest_leaves_the_curated_file_to_the_bot(tmp_path: Path, local_embeddings: LocalEmbeddings) -> None:
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "policy.md").write_text("# Vouchers\n\n1.1 Each company may use RMB 186,400 a year.\n", encoding="utf-8")
+    (folder / "curated.yaml").write_bytes(SAMPLE_CURATED.read_bytes())
+    report = Ingest(make_store(make_settings(tmp_path / "data")), local_embeddings).run([folder])
+    assert report.added == ["policy.md"] and report.ignored == ["curated.yaml"] and report.failed == []
