@@ -194,10 +194,15 @@ async def test_get_updates_long_polls_and_confirms_by_offset(fake: FakeTelegram)
     assert status == 200 and empty["result"] == [] and POLL_HOLD - 0.1 < time.monotonic() - started < POLL_HOLD + 1
     waiting = asyncio.create_task(call(fake, "getUpdates", {"timeout": 30}))
     await asyncio.sleep(0.1)
-    fake.send(fake.users[USER], "/start event_expo")
+    sent = fake.send(fake.users[USER], "/start event_expo")
+    assert fake.delivered_at(sent) is None
     _, got = await waiting
     update = got["result"][0]
     assert update["message"]["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
+    first = fake.delivered_at(sent)
+    assert first is not None and first <= time.monotonic()
+    _, unconfirmed = await call(fake, "getUpdates", {"timeout": 0})
+    assert unconfirmed["result"] == [update] and fake.delivered_at(sent) == first  # the first delivery counts
     _, again = await call(fake, "getUpdates", {"offset": update["update_id"] + 1, "timeout": 0})
     assert again["result"] == []
 

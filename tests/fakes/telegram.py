@@ -444,6 +444,8 @@ class FakeTelegram:
         self._next_message: dict[int, itertools.count[int]] = {}
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1000)
+        self._update_of: dict[tuple[int, int], int] = {}  # (chat id, message id) of a user's message: its update
+        self._delivered: dict[int, float] = {}  # update id: when the bot first got it (time.monotonic())
         self._callbacks: dict[str, bool] = {}
         self._failures: dict[str, list[_Failure]] = {}
         self._flood_until: dict[str, float] = {}
@@ -582,6 +584,11 @@ class FakeTelegram:
         """Any message of a chat (the users' and the bot's) as the Bot API returns it."""
         return self._messages[(chat_id, message_id)]
 
+    def delivered_at(self, message: dict[str, Any]) -> float | None:
+        """When the bot first received the update carrying a user's `message` (time.monotonic()); None if not yet."""
+        update_id = self._update_of.get((message["chat"]["id"], message["message_id"]))
+        return None if update_id is None else self._delivered.get(update_id)
+
     def calls_to(self, method: str) -> list[Call]:
         """Successful calls of `method`."""
         return [c for c in self.calls if c.method == method and c.status == 200]
@@ -682,7 +689,10 @@ class FakeTelegram:
     def _push(self, update: dict[str, Any], line: str) -> None:
         update = {"update_id": next(self._update_ids), **update}
         self.log.append(line)
+        if "message" in update:
+            self._update_of[(update["message"]["chat"]["id"], update["message"]["message_id"])] = update["update_id"]
         if self.webhook is not None:
+            self._delivered[update["update_id"]] = time.monotonic()
             self._spawn(self.post_webhook(update, self.webhook.get("secret_token")))
             return
         self._updates.append(update)
@@ -720,7 +730,11 @@ class FakeTelegram:
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait_for(lambda: bool(self._updates)), hold)
-        return self._updates[: params.get("limit", 100)]
+        batch = self._updates[: params.get("limit", 100)]
+        now = time.monotonic()
+        for update in batch:
+            self._delivered.setdefault(update["update_id"], now)
+        return batch
 
     async def _m_setWebhook(self, params: dict[str, Any], parsed: dict[str, Any]) -> Any:  # noqa: ARG002
         secret = params.get("secret_token")

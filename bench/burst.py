@@ -1,0 +1,473 @@
+"""Conference load benchmark: a crowd scans the event QR code and asks questions within a minute.
+
+    .venv/bin/python bench/burst.py [--users 1000] [--window 60] [--llm-delay 2] [--only extractive|llm]
+
+The real bot (`python -m bot telegram`, built by bot/telegram/app.py) runs in its own process against the fake
+Bot API (tests/fakes/telegram.py) on 127.0.0.1, over an index of the dev corpus built once. Each simulated user
+sends `/start event_<code>` and 1-3 dev questions at times spread over the window, waiting for each answer before
+the next. A few users ask in the event's group with /ask. Then the same with an LLM: the fake OpenAI server
+answering every request after `--llm-delay` seconds. Printed per run: updates received, answers sent, lost and
+duplicated answers, answer latency (from the update's delivery to the call that completes the answer), outbound
+message rates against Telegram's limits, and the bot's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import functools
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.openai import API_KEY, FakeOpenAI  # noqa: E402
+from tests.fakes.telegram import Call, FakeTelegram  # noqa: E402
+
+SHARED = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared"))
+DEV_CORPUS = SHARED / "eval" / "dev" / "corpus"
+DEV_QUESTIONS = SHARED / "eval" / "dev" / "questions.yaml"
+EVENT = "expo2026"
+GROUP_CHAT = -100777
+STAFF_CHAT = -100900
+MESSAGE_METHODS = {"sendMessage", "editMessageText"}  # what Telegram's flood limits count
+LIMITS = {"overall per second": 30, "per chat per second": 1, "per group per minute": 20}
+TARGETS = {"lost": 0, "p95 seconds": 2.0, "peak RSS MB": 500}
+POLL_EVERY = 0.2  # how often a simulated user looks for the bot's reply
+READY_MARK = "burst-index-ready"  # written once the index is complete, so --index reuses only a whole one
+READY_TIMEOUT = 180.0  # loading the embedding model on a busy machine takes a while
+
+Mode = Literal["extractive", "llm"]
+
+
+# ---- the bot under test -----------------------------------------------------------------------------------------
+
+
+def build_index(data_dir: Path) -> None:
+    """Ingest the dev corpus into `data_dir` with the project's own ingest.py (its log in ingest.log there)."""
+    env = _clean_env() | {"DATA_DIR": str(data_dir)}
+    with (data_dir / "ingest.log").open("wb") as log:
+        subprocess.run(
+            [sys.executable, str(ROOT / "ingest.py"), str(DEV_CORPUS), "--json"],
+            cwd=data_dir,
+            env=env,
+            check=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without any configuration of ours, so only what the benchmark sets applies."""
+    prefixes = ("OPENAI_", "TELEGRAM_", "CHROMA_", "DATA_DIR", "KNOWLEDGE_", "ADMIN_", "EMBEDDING_")
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    return kept | {"PYTHONPATH": str(ROOT)}  # this checkout's code, whatever the venv has installed
+
+
+@contextlib.asynccontextmanager
+async def bot_process(fake: FakeTelegram, data_dir: Path, llm: FakeOpenAI | None) -> AsyncIterator[int]:
+    """`python -m bot telegram` on `data_dir`, polling `fake`; yields its pid once it polls, stops it on exit."""
+    env = _clean_env() | {
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_BASE_URL": fake.base_url,
+        "TELEGRAM_STAFF_CHAT_ID": str(STAFF_CHAT),
+        "DATA_DIR": str(data_dir),
+        "KNOWLEDGE_SOURCES": str(DEV_CORPUS),
+        "HTTP_PORT": str(_free_port()),  # the bot's /healthz server; other bots may hold the default
+    }
+    if llm is not None:
+        env |= {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": llm.base_url}
+    log = (data_dir / "bot.log").open("wb")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "telegram", cwd=data_dir, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        polling = asyncio.ensure_future(fake.wait_for(lambda: fake.calls_to("getUpdates"), timeout=READY_TIMEOUT))
+        exited = asyncio.ensure_future(process.wait())
+        await asyncio.wait([polling, exited], return_when=asyncio.FIRST_COMPLETED)
+        if exited.done():
+            polling.cancel()
+            raise RuntimeError(f"the bot exited with {process.returncode}; see {data_dir / 'bot.log'}")
+        await polling
+        yield process.pid
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+        log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def warm_up(fake: FakeTelegram) -> float:
+    """Ask one question before the crowd comes, as staff would after a deploy; seconds its answer took.
+
+    The bot loads the index and the embedding model on the first question, so a cold bot answers that one late.
+    """
+    staff = fake.user(9_999, "Staff")
+    started = time.monotonic()
+    fake.send(staff, "/ask What is the GOI programme?")
+    await fake.wait_for(lambda: any(_is_answer(m.reply_markup) for m in fake.sent(staff["id"])), READY_TIMEOUT)
+    return time.monotonic() - started
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set size (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    kilobytes = int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    return kilobytes / 1024
+
+
+def llm_reply(request: dict[str, Any]) -> str:
+    """The fake model: a rewrite returns the last question as is; an answer quotes the first passage, cited."""
+    system = request["messages"][0]["content"]
+    if "Passages:" not in system:
+        return str(request["messages"][-1]["content"]).rsplit(": ", 1)[-1]
+    first = system.split("Passages:", 1)[1].split("[1] ", 1)[-1]
+    return f"{' '.join(first.split()[:60])} [1]"
+
+
+# ---- the crowd ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Asked:
+    """One question a simulated user sent."""
+
+    chat_id: int
+    message: dict[str, Any]
+    in_group: bool
+
+
+@dataclass
+class Crowd:
+    """Simulated attendees: each starts the bot from the event's QR code and asks 1-3 questions in the window."""
+
+    fake: FakeTelegram
+    questions: list[str]
+    users: int
+    group_users: int
+    window: float
+    patience: float
+    seed: int = 7
+    asked: list[Asked] = field(default_factory=list)
+    starts: list[dict[str, Any]] = field(default_factory=list)
+
+    async def run(self) -> None:
+        """Every user's visit, concurrently; returns when each got its answers or gave up waiting."""
+        rng = random.Random(self.seed)
+        group = self.fake.group(GROUP_CHAT, "Expo 2026 founders")
+        self.fake.group(STAFF_CHAT, "GOI staff")
+        began = time.monotonic()
+        visits = []
+        for index in range(self.users + self.group_users):
+            in_group = index >= self.users
+            user = self.fake.user(10_000 + index, f"Founder{index}", rng.choice(["en", "en", "zh-hans"]))
+            times = sorted(began + rng.uniform(0, self.window) for _ in range(1 + rng.randint(1, 3)))
+            picks = [rng.choice(self.questions) for _ in times[1:]]
+            visit = self._group_visit(user, group, times[1:], picks) if in_group else self._visit(user, times, picks)
+            visits.append(visit)
+        await asyncio.gather(*visits)
+
+    async def _visit(self, user: dict[str, Any], times: list[float], picks: list[str]) -> None:
+        await _sleep_until(times[0])
+        self.starts.append(self.fake.send(user, f"/start event_{EVENT}"))
+        if not await self._wait(lambda: len(self.fake.sent(user["id"])) > 0):
+            return
+        for at, question in zip(times[1:], picks, strict=True):
+            await _sleep_until(at)
+            since = len(self.fake.sent(user["id"]))
+            self.asked.append(Asked(user["id"], self.fake.send(user, question), in_group=False))
+            if not await self._wait(functools.partial(self._answered, user["id"], since)):
+                return
+
+    async def _group_visit(
+        self, user: dict[str, Any], group: dict[str, Any], times: list[float], picks: list[str]
+    ) -> None:
+        for at, question in zip(times, picks, strict=True):
+            await _sleep_until(at)
+            message = self.fake.send(user, f"/ask {question}", chat=group)
+            self.asked.append(Asked(group["id"], message, in_group=True))
+            if not await self._wait(functools.partial(self._answered, group["id"], 0, message["message_id"])):
+                return
+
+    def _answered(self, chat_id: int, since: int, quoting: int | None = None) -> bool:
+        """Whether an answer (quoting `quoting` in a group) arrived among the chat's messages from `since` on."""
+        return any(
+            _is_answer(m.reply_markup) and (quoting is None or m.reply_to == quoting)
+            for m in self.fake.sent(chat_id)[since:]
+        )
+
+    async def _wait(self, check: Callable[[], bool]) -> bool:
+        """Poll (cheaply, unlike a condition woken by every request) until `check()`; False after `patience`."""
+        deadline = time.monotonic() + self.patience
+        while not check():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(POLL_EVERY)
+        return True
+
+
+async def _sleep_until(moment: float) -> None:
+    await asyncio.sleep(max(0.0, moment - time.monotonic()))
+
+
+def _is_answer(markup: dict[str, Any] | None) -> bool:
+    """An answer is complete when its last part carries the buttons (every answer offers a person)."""
+    rows = (markup or {}).get("inline_keyboard", [])
+    return any(str(button.get("callback_data", "")).startswith("human:") for row in rows for button in row)
+
+
+# ---- measurements ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurements:
+    """What the run showed, computed from the fake's record of every request and the crowd's questions."""
+
+    mode: Mode
+    users: int
+    updates: int
+    questions: int
+    answers: int
+    lost: int
+    duplicates: int
+    latencies: dict[str, list[float]]
+    peaks: dict[str, int]
+    requests_peak: int
+    rss_mb: float
+    load: tuple[float, float]
+    cold_seconds: float
+
+    @classmethod
+    def of(
+        cls, mode: Mode, crowd: Crowd, fake: FakeTelegram, rss_mb: float, load: tuple[float, float], cold: float
+    ) -> Measurements:
+        """Match each question to its answer: private chats in order (users wait), groups by the quoted message."""
+        answer_calls: dict[int, list[Call]] = defaultdict(list)
+        for call in fake.calls:
+            if call.status == 200 and call.method in MESSAGE_METHODS and _is_answer(call.params.get("reply_markup")):
+                answer_calls[call.params["chat_id"]].append(call)
+        latencies: dict[str, list[float]] = {"private": [], "group": []}
+        answered = 0
+        for chat_id, asked in _by_chat(crowd.asked).items():
+            calls = answer_calls.get(chat_id, [])
+            matched = _match_in_order(asked, calls) if not asked[0].in_group else _match_quoted(fake, asked, calls)
+            answered += len(matched)
+            for question, call in matched:
+                delivered = fake.delivered_at(question.message)
+                if delivered is not None:
+                    latencies["group" if question.in_group else "private"].append(call.at - delivered)
+        total_answers = sum(len(calls) for calls in answer_calls.values())
+        return cls(
+            mode=mode,
+            users=crowd.users + crowd.group_users,
+            updates=sum(fake.delivered_at(m) is not None for m in [*crowd.starts, *(a.message for a in crowd.asked)]),
+            questions=len(crowd.asked),
+            answers=total_answers,
+            lost=len(crowd.asked) - answered,
+            duplicates=total_answers - answered,
+            latencies=latencies,
+            peaks=_peaks(fake.calls),
+            requests_peak=_busiest([c.at for c in fake.calls if "chat_id" in c.params], 1.0),
+            rss_mb=rss_mb,
+            load=load,
+            cold_seconds=cold,
+        )
+
+    def passed(self) -> bool:
+        """Whether the run met the targets: nothing lost or doubled, p95 and RSS within bounds, within limits."""
+        p95 = _percentile(self.latencies["private"] + self.latencies["group"], 95)
+        return (
+            self.lost == TARGETS["lost"]
+            and self.duplicates == 0
+            and p95 <= TARGETS["p95 seconds"]
+            and self.rss_mb <= TARGETS["peak RSS MB"]
+            and all(self.peaks[name] <= limit for name, limit in LIMITS.items())
+        )
+
+    def table(self) -> str:
+        """The figures as a plain-text table."""
+        everyone = self.latencies["private"] + self.latencies["group"]
+        rows = [
+            ("users", f"{self.users}"),
+            ("updates received", f"{self.updates}"),
+            ("questions", f"{self.questions}"),
+            ("answers sent", f"{self.answers}"),
+            ("lost (target 0)", f"{self.lost}"),
+            ("duplicated", f"{self.duplicates}"),
+            *(_latency_row(name, values) for name, values in [("all", everyone), *self.latencies.items()]),
+            *((f"peak messages {name} (limit {LIMITS[name]})", f"{peak}") for name, peak in self.peaks.items()),
+            ("peak chat requests per second (incl. typing)", f"{self.requests_peak}"),
+            ("peak RSS of the bot (target <= 500 MB)", f"{self.rss_mb:.0f} MB"),
+            ("first answer after start, before the crowd (warm-up)", f"{self.cold_seconds:.1f} s"),
+            ("machine load average (1 min) before / after", f"{self.load[0]:.2f} / {self.load[1]:.2f}"),
+            ("targets met", "yes" if self.passed() else "NO"),
+        ]
+        width = max(len(label) for label, _ in rows)
+        title = f"== {self.mode} ==".ljust(width + 2)
+        return "\n".join([title, *(f"{label.ljust(width)}  {value}" for label, value in rows)])
+
+
+def _by_chat(asked: Iterable[Asked]) -> dict[int, list[Asked]]:
+    chats: dict[int, list[Asked]] = defaultdict(list)
+    for question in asked:
+        chats[question.chat_id].append(question)
+    return chats
+
+
+def _match_in_order(asked: list[Asked], calls: list[Call]) -> list[tuple[Asked, Call]]:
+    """A private user waits for each answer before the next question, so the n-th answer is the n-th question's."""
+    return list(zip(asked, calls, strict=False))
+
+
+def _match_quoted(fake: FakeTelegram, asked: list[Asked], calls: list[Call]) -> list[tuple[Asked, Call]]:
+    """In a group an answer quotes its question: by `reply_parameters`, or the quoting draft it completes."""
+    by_message = {question.message["message_id"]: question for question in asked}
+    matched: dict[int, tuple[Asked, Call]] = {}
+    for call in calls:
+        if call.method == "sendMessage":
+            quoted = (call.params.get("reply_parameters") or {}).get("message_id")
+        else:
+            draft = fake.message(call.params["chat_id"], call.params["message_id"])
+            quoted = (draft.get("reply_to_message") or {}).get("message_id")
+        if quoted in by_message and quoted not in matched:
+            matched[quoted] = (by_message[quoted], call)
+    return list(matched.values())
+
+
+def _peaks(calls: list[Call]) -> dict[str, int]:
+    """The busiest sliding windows of messages: overall per second, per chat per second, per group per minute."""
+    sent = [c for c in calls if c.status == 200 and c.method in MESSAGE_METHODS and "chat_id" in c.params]
+    per_chat: dict[int, list[float]] = defaultdict(list)
+    for call in sent:
+        per_chat[call.params["chat_id"]].append(call.at)
+    groups = [times for chat_id, times in per_chat.items() if chat_id < 0]
+    return {
+        "overall per second": _busiest([c.at for c in sent], 1.0),
+        "per chat per second": max((_busiest(times, 1.0) for times in per_chat.values()), default=0),
+        "per group per minute": max((_busiest(times, 60.0) for times in groups), default=0),
+    }
+
+
+def _busiest(times: list[float], span: float) -> int:
+    """The most events in any window of `span` seconds."""
+    ordered = sorted(times)
+    return max((bisect.bisect_left(ordered, t + span) - i for i, t in enumerate(ordered)), default=0)
+
+
+def _percentile(values: list[float], percent: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
+def _latency_row(name: str, values: list[float]) -> tuple[str, str]:
+    figures = " / ".join(f"{_percentile(values, p):.2f}" for p in (50, 95, 99))
+    return f"answer latency p50 / p95 / p99, {name} (n={len(values)})", f"{figures} s"
+
+
+# ---- a run ----------------------------------------------------------------------------------------------------
+
+
+async def run(mode: Mode, index: Path, args: argparse.Namespace, questions: list[str]) -> Measurements:
+    """One burst against a fresh copy of the index; the bot's state starts empty."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"burst-{mode}-"))
+    shutil.copytree(index, data_dir, dirs_exist_ok=True)
+    llm = FakeOpenAI(responder=llm_reply) if mode == "llm" else None
+    fake = FakeTelegram()
+    await fake.start()
+    try:
+        if llm is not None:
+            llm.start()
+            llm.slow(args.llm_delay)
+        async with bot_process(fake, data_dir, llm) as pid:
+            cold = await warm_up(fake)
+            load_before = os.getloadavg()[0]
+            crowd = Crowd(fake, questions, args.users, args.group_users, args.window, args.patience, args.seed)
+            await crowd.run()
+            await asyncio.sleep(2.0)  # late duplicates would show up now
+            rss = peak_rss_mb(pid)
+            load = (load_before, os.getloadavg()[0])
+        measured = Measurements.of(mode, crowd, fake, rss, load, cold)
+        if fake.violations:
+            print(f"{len(fake.violations)} requests Telegram would refuse, e.g. {fake.violations[0]}")
+        return measured
+    finally:
+        await fake.close()
+        if llm is not None:
+            llm.stop()
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def dev_questions() -> list[str]:
+    """The dev questions that stand on their own (follow-ups need their conversation)."""
+    items = yaml.safe_load(DEV_QUESTIONS.read_text(encoding="utf-8"))
+    return [item["question"] for item in items if not item.get("history")]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1000, help="simulated users in private chats")
+    parser.add_argument("--group-users", type=int, default=10, help="users who ask in the event's group")
+    parser.add_argument("--window", type=float, default=60.0, help="seconds over which users arrive and ask")
+    parser.add_argument("--llm-delay", type=float, default=2.0, help="seconds the fake LLM takes per request")
+    parser.add_argument("--only", choices=["extractive", "llm"], help="one run instead of both")
+    parser.add_argument("--patience", type=float, default=180.0, help="seconds a user waits for a reply")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the runs' data folders (bot.log, records)")
+    parser.add_argument("--index", type=Path, help="reuse (or build and keep) the dev index in this folder")
+    return parser.parse_args(argv)
+
+
+async def main(argv: list[str] | None = None) -> int:
+    """Build the index once, run the burst without and with an LLM, print the tables; 1 if a target was missed."""
+    args = parse_args(argv)
+    modes: list[Mode] = [args.only] if args.only else ["extractive", "llm"]
+    index = args.index or Path(tempfile.mkdtemp(prefix="burst-index-"))
+    try:
+        if not (index / READY_MARK).exists():
+            index.mkdir(parents=True, exist_ok=True)
+            started = time.monotonic()
+            build_index(index)
+            (index / READY_MARK).touch()
+            print(f"index of the dev corpus built in {time.monotonic() - started:.0f} s")
+        results = [await run(mode, index, args, dev_questions()) for mode in modes]
+    finally:
+        if args.index is None:
+            shutil.rmtree(index, ignore_errors=True)
+    for measured in results:
+        print(measured.table(), end="\n\n")
+    return 0 if all(m.passed() for m in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
