@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
 
@@ -25,6 +27,14 @@ from knowledge.store import StoreUnavailable
 log = logging.getLogger(__name__)
 
 OnDraft = Callable[[str], Awaitable[None]]
+
+
+class Observer(Protocol):
+    """Told about every answer and every failed LLM call (bot/metrics.py counts them)."""
+
+    def answered(self, answer: Answer, seconds: float) -> None: ...
+
+    def llm_failed(self, kind: str) -> None: ...
 
 
 # Words that point back at the previous turn ("that one", "and for PhDs?", "那…呢", "它"); a question
@@ -88,12 +98,14 @@ class Assistant:
         config: AnswerConfig | None = None,
         advisor: EligibilityAdvisor | None = None,
         curated: CuratedAnswers | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.searcher = searcher
         self.chat = chat
         self.config = config or AnswerConfig()
         self.advisor = advisor
         self.curated = curated
+        self.observer = observer
 
     def retrieve(self, question: str, history: list[str]) -> list[Passage]:
         """Passages for the question; a follow-up that finds less than the previous turn is about that turn's topic."""
@@ -161,7 +173,17 @@ class Assistant:
 
     async def answer(self, question: str, history: list[str] | None = None, on_draft: OnDraft | None = None) -> Answer:
         """Answer one question; with an LLM, stream drafts to `on_draft` and fall back to quotes on failure."""
-        history = history or []
+        started = time.monotonic()
+        answer = await self._answer(question, history or [], on_draft)
+        if self.observer is not None:
+            self.observer.answered(answer, time.monotonic() - started)
+        return answer
+
+    def _llm_failed(self, error: Exception) -> None:
+        if self.observer is not None:
+            self.observer.llm_failed(llm.failure_kind(error))
+
+    async def _answer(self, question: str, history: list[str], on_draft: OnDraft | None) -> Answer:
         if self.chat is None:
             return await asyncio.to_thread(self.answer_extractive, question, history)
         language = detect_language(question)
@@ -171,9 +193,10 @@ class Assistant:
             return pinned
         try:
             standalone = await self._standalone(question, history)
-        except Exception:
+        except Exception as error:
             # The LLM is down: the user should not wait for it a second time before getting the quotes.
             log.warning("llm rewrite failed, answering extractively", exc_info=True)
+            self._llm_failed(error)
             return await asyncio.to_thread(self.answer_extractive, question, history)
         try:
             passages = await asyncio.to_thread(self.retrieve, standalone, [])
@@ -183,8 +206,9 @@ class Assistant:
             # A server that trickles tokens never trips the client's per-read timeout: bound the whole answer.
             async with asyncio.timeout(self.config.llm_seconds):
                 return await self._llm_answer(question, language, passages, on_draft)
-        except Exception:
+        except Exception as error:
             log.warning("llm failed, answering extractively", exc_info=True)
+            self._llm_failed(error)
             return self._extractive(question, language, passages)
 
     async def _standalone(self, question: str, history: list[str]) -> str:

@@ -1,11 +1,10 @@
-"""Command line: `python -m bot [console|ask|eval|telegram]`."""
+"""Command line: `python -m bot [console|ask|eval|telegram|serve]`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -16,14 +15,9 @@ from rich.table import Table
 from bot.assistant import Assistant
 from bot.components import build_assistant
 from bot.evaluation import breakdown, load_questions, run_eval
+from bot.logs import setup_logging
 from bot.models import Answer, Question
-from knowledge.settings import Settings, get_settings
-
-
-def setup_logging(settings: Settings) -> None:
-    """Greppable one-line logs; httpx quiet because Telegram URLs carry the bot token."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+from knowledge.settings import get_settings
 
 
 def _render(answer: Answer) -> str:
@@ -98,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("console", help="chat in this terminal")
     sub.add_parser("telegram", help="run the Telegram bot")
+    serve = sub.add_parser("serve", help="answer over HTTP: POST /ask, GET /healthz /readyz /metrics")
+    serve.add_argument("--host", help="address to bind (default: HTTP_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: HTTP_PORT)")
     qr = sub.add_parser("qr", help="QR code of the bot's deep link for an event poster")
     qr.add_argument("--event", required=True, help="event code: letters, digits, _ and -")
     qr.add_argument("--out", type=Path, help="PNG to write (default: qr-CODE.png)")
@@ -126,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot.telegram.app import run_telegram
 
         return run_telegram(settings)
+    if command == "serve":
+        from bot.http import serve
+
+        overrides = {"http_host": args.host, "http_port": args.port}
+        return serve(settings.model_copy(update={k: v for k, v in overrides.items() if v is not None}))
     if command == "qr":
         from bot.qr import run_qr
 

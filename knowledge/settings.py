@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         default_factory=list, description="Telegram user ids allowed to run staff commands."
     )
     log_level: str = Field("INFO", description="Logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`text`: one readable line per event; `json`: one JSON object per line."
+    )
+    http_host: str = Field("127.0.0.1", description="Address of the HTTP server (/ask, /healthz, /readyz, /metrics).")
+    http_port: int = Field(8080, description="Port of the HTTP server; the Telegram bot serves /healthz there too.")
+    http_max_question_chars: int = Field(1000, description="Longer questions to POST /ask are refused with 400.")
 
     @field_validator("knowledge_sources", "admin_user_ids", mode="before")
     @classmethod
