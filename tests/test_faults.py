@@ -2,8 +2,7 @@
 killed while questions are being answered, and files that must be refused without sinking the ingest.
 
 Everything runs for real: the fake OpenAI server over HTTP, a real `chroma run`, ingests in their own process.
-(tests/test_llm.py covers an LLM answering 429, 500, slowly, cut off or with broken JSON; tests/test_telegram.py the
-Bot API's 429 and 502.)
+(tests/test_llm.py covers an LLM answering 429, 500, slowly, cut off or with broken JSON.)
 """
 
 from __future__ import annotations
@@ -36,6 +35,8 @@ from knowledge.store import make_store
 from tests.chroma_server import running_server
 from tests.conftest import ROOT, make_settings
 from tests.fakes.openai import API_KEY, FakeOpenAI
+from tests.fakes.telegram import RESET, FakeTelegram
+from tests.test_telegram import ask, running, tg  # noqa: F401 - tg is a fixture
 
 VOUCHERS = """# Innovation vouchers
 
@@ -241,3 +242,24 @@ def test_bad_files_are_reported_and_skipped_with_bounded_memory(tmp_path: Path) 
     searcher = HybridSearcher(make_store(make_settings(tmp_path / "data")), LocalEmbeddings())
     [best] = searcher.search("孵化器房租补贴第三年", k=1)
     assert best.source == "incubator.html" and "38%" in best.text, "GBK read as GBK, not mojibake"
+
+
+# ---- Telegram ----------------------------------------------------------------------------------------------------
+
+
+async def test_bot_api_429_502_and_a_reset_connection_still_deliver_the_answer_exactly_once(
+    tg: FakeTelegram,  # noqa: F811 - the fixture imported above
+    small_index: Settings,
+    local_embeddings: LocalEmbeddings,
+    tmp_path: Path,
+) -> None:
+    ada = tg.user(301, "Ada")
+    assistant = Assistant(HybridSearcher(make_store(small_index), local_embeddings))
+    async with running(tg, tmp_path, assistant):
+        tg.fail("sendMessage", 429, retry_after=1)
+        tg.fail("sendMessage", 502)
+        tg.fail("sendMessage", RESET)
+        [answer] = await ask(tg, ada, VOUCHER_CAP)
+        await asyncio.sleep(2)  # a second copy still being retried would arrive by now
+    assert "186,400" in answer.text and len(tg.sent(ada["id"])) == 1
+    assert [c.status for c in tg.calls if c.method == "sendMessage"] == [429, 502, RESET, 200]

@@ -43,6 +43,7 @@ CHAT_ACTIONS = {
 }  # fmt: skip
 PARSE_MODES = {"HTML", "MarkdownV2", "Markdown"}
 TEXT_METHODS = {"sendMessage", "editMessageText"}  # where `text` is a message text (1-4096 after parsing)
+RESET = 0  # `fail(method, RESET)`: the connection is dropped without an answer
 _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 
 
@@ -416,7 +417,7 @@ class BotPhoto:
 
 @dataclass
 class _Failure:
-    status: int
+    status: int  # RESET: no answer at all, the connection is dropped
     retry_after: int | None
 
 
@@ -532,9 +533,10 @@ class FakeTelegram:
         self._push({"message": message}, f"{self._who(user, chat)}: [sticker 👍]")
         return message
 
-    def press(self, user: dict[str, Any], message: BotMessage, data: str) -> str:
-        """`user` presses the inline button with callback data `data` under `message`; returns the query id."""
-        assert data in {d for _, d in message.buttons}, f"no button {data!r} under message {message.message_id}"
+    def press(self, user: dict[str, Any], message: BotMessage, data: str, forged: bool = False) -> str:
+        """`user` presses the inline button with callback data `data` under `message`; returns the query id.
+        `forged`: the data need not be a button's, as a modified client can send any data for a message."""
+        assert forged or data in {d for _, d in message.buttons}, f"no button {data!r} under {message.message_id}"
         query_id = f"{user['id']}-{len(self._callbacks) + 1}"
         self._callbacks[query_id] = False
         query = {
@@ -544,7 +546,7 @@ class FakeTelegram:
             "data": data,
             "message": self._messages[(message.chat_id, message.message_id)],
         }
-        label = next(label for label, d in message.buttons if d == data)
+        label = next((label for label, d in message.buttons if d == data), f"forged {data}")
         self._push({"callback_query": query}, f"{user['first_name']} presses [{label}]")
         return query_id
 
@@ -567,7 +569,8 @@ class FakeTelegram:
             return response.status
 
     def fail(self, method: str, status: int, retry_after: int | None = None) -> None:
-        """Answer the next call of `method` with an HTTP error (429 with `retry_after`, 502 like a proxy, ...)."""
+        """Answer the next call of `method` with an HTTP error (429 with `retry_after`, 502 like a proxy, ...), or
+        with RESET drop its connection without answering."""
         self._failures.setdefault(method, []).append(_Failure(status, retry_after))
 
     # ---- what tests read ----------------------------------------------------------------------------------------
@@ -623,6 +626,11 @@ class FakeTelegram:
         except _HttpFailure as failure:
             call.status = failure.response.status
             return failure.response
+        except _Reset:
+            call.status = RESET
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response()
         except ApiError as exc:
             call.status = exc.status
             self.violations.append(f"{method}({_short(call.params or {})}): {exc.description}")
@@ -657,6 +665,8 @@ class FakeTelegram:
         if not self._failures.get(method):
             return
         failure = self._failures[method].pop(0)
+        if failure.status == RESET:
+            raise _Reset
         if failure.status == 429:
             self._flood_until[method] = now + (failure.retry_after or 1)
             raise _HttpFailure(_too_many(failure.retry_after or 1))
@@ -870,6 +880,10 @@ class FakeTelegram:
             message["reply_to_message"] = self._messages[(sent.chat_id, sent.reply_to)]
         self._messages[(sent.chat_id, sent.message_id)] = message
         return message
+
+
+class _Reset(Exception):
+    """Drop the connection: the client sees it reset before any response."""
 
 
 class _HttpFailure(Exception):
