@@ -19,7 +19,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.telegram import render
+from bot.telegram import eligibility, listings, render
 from bot.telegram.reply import respond
 from bot.telegram.session import services, ui_language
 from bot.telegram.staff import hand_off, relay, reload_and_report
@@ -116,10 +116,11 @@ async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/cancel: forget the conversation, so the next question is read on its own."""
+    """/cancel: forget the conversation and leave any dialogue, so the next question is read on its own."""
     if context.chat_data is not None:
         context.chat_data.pop("history", None)
         context.chat_data.pop("misses", None)
+        context.chat_data.pop("dialogue", None)
     await say(update, context, "tg_cancel")
 
 
@@ -130,7 +131,10 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Free text in a private chat is a question."""
+    """Free text in a private chat is a question, or the answer to the guided eligibility check's open question."""
+    if eligibility.in_progress(update, context):
+        await eligibility.reply(update, context)
+        return
     await respond(update, context, update.effective_message.text)
 
 
@@ -141,9 +145,12 @@ async def group_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def topic(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A topic button under the greeting: ask that topic's starter question."""
+    """A topic button under the greeting: ask that topic's starter question; eligibility starts the guided check."""
     query = update.callback_query
     await query.answer()
+    if query.data == "topic:eligibility":
+        await eligibility.start(update, context)
+        return
     await respond(update, context, text(ui_language(update, context), f"tg_ask_{query.data.removeprefix('topic:')}"))
 
 
@@ -225,7 +232,8 @@ def register(application: Application, settings: Settings) -> None:
     application.add_handler(MessageHandler(mine, flood_guard), group=-1)
     commands: dict[str, Handler] = {
         "start": start, "help": help_command, "lang": choose_language, "sources": sources, "cancel": cancel,
-        "ask": ask, "reload": reload, "stats": stats,
+        "ask": ask, "reload": reload, "stats": stats, "eligibility": eligibility.start, "equipment": listings.search,
+        "patents": listings.search, "solutions": listings.search,
     }  # fmt: skip
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))
@@ -239,7 +247,9 @@ def register(application: Application, settings: Settings) -> None:
     application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, not_text))
     buttons: dict[str, Handler] = {
         r"^lang:(en|zh)$": set_language, rf"^topic:({'|'.join(render.TOPICS)})$": topic, r"^fb:\d+:[01]$": feedback,
-        r"^src:\d+$": sources_button, r"^human:\d+$": talk_to_person, r"": stale_button,
+        r"^src:\d+$": sources_button, r"^human:\d+$": talk_to_person,
+        r"^el:[a-z_]+:[A-Za-z0-9_.-]+$": eligibility.button,
+        r"^more:(equipment|patents|solutions):\d+:[0-9a-f]+$": listings.more, r"": stale_button,
     }  # fmt: skip
     for pattern, handler in buttons.items():
         application.add_handler(CallbackQueryHandler(handler, pattern=pattern))

@@ -8,6 +8,8 @@ import re
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 
+from bot.interview import Prompt
+from bot.listings import PER_PAGE, Card, Page
 from bot.models import Answer, Source
 from bot.telegram.records import Stats, Tally
 from bot.texts import text
@@ -15,7 +17,7 @@ from knowledge.indexing import IngestReport
 from knowledge.language import Language
 
 LIMIT = MessageLimit.MAX_TEXT_LENGTH
-COMMANDS = ("start", "help", "ask", "lang", "sources", "cancel")
+COMMANDS = ("start", "help", "ask", "eligibility", "equipment", "patents", "solutions", "lang", "sources", "cancel")
 TOPICS = ("eligibility", "housing", "resources", "funds", "apply")
 _TAG = re.compile(r"<[^>]*>")
 _BOLD = re.compile(r"\*\*(\S(?:[^*\n]*?\S)?)\*\*")  # LLMs write Markdown bold; Telegram HTML needs <b>
@@ -182,6 +184,44 @@ def topics_keyboard(language: Language) -> InlineKeyboardMarkup:
     """Topic buttons under the greeting, two per row."""
     buttons = [InlineKeyboardButton(text(language, f"tg_topic_{t}"), callback_data=f"topic:{t}") for t in TOPICS]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+
+def prompt_message(prompt: Prompt, language: Language, again: bool = False) -> str:
+    """A question of the guided eligibility check; after an answer it could not read, said so first."""
+    return escape(f"{text(language, 'iv_again')} {prompt.text}" if again else prompt.text)
+
+
+def prompt_keyboard(prompt: Prompt, language: Language) -> InlineKeyboardMarkup | None:
+    """The question's choices (`el:<fact>:<value>`), two per row, and Skip when it may be skipped."""
+    buttons = [InlineKeyboardButton(label, callback_data=f"el:{prompt.fact}:{v}") for label, v in prompt.options]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    if prompt.skippable:
+        rows.append([InlineKeyboardButton(text(language, "iv_button_skip"), callback_data=f"el:{prompt.fact}:skip")])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def answered(question: str, label: str) -> str:
+    """A question of the guided check once a button answered it: the answer shown under it, the buttons gone."""
+    return f"{question}\n» <b>{escape(label)}</b>"
+
+
+def _card(number: int, card: Card, language: Language) -> str:
+    lines = [f"<b>{number}. {escape(card.title)}</b>"]
+    lines += [f"{escape(column.replace('_', ' ').capitalize())}: {escape(value)}" for column, value in card.fields]
+    where = card.source + (f", {text(language, 'row', row=card.row)}" if card.row is not None else "")
+    return "\n".join([*lines, f"<i>— {escape(where)}</i>"])
+
+
+def listing_message(page: Page, language: Language) -> str:
+    """One page of listing cards, numbered on from the previous pages."""
+    first = (page.page - 1) * PER_PAGE + 1
+    return "\n\n".join(_card(first + n, card, language) for n, card in enumerate(page.cards))
+
+
+def more_keyboard(kind: str, page: int, key: str, language: Language) -> InlineKeyboardMarkup:
+    """The "more" button under a page of cards: `more:<kind>:<next page>:<search key>`."""
+    button = InlineKeyboardButton(text(language, "ls_more"), callback_data=f"more:{kind}:{page}:{key}")
+    return InlineKeyboardMarkup([[button]])
 
 
 def language_keyboard() -> InlineKeyboardMarkup:

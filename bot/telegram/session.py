@@ -80,3 +80,36 @@ def remember(context: ContextTypes.DEFAULT_TYPE, question: str, answered: bool) 
 def history(context: ContextTypes.DEFAULT_TYPE) -> list[str]:
     """The chat's recent questions, oldest first."""
     return list((context.chat_data or {}).get("history", []))
+
+
+def dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:  # noqa: ARG001
+    """The multi-step dialogue in progress in this chat (as last stored with `set_dialogue`), if any."""
+    return (context.chat_data or {}).get("dialogue")
+
+
+def set_dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:  # noqa: ARG001
+    """Store the chat's dialogue in progress (JSON-serialisable), to be moved to the shared store as it is."""
+    if context.chat_data is not None:
+        context.chat_data["dialogue"] = data
+
+
+def clear_dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:  # noqa: ARG001
+    """End the chat's dialogue in progress."""
+    if context.chat_data is not None:
+        context.chat_data.pop("dialogue", None)
+
+
+def dialogue_part(update: Update, context: ContextTypes.DEFAULT_TYPE, name: str) -> Any:
+    """One feature's share of the chat's dialogue slot (the guided check, the listing searches), if stored."""
+    return (dialogue(update, context) or {}).get(name)
+
+
+def set_dialogue_part(update: Update, context: ContextTypes.DEFAULT_TYPE, name: str, value: Any) -> None:
+    """Store one feature's share of the dialogue slot, the others' shares kept; None removes it."""
+    parts = {key: part for key, part in (dialogue(update, context) or {}).items() if key != name}
+    if value is not None:
+        parts[name] = value
+    if parts:
+        set_dialogue(update, context, parts)
+    else:
+        clear_dialogue(update, context)
