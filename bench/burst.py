@@ -137,6 +137,12 @@ async def warm_up(fake: FakeTelegram) -> float:
     return time.monotonic() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident set size (VmHWM), in MB."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -248,6 +254,16 @@ def _is_answer(markup: dict[str, Any] | None) -> bool:
 
 
 @dataclass
+class BotUsage:
+    """What the bot process used: peak memory, CPU during the burst, its cold first answer; the machine's load."""
+
+    rss_mb: float
+    cpu_seconds: float
+    cold_seconds: float
+    load: tuple[float, float]  # 1-minute load average before and after the burst
+
+
+@dataclass
 class Measurements:
     """What the run showed, computed from the fake's record of every request and the crowd's questions."""
 
@@ -261,22 +277,19 @@ class Measurements:
     latencies: dict[str, list[float]]
     peaks: dict[str, int]
     requests_peak: int
-    rss_mb: float
-    load: tuple[float, float]
-    cold_seconds: float
+    usage: BotUsage
 
     @classmethod
-    def of(
-        cls, mode: Mode, crowd: Crowd, fake: FakeTelegram, rss_mb: float, load: tuple[float, float], cold: float
-    ) -> Measurements:
+    def of(cls, mode: Mode, crowd: Crowd, fake: FakeTelegram, usage: BotUsage) -> Measurements:
         """Match each question to its answer: private chats in order (users wait), groups by the quoted message."""
         answer_calls: dict[int, list[Call]] = defaultdict(list)
         for call in fake.calls:
             if call.status == 200 and call.method in MESSAGE_METHODS and _is_answer(call.params.get("reply_markup")):
                 answer_calls[call.params["chat_id"]].append(call)
+        chats = _by_chat(crowd.asked)
         latencies: dict[str, list[float]] = {"private": [], "group": []}
         answered = 0
-        for chat_id, asked in _by_chat(crowd.asked).items():
+        for chat_id, asked in chats.items():
             calls = answer_calls.get(chat_id, [])
             matched = _match_in_order(asked, calls) if not asked[0].in_group else _match_quoted(fake, asked, calls)
             answered += len(matched)
@@ -284,7 +297,7 @@ class Measurements:
                 delivered = fake.delivered_at(question.message)
                 if delivered is not None:
                     latencies["group" if question.in_group else "private"].append(call.at - delivered)
-        total_answers = sum(len(calls) for calls in answer_calls.values())
+        total_answers = sum(len(answer_calls.get(chat_id, [])) for chat_id in chats)  # not the warm-up's
         return cls(
             mode=mode,
             users=crowd.users + crowd.group_users,
@@ -296,9 +309,7 @@ class Measurements:
             latencies=latencies,
             peaks=_peaks(fake.calls),
             requests_peak=_busiest([c.at for c in fake.calls if "chat_id" in c.params], 1.0),
-            rss_mb=rss_mb,
-            load=load,
-            cold_seconds=cold,
+            usage=usage,
         )
 
     def passed(self) -> bool:
@@ -308,13 +319,14 @@ class Measurements:
             self.lost == TARGETS["lost"]
             and self.duplicates == 0
             and p95 <= TARGETS["p95 seconds"]
-            and self.rss_mb <= TARGETS["peak RSS MB"]
+            and self.usage.rss_mb <= TARGETS["peak RSS MB"]
             and all(self.peaks[name] <= limit for name, limit in LIMITS.items())
         )
 
     def table(self) -> str:
         """The figures as a plain-text table."""
         everyone = self.latencies["private"] + self.latencies["group"]
+        per_question = 1000 * self.usage.cpu_seconds / max(self.questions, 1)
         rows = [
             ("users", f"{self.users}"),
             ("updates received", f"{self.updates}"),
@@ -325,9 +337,10 @@ class Measurements:
             *(_latency_row(name, values) for name, values in [("all", everyone), *self.latencies.items()]),
             *((f"peak messages {name} (limit {LIMITS[name]})", f"{peak}") for name, peak in self.peaks.items()),
             ("peak chat requests per second (incl. typing)", f"{self.requests_peak}"),
-            ("peak RSS of the bot (target <= 500 MB)", f"{self.rss_mb:.0f} MB"),
-            ("first answer after start, before the crowd (warm-up)", f"{self.cold_seconds:.1f} s"),
-            ("machine load average (1 min) before / after", f"{self.load[0]:.2f} / {self.load[1]:.2f}"),
+            ("peak RSS of the bot (target <= 500 MB)", f"{self.usage.rss_mb:.0f} MB"),
+            ("bot CPU during the burst, per question", f"{self.usage.cpu_seconds:.0f} s, {per_question:.0f} ms"),
+            ("first answer after start, before the crowd (warm-up)", f"{self.usage.cold_seconds:.1f} s"),
+            ("machine load average (1 min) before / after", f"{self.usage.load[0]:.2f} / {self.usage.load[1]:.2f}"),
             ("targets met", "yes" if self.passed() else "NO"),
         ]
         width = max(len(label) for label, _ in rows)
@@ -409,13 +422,13 @@ async def run(mode: Mode, index: Path, args: argparse.Namespace, questions: list
             llm.slow(args.llm_delay)
         async with bot_process(fake, data_dir, llm) as pid:
             cold = await warm_up(fake)
-            load_before = os.getloadavg()[0]
+            load_before, cpu_before = os.getloadavg()[0], cpu_seconds(pid)
             crowd = Crowd(fake, questions, args.users, args.group_users, args.window, args.patience, args.seed)
             await crowd.run()
             await asyncio.sleep(2.0)  # late duplicates would show up now
-            rss = peak_rss_mb(pid)
+            rss, cpu = peak_rss_mb(pid), cpu_seconds(pid) - cpu_before
             load = (load_before, os.getloadavg()[0])
-        measured = Measurements.of(mode, crowd, fake, rss, load, cold)
+        measured = Measurements.of(mode, crowd, fake, BotUsage(rss, cpu, cold, load))
         if fake.violations:
             print(f"{len(fake.violations)} requests Telegram would refuse, e.g. {fake.violations[0]}")
         return measured
@@ -441,7 +454,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window", type=float, default=60.0, help="seconds over which users arrive and ask")
     parser.add_argument("--llm-delay", type=float, default=2.0, help="seconds the fake LLM takes per request")
     parser.add_argument("--only", choices=["extractive", "llm"], help="one run instead of both")
-    parser.add_argument("--patience", type=float, default=180.0, help="seconds a user waits for a reply")
+    parser.add_argument("--patience", type=float, default=600.0, help="seconds a user waits for a reply")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the runs' data folders (bot.log, records)")
     parser.add_argument("--index", type=Path, help="reuse (or build and keep) the dev index in this folder")
