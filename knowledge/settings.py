@@ -38,11 +38,6 @@ class Settings(BaseSettings):
         description="YAML file of curated answers (format: knowledge/sample/curated.yaml);"
         " unset: curated.yaml at the top of each KNOWLEDGE_SOURCES folder.",
     )
-    listing_columns: dict[str, dict[str, str]] = Field(
-        default_factory=dict,
-        description="Card columns of a listing file when the guess is wrong, as JSON: file name -> role (title, what,"
-        " owner, where, fee, booking) -> column names, comma-separated.",
-    )
     embedding_provider: Literal["local", "openai"] = Field(
         "local", description="`local`: the bundled multilingual model; `openai`: the embeddings API."
     )
@@ -55,6 +50,11 @@ class Settings(BaseSettings):
     openai_timeout: float = Field(20.0, description="Seconds before an LLM call is abandoned.")
     chroma_host: str | None = Field(None, description="Chroma server host; unset means the embedded store.")
     chroma_port: int = Field(8000, description="Chroma server port.")
+    database_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the bot's shared state (postgresql+psycopg://...) for several replicas;"
+        " unset: SQLite in DATA_DIR.",
+    )
     collection_prefix: str = Field("goi", description="Prefix of the Chroma collections this bot owns.")
     telegram_bot_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
     telegram_base_url: str = Field(

@@ -10,23 +10,30 @@ from urllib.parse import urlsplit
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import Application, Defaults, PersistenceInput, PicklePersistence
+from telegram.ext import Application, Defaults
 
 from bot.assistant import Assistant
 from bot.components import build_assistant
 from bot.http import new_metrics, start_operator_site
 from bot.telegram import render
-from bot.telegram.delivery import RetryingRequest
+from bot.telegram.conversations import Conversations
 from bot.telegram.handlers import register
 from bot.telegram.ratelimit import CountingRateLimiter
 from bot.telegram.records import Records
 from bot.telegram.session import FloodGate, Services, services
+from bot.telegram.tables import connect
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "telegram-state.pickle"  # chats' recent turns and users' languages (PTB persistence)
-RECORDS_FILE = "telegram.sqlite3"  # questions, feedback, handoffs for staff
+DATABASE_FILE = "telegram.sqlite3"  # the bot's state when DATABASE_URL is unset: conversations, staff records
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL, else SQLite in DATA_DIR (one machine)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return f"sqlite:///{settings.data_dir.resolve() / DATABASE_FILE}"
 
 
 def build_application(
@@ -40,10 +47,12 @@ def build_application(
     metrics = new_metrics(settings, "telegram")
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        engine = connect(database_url(settings))
         application.bot_data["services"] = Services(
             settings=settings,
             assistant=make_assistant(settings),
-            records=Records(settings.data_dir / RECORDS_FILE),
+            records=Records(engine),
+            conversations=Conversations(engine),
             flood=FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds),
         )
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
@@ -57,17 +66,12 @@ def build_application(
         services(application).records.close()
         await application.bot_data["operator"].cleanup()
 
-    persistence = PicklePersistence(
-        settings.data_dir / STATE_FILE, store_data=PersistenceInput(bot_data=False, callback_data=False)
-    )
     application = (
         Application.builder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .request(RetryingRequest())
         .rate_limiter(CountingRateLimiter(metrics.rate_limited, max_retries=3))
-        .persistence(persistence)
         .concurrent_updates(True)
         .post_init(post_init)
         .post_shutdown(post_shutdown)

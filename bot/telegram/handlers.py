@@ -19,9 +19,9 @@ from telegram.ext import (
     filters,
 )
 
-from bot.telegram import eligibility, listings, render
+from bot.telegram import render
 from bot.telegram.reply import respond
-from bot.telegram.session import services, ui_language
+from bot.telegram.session import chat_state, services, set_chat_state, set_ui_language, ui_language
 from bot.telegram.staff import hand_off, relay, reload_and_report
 from bot.texts import text
 from knowledge.settings import Settings
@@ -78,8 +78,8 @@ async def flood_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Greet in the user's language with topic buttons; `/start event_<code>` tags the chat for the staff report."""
-    if context.args and context.args[0].startswith("event_") and context.chat_data is not None:
-        context.chat_data["event"] = context.args[0].removeprefix("event_")[:64]
+    if context.args and context.args[0].startswith("event_"):
+        set_chat_state(update, context, event=context.args[0].removeprefix("event_")[:64])
     language = ui_language(update, context)
     name = update.effective_user.first_name if update.effective_user else ""
     await update.effective_message.reply_html(
@@ -104,23 +104,20 @@ async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     query = update.callback_query
     await query.answer()
     language = query.data.removeprefix("lang:")
-    context.user_data["language"] = language
+    set_ui_language(update, context, language)  # type: ignore[arg-type]  # the pattern admits en and zh only
     await query.edit_message_text(render.plain_message(language, "tg_lang_set"))
 
 
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sources: the sources of the chat's last answer in full."""
-    question_id = (context.chat_data or {}).get("last_question")
+    question_id = chat_state(update, context).last_question
     found = services(context).records.sources(question_id) if question_id else []
     await update.effective_message.reply_html(render.sources_message(found, ui_language(update, context)))
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/cancel: forget the conversation and leave any dialogue, so the next question is read on its own."""
-    if context.chat_data is not None:
-        context.chat_data.pop("history", None)
-        context.chat_data.pop("misses", None)
-        context.chat_data.pop("dialogue", None)
+    """/cancel: forget the conversation, so the next question is read on its own."""
+    set_chat_state(update, context, history=[], misses=0)
     await say(update, context, "tg_cancel")
 
 
@@ -131,10 +128,7 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Free text in a private chat is a question, or the answer to the guided eligibility check's open question."""
-    if eligibility.in_progress(update, context):
-        await eligibility.reply(update, context)
-        return
+    """Free text in a private chat is a question."""
     await respond(update, context, update.effective_message.text)
 
 
@@ -145,12 +139,9 @@ async def group_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def topic(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A topic button under the greeting: ask that topic's starter question; eligibility starts the guided check."""
+    """A topic button under the greeting: ask that topic's starter question."""
     query = update.callback_query
     await query.answer()
-    if query.data == "topic:eligibility":
-        await eligibility.start(update, context)
-        return
     await respond(update, context, text(ui_language(update, context), f"tg_ask_{query.data.removeprefix('topic:')}"))
 
 
@@ -232,8 +223,7 @@ def register(application: Application, settings: Settings) -> None:
     application.add_handler(MessageHandler(mine, flood_guard), group=-1)
     commands: dict[str, Handler] = {
         "start": start, "help": help_command, "lang": choose_language, "sources": sources, "cancel": cancel,
-        "ask": ask, "reload": reload, "stats": stats, "eligibility": eligibility.start, "equipment": listings.search,
-        "patents": listings.search, "solutions": listings.search,
+        "ask": ask, "reload": reload, "stats": stats,
     }  # fmt: skip
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))
@@ -247,9 +237,7 @@ def register(application: Application, settings: Settings) -> None:
     application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, not_text))
     buttons: dict[str, Handler] = {
         r"^lang:(en|zh)$": set_language, rf"^topic:({'|'.join(render.TOPICS)})$": topic, r"^fb:\d+:[01]$": feedback,
-        r"^src:\d+$": sources_button, r"^human:\d+$": talk_to_person,
-        r"^el:[a-z_]+:[A-Za-z0-9_.-]+$": eligibility.button,
-        r"^more:(equipment|patents|solutions):\d+:[0-9a-f]+$": listings.more, r"": stale_button,
+        r"^src:\d+$": sources_button, r"^human:\d+$": talk_to_person, r"": stale_button,
     }  # fmt: skip
     for pattern, handler in buttons.items():
         application.add_handler(CallbackQueryHandler(handler, pattern=pattern))

@@ -1,47 +1,15 @@
-"""What the bot keeps for staff, in SQLite: questions and how they were answered, feedback, handoffs."""
+"""What the bot keeps for staff: questions and how they were answered, feedback, handoffs."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Engine, Integer, and_, cast, func, insert, select
 
 from bot.models import Answer, Source
+from bot.telegram.tables import feedback, handoffs, now, questions, upsert
 from knowledge.language import Language
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS questions (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    chat_id INTEGER NOT NULL,
-    user_id INTEGER,
-    event TEXT,
-    language TEXT NOT NULL,
-    question TEXT NOT NULL,
-    answered INTEGER NOT NULL,
-    mode TEXT NOT NULL,
-    sources TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    question_id INTEGER NOT NULL REFERENCES questions(id),
-    user_id INTEGER NOT NULL,
-    helpful INTEGER NOT NULL,
-    at TEXT NOT NULL,
-    PRIMARY KEY (question_id, user_id)
-);
-CREATE TABLE IF NOT EXISTS handoffs (
-    staff_message_id INTEGER PRIMARY KEY,
-    chat_id INTEGER NOT NULL,
-    user_id INTEGER,
-    language TEXT NOT NULL,
-    who TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-"""
 
 
 class Tally(BaseModel):
@@ -64,6 +32,7 @@ class Stats(BaseModel):
     """The staff report over the last `days` days."""
 
     days: int
+    event: str | None = None
     total: Tally
     helpful: int
     unhelpful: int
@@ -73,106 +42,117 @@ class Stats(BaseModel):
     disliked: list[tuple[str, int]]
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def _tally(label: str, questions: int, answered: int | None) -> Tally:
     return Tally(
         label=label, questions=questions, answered=round(100 * (answered or 0) / questions) if questions else 0
     )
 
 
-class Records:
-    """The bot's SQLite file; safe to share between handlers running concurrently."""
+def _scope(days: int, event: str | None) -> ColumnElement[bool]:
+    """Questions asked since `days` ago (today included), and at `event` when one is given."""
+    recent = questions.c.at >= (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
+    return and_(recent, questions.c.event == event) if event else recent
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
+
+class Records:
+    """The staff's tables in the bot's database; every replica reads and writes the same rows."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def close(self) -> None:
-        """Close the database."""
-        self._db.close()
-
-    def _run(self, sql: str, *args: object) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        """Close the database connections (shared with the conversations' state)."""
+        self.engine.dispose()
 
     def add_question(self, chat_id: int, user_id: int | None, event: str | None, answer: Answer) -> int:
         """Record a question with its answer; returns its id (used in the answer's buttons)."""
-        sources = json.dumps([s.model_dump() for s in answer.sources], ensure_ascii=False)
-        rows = self._run(
-            "INSERT INTO questions (at, chat_id, user_id, event, language, question, answered, mode, sources)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            _now(), chat_id, user_id, event, answer.language, answer.question, int(answer.answered), answer.mode,
-            sources,
+        row = insert(questions).values(
+            at=now(), chat_id=chat_id, user_id=user_id, event=event, language=answer.language,
+            question=answer.question, answered=answer.answered, mode=answer.mode,
+            sources=[s.model_dump(mode="json") for s in answer.sources],
         )  # fmt: skip
-        return int(rows[0][0])
+        with self.engine.begin() as db:
+            return int(db.execute(row).inserted_primary_key[0])
 
     def sources(self, question_id: int) -> list[Source]:
         """The sources of a recorded answer (none for an unknown id)."""
-        rows = self._run("SELECT sources FROM questions WHERE id = ?", question_id)
-        return [Source.model_validate(s) for s in json.loads(rows[0][0])] if rows else []
+        with self.engine.connect() as db:
+            found = db.scalar(select(questions.c.sources).where(questions.c.id == question_id))
+        return [Source.model_validate(s) for s in found or []]
 
     def feedback(self, question_id: int, user_id: int, helpful: bool) -> None:
         """Record (or change) one user's verdict on an answer."""
-        self._run(
-            "INSERT INTO feedback (question_id, user_id, helpful, at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (question_id, user_id) DO UPDATE SET helpful = excluded.helpful, at = excluded.at",
-            question_id, user_id, int(helpful), _now(),
-        )  # fmt: skip
+        verdict = upsert(self.engine, feedback, question_id=question_id, user_id=user_id, helpful=helpful, at=now())
+        with self.engine.begin() as db:
+            db.execute(verdict)
 
     def add_handoff(self, staff_message_id: int, user_id: int | None, handoff: Handoff) -> None:
         """Remember which user a message in the staff chat is about, so staff replies reach them."""
-        self._run(
-            "INSERT OR REPLACE INTO handoffs (staff_message_id, chat_id, user_id, language, who, at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            staff_message_id, handoff.chat_id, user_id, handoff.language, handoff.who, _now(),
+        row = upsert(
+            self.engine, handoffs, staff_message_id=staff_message_id, chat_id=handoff.chat_id, user_id=user_id,
+            language=handoff.language, who=handoff.who, at=now(),
         )  # fmt: skip
+        with self.engine.begin() as db:
+            db.execute(row)
 
     def handoff(self, staff_message_id: int) -> Handoff | None:
         """The user a staff-chat message hands off, if it is a handoff."""
-        rows = self._run("SELECT chat_id, language, who FROM handoffs WHERE staff_message_id = ?", staff_message_id)
-        return Handoff(chat_id=rows[0][0], language=rows[0][1], who=rows[0][2]) if rows else None
+        query = select(handoffs.c.chat_id, handoffs.c.language, handoffs.c.who).where(
+            handoffs.c.staff_message_id == staff_message_id
+        )
+        with self.engine.connect() as db:
+            row = db.execute(query).first()
+        return Handoff(chat_id=row.chat_id, language=row.language, who=row.who) if row else None
 
-    def stats(self, days: int = 7, top: int = 5) -> Stats:
-        """Questions, answered share, feedback, top unanswered and disliked questions since `days` ago."""
-        since = (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
-        [(questions, answered)] = self._run("SELECT COUNT(*), SUM(answered) FROM questions WHERE at >= ?", since)
-        [(helpful, unhelpful)] = self._run(
-            "SELECT SUM(f.helpful), SUM(1 - f.helpful) FROM feedback f JOIN questions q ON q.id = f.question_id"
-            " WHERE q.at >= ?",
-            since,
-        )
-        by_day = self._run(
-            "SELECT substr(at, 1, 10), COUNT(*), SUM(answered) FROM questions WHERE at >= ? GROUP BY 1 ORDER BY 1 DESC",
-            since,
-        )
-        by_event = self._run(
-            "SELECT COALESCE(event, ''), COUNT(*), SUM(answered) FROM questions WHERE at >= ?"
-            " GROUP BY 1 ORDER BY 2 DESC LIMIT 10",
-            since,
-        )
-        unanswered = self._run(
-            "SELECT MIN(question), COUNT(*) FROM questions WHERE at >= ? AND answered = 0"
-            " GROUP BY lower(trim(question)) ORDER BY 2 DESC, MAX(at) DESC LIMIT ?",
-            since, top,
-        )  # fmt: skip
-        disliked = self._run(
-            "SELECT q.question, COUNT(*) FROM feedback f JOIN questions q ON q.id = f.question_id"
-            " WHERE q.at >= ? AND f.helpful = 0 GROUP BY q.id ORDER BY 2 DESC, q.id DESC LIMIT ?",
-            since, top,
-        )  # fmt: skip
+    def stats(self, days: int = 7, top: int = 5, event: str | None = None) -> Stats:
+        """Questions, answered share, feedback, top unanswered and disliked questions since `days` ago (at `event`)."""
+        q, f = questions, feedback
+        recent = _scope(days, event)
+        count, answered = func.count(), func.sum(cast(q.c.answered, Integer))
+        day, tag = func.substr(q.c.at, 1, 10).label("day"), func.coalesce(q.c.event, "").label("tag")
+        said = q.join(f, f.c.question_id == q.c.id)
+        with self.engine.connect() as db:
+            total = db.execute(select(count, answered).where(recent)).one()
+            votes = db.execute(
+                select(func.sum(cast(f.c.helpful, Integer)), func.sum(1 - cast(f.c.helpful, Integer)))
+                .select_from(said)
+                .where(recent)
+            ).one()
+            by_day = db.execute(select(day, count, answered).where(recent).group_by(day).order_by(day.desc())).all()
+            by_event = db.execute(
+                select(tag, count, answered).where(recent).group_by(tag).order_by(count.desc()).limit(10)
+            ).all()
+            same = func.lower(func.trim(q.c.question))
+            unanswered = db.execute(
+                select(func.min(q.c.question), count)
+                .where(recent, ~q.c.answered)
+                .group_by(same)
+                .order_by(count.desc(), func.max(q.c.at).desc())
+                .limit(top)
+            ).all()
+            disliked = db.execute(
+                select(q.c.question, count)
+                .select_from(said)
+                .where(recent, ~f.c.helpful)
+                .group_by(q.c.id)
+                .order_by(count.desc(), q.c.id.desc())
+                .limit(top)
+            ).all()
         return Stats(
             days=days,
-            total=_tally("", questions, answered),
-            helpful=helpful or 0,
-            unhelpful=unhelpful or 0,
+            event=event,
+            total=_tally("", *total),
+            helpful=votes[0] or 0,
+            unhelpful=votes[1] or 0,
             by_day=[_tally(*row) for row in by_day],
             by_event=[_tally(*row) for row in by_event],
-            unanswered=[(q, n) for q, n in unanswered],
-            disliked=[(q, n) for q, n in disliked],
+            unanswered=[(question, n) for question, n in unanswered],
+            disliked=[(question, n) for question, n in disliked],
         )
+
+    def hourly(self, days: int = 7, event: str | None = None) -> list[tuple[str, int]]:
+        """Questions per hour (UTC, "YYYY-MM-DDTHH"), oldest first, since `days` ago (at `event`)."""
+        hour = func.substr(questions.c.at, 1, 13).label("hour")
+        query = select(hour, func.count()).where(_scope(days, event)).group_by(hour).order_by(hour)
+        with self.engine.connect() as db:
+            return [(at, n) for at, n in db.execute(query)]

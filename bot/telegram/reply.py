@@ -14,7 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.telegram import render
-from bot.telegram.session import history, remember, services, ui_language
+from bot.telegram.session import chat_state, history, remember, services, ui_language
 from bot.telegram.staff import hand_off
 
 log = logging.getLogger(__name__)
@@ -95,12 +95,10 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         return
     drafts = Drafts(message, DRAFT_INTERVAL.get(chat.type, GROUP_DRAFT_INTERVAL), quote=chat.type != ChatType.PRIVATE)
     async with typing(context.bot, chat.id):
-        answer = await found.assistant.answer(question, history(context), on_draft=drafts.update)
-    misses = remember(context, question, answer.answered)
-    event = (context.chat_data or {}).get("event")
+        answer = await found.assistant.answer(question, history(update, context), on_draft=drafts.update)
+    event = chat_state(update, context).event
     question_id = found.records.add_question(chat.id, user.id if user else None, event, answer)
-    if context.chat_data is not None:
-        context.chat_data["last_question"] = question_id
+    misses = remember(update, context, question, answer.answered, question_id)
     keyboard = render.answer_keyboard(question_id, answer, handoff=found.settings.telegram_staff_chat_id is not None)
     await drafts.finish(render.answer_messages(answer), keyboard)
     if misses >= 2 and found.settings.telegram_staff_chat_id is not None:

@@ -1,4 +1,5 @@
-"""State the handlers share: the services made at start, the user's language, per-user flood control."""
+"""State the handlers share: the services made at start, per-user flood control, and the helpers that read and
+write a chat's conversation and a user's language in the shared database (any replica may get the next update)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes
 
 from bot.assistant import Assistant
+from bot.telegram.conversations import ChatState, Conversations
 from bot.telegram.records import Records
 from knowledge.language import Language
 from knowledge.settings import Settings
@@ -51,6 +53,7 @@ class Services:
     settings: Settings
     assistant: Assistant
     records: Records
+    conversations: Conversations
     flood: FloodGate
     reload: asyncio.Task[Any] | None = field(default=None)
 
@@ -60,56 +63,64 @@ def services(context: ContextTypes.DEFAULT_TYPE | Application[Any, Any, Any, Any
     return context.bot_data["services"]
 
 
+def _chat_id(update: Update) -> int | None:
+    return update.effective_chat.id if update.effective_chat else None
+
+
+def chat_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ChatState:
+    """The conversation of the update's chat, as stored now."""
+    chat_id = _chat_id(update)
+    return services(context).conversations.get(chat_id) if chat_id is not None else ChatState()
+
+
+def set_chat_state(update: Update, context: ContextTypes.DEFAULT_TYPE, **fields: Any) -> None:
+    """Change some fields of the chat's conversation (see ChatState), leaving the others."""
+    chat_id = _chat_id(update)
+    if chat_id is not None:
+        services(context).conversations.set(chat_id, **fields)
+
+
 def ui_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Language:
     """The language chosen with /lang, else the one of the user's Telegram app."""
-    chosen = context.user_data.get("language") if context.user_data is not None else None
-    if chosen in ("en", "zh"):
+    user = update.effective_user
+    chosen = services(context).conversations.language(user.id) if user else None
+    if chosen is not None:
         return chosen
-    code = update.effective_user.language_code if update.effective_user else None
+    code = user.language_code if user else None
     return "zh" if (code or "").lower().startswith("zh") else "en"
 
 
-def remember(context: ContextTypes.DEFAULT_TYPE, question: str, answered: bool) -> int:
-    """Add a question to the chat's bounded history; returns how many questions in a row went unanswered."""
-    chat = context.chat_data if context.chat_data is not None else {}
-    chat["history"] = [*chat.get("history", []), question][-HISTORY_TURNS:]
-    chat["misses"] = 0 if answered else chat.get("misses", 0) + 1
-    return chat["misses"]
+def set_ui_language(update: Update, context: ContextTypes.DEFAULT_TYPE, language: Language) -> None:
+    """Keep the user's choice from /lang."""
+    if update.effective_user is not None:
+        services(context).conversations.set_language(update.effective_user.id, language)
 
 
-def history(context: ContextTypes.DEFAULT_TYPE) -> list[str]:
+def remember(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, answered: bool, question_id: int
+) -> int:
+    """Add a recorded question to the chat's bounded history; returns how many in a row went unanswered."""
+    chat_id = _chat_id(update)
+    if chat_id is None:
+        return 0
+    return services(context).conversations.remember(chat_id, question, answered, question_id, keep=HISTORY_TURNS)
+
+
+def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> list[str]:
     """The chat's recent questions, oldest first."""
-    return list((context.chat_data or {}).get("history", []))
+    return chat_state(update, context).history
 
 
-def dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:  # noqa: ARG001
+def dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:
     """The multi-step dialogue in progress in this chat (as last stored with `set_dialogue`), if any."""
-    return (context.chat_data or {}).get("dialogue")
+    return chat_state(update, context).dialogue
 
 
-def set_dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:  # noqa: ARG001
-    """Store the chat's dialogue in progress (JSON-serialisable), to be moved to the shared store as it is."""
-    if context.chat_data is not None:
-        context.chat_data["dialogue"] = data
+def set_dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:
+    """Store the chat's dialogue in progress (JSON-serialisable); the next step may reach another replica."""
+    set_chat_state(update, context, dialogue=data)
 
 
-def clear_dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:  # noqa: ARG001
+def clear_dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """End the chat's dialogue in progress."""
-    if context.chat_data is not None:
-        context.chat_data.pop("dialogue", None)
-
-
-def dialogue_part(update: Update, context: ContextTypes.DEFAULT_TYPE, name: str) -> Any:
-    """One feature's share of the chat's dialogue slot (the guided check, the listing searches), if stored."""
-    return (dialogue(update, context) or {}).get(name)
-
-
-def set_dialogue_part(update: Update, context: ContextTypes.DEFAULT_TYPE, name: str, value: Any) -> None:
-    """Store one feature's share of the dialogue slot, the others' shares kept; None removes it."""
-    parts = {key: part for key, part in (dialogue(update, context) or {}).items() if key != name}
-    if value is not None:
-        parts[name] = value
-    if parts:
-        set_dialogue(update, context, parts)
-    else:
-        clear_dialogue(update, context)
+    set_chat_state(update, context, dialogue=None)

@@ -10,7 +10,7 @@ from telegram.ext import ContextTypes
 
 from bot.telegram import render
 from bot.telegram.records import Handoff
-from bot.telegram.session import Services, history, services, ui_language
+from bot.telegram.session import Services, history, services, set_chat_state, ui_language
 from knowledge.indexing import Ingest
 from knowledge.language import Language
 
@@ -28,13 +28,12 @@ async def hand_off(update: Update, context: ContextTypes.DEFAULT_TYPE, reason_ke
         who += f" (@{user.username})"
     language = ui_language(update, context)
     posted = await context.bot.send_message(
-        found.settings.telegram_staff_chat_id, render.handoff_message(who, reason_key, history(context))
+        found.settings.telegram_staff_chat_id, render.handoff_message(who, reason_key, history(update, context))
     )
     found.records.add_handoff(
         posted.message_id, user.id if user else None, Handoff(chat_id=chat.id, language=language, who=who)
     )
-    if context.chat_data is not None:
-        context.chat_data["misses"] = 0
+    set_chat_state(update, context, misses=0)
     await context.bot.send_message(chat.id, render.plain_message(language, "tg_handoff_done"))
     log.info("handed chat %s to staff: %s", chat.id, reason_key)
 

@@ -1,0 +1,123 @@
+"""The bot's database: its tables, and the engine every replica opens on the same DATABASE_URL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    make_url,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+metadata = MetaData()
+
+# `at` columns hold ISO 8601 UTC text: it sorts, compares and cuts into days the same way on SQLite and PostgreSQL,
+# and files written before the move to SQLAlchemy read unchanged.
+questions = Table(
+    "questions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", String(32), nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger),
+    Column("event", String(64)),
+    Column("language", String(8), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answered", Boolean, nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("sources", JSON, nullable=False),
+)
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("question_id", Integer, ForeignKey("questions.id"), primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("helpful", Boolean, nullable=False),
+    Column("at", String(32), nullable=False),
+)
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("staff_message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger),
+    Column("language", String(8), nullable=False),
+    Column("who", Text, nullable=False),
+    Column("at", String(32), nullable=False),
+)
+chats = Table(
+    "chats",
+    metadata,
+    Column("chat_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("history", JSON, nullable=False, default=list),
+    Column("misses", Integer, nullable=False, default=0),
+    Column("event", String(64)),
+    Column("last_question", Integer),
+    Column("dialogue", JSON),
+    Column("at", String(32), nullable=False),
+)
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("language", String(8)),
+    Column("at", String(32), nullable=False),
+)
+
+
+def now() -> str:
+    """The time to store in an `at` column."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL lets the bot read while a write is in progress; the timeout waits out another writer instead of failing.
+    # synchronous=NORMAL, the usual WAL pairing: no fsync per commit (a power cut may lose the last few, not the file).
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def connect(url: str) -> Engine:
+    """An engine on `url` with every table created; SQLite files get WAL mode."""
+    dialect = make_url(url).get_dialect().name
+    if dialect not in ("sqlite", "postgresql"):
+        raise ValueError(f"DATABASE_URL: {dialect} is not supported; use SQLite or PostgreSQL")
+    # A pooled PostgreSQL connection may have been dropped by the server or a proxy: test it before use.
+    engine = create_engine(url, pool_pre_ping=dialect == "postgresql")
+    if dialect == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Replicas starting together would race to create the same tables; one at a time, the rest find them.
+            connection.execute(text("SELECT pg_advisory_xact_lock(72002)"))
+        metadata.create_all(connection)
+    return engine
+
+
+def upsert(engine: Engine, table: Table, **values: object) -> Insert:
+    """INSERT `values`, or UPDATE the other columns of the row with the same primary key."""
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    keys = [column.name for column in table.primary_key]
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={name: statement.excluded[name] for name in values if name not in keys}
+    )
