@@ -6,6 +6,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from pydantic import SecretStr
+
 from knowledge.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -32,9 +34,32 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class Redact(logging.Filter):
+    """Replaces each secret in a record's message with ***: at DEBUG, PTB logs the Bot API URL, token included."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [secret for secret in secrets if secret]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keeps the record; rewrites its message when a secret is in it."""
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """The values of every secret setting that is set (any SecretStr field, present or future)."""
+    return [value.get_secret_value() for value in vars(settings).values() if isinstance(value, SecretStr)]
+
+
 def setup_logging(settings: Settings) -> None:
-    """Log at LOG_LEVEL in LOG_FORMAT; httpx quiet because Telegram URLs carry the bot token."""
+    """Log at LOG_LEVEL in LOG_FORMAT, secrets redacted; httpx quiet because Telegram URLs carry the bot token."""
     handler = logging.StreamHandler()
+    handler.addFilter(Redact(secret_values(settings)))
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)

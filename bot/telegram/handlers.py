@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -19,7 +20,8 @@ from telegram.ext import (
     filters,
 )
 
-from bot.telegram import render
+from bot.report import chart_png
+from bot.telegram import eligibility, listings, render
 from bot.telegram.reply import respond
 from bot.telegram.session import chat_state, services, set_chat_state, set_ui_language, ui_language
 from bot.telegram.staff import hand_off, relay, reload_and_report
@@ -111,13 +113,13 @@ async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sources: the sources of the chat's last answer in full."""
     question_id = chat_state(update, context).last_question
-    found = services(context).records.sources(question_id) if question_id else []
+    found = services(context).records.sources(question_id, update.effective_chat.id) if question_id else []
     await update.effective_message.reply_html(render.sources_message(found, ui_language(update, context)))
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/cancel: forget the conversation, so the next question is read on its own."""
-    set_chat_state(update, context, history=[], misses=0)
+    """/cancel: forget the conversation and leave any dialogue, so the next question is read on its own."""
+    set_chat_state(update, context, history=[], misses=0, dialogue=None)
     await say(update, context, "tg_cancel")
 
 
@@ -128,7 +130,10 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Free text in a private chat is a question."""
+    """Free text in a private chat is a question, or the answer to the guided eligibility check's open question."""
+    if eligibility.in_progress(update, context):
+        await eligibility.reply(update, context)
+        return
     await respond(update, context, update.effective_message.text)
 
 
@@ -139,9 +144,12 @@ async def group_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def topic(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A topic button under the greeting: ask that topic's starter question."""
+    """A topic button under the greeting: ask that topic's starter question; eligibility starts the guided check."""
     query = update.callback_query
     await query.answer()
+    if query.data == "topic:eligibility":
+        await eligibility.start(update, context)
+        return
     await respond(update, context, text(ui_language(update, context), f"tg_ask_{query.data.removeprefix('topic:')}"))
 
 
@@ -150,14 +158,17 @@ async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     _, question_id, vote = query.data.split(":")
     await query.answer(text(ui_language(update, context), "tg_feedback_thanks"))
-    services(context).records.feedback(int(question_id), query.from_user.id, vote == "1")
+    # Callback data comes from the client and can be forged: only an answer given in this chat can be rated here.
+    chat_id = update.effective_chat.id
+    if not services(context).records.feedback(int(question_id), chat_id, query.from_user.id, vote == "1"):
+        log.warning("ignored feedback from chat %s on another chat's answer %s", chat_id, question_id)
 
 
 async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "Sources" under an answer (`src:<question id>`): that answer's sources in full."""
     query = update.callback_query
     await query.answer()
-    found = services(context).records.sources(int(query.data.removeprefix("src:")))
+    found = services(context).records.sources(int(query.data.removeprefix("src:")), update.effective_chat.id)
     await query.message.reply_html(render.sources_message(found, ui_language(update, context)))
 
 
@@ -196,9 +207,18 @@ async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 @staff_only
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/stats (staff): questions, answered share, top unanswered and disliked answers, by day and event."""
-    report = services(context).records.stats()
-    await update.effective_message.reply_html(render.stats_message(report, ui_language(update, context)))
+    """/stats (staff): questions, answered share, top unanswered and disliked answers, by day and event, then a
+    chart of questions per hour; `/stats event CODE`: that event's only."""
+    args = context.args or []
+    if args and (len(args) != 2 or args[0] != "event"):
+        await say(update, context, "tg_stats_usage")
+        return
+    event, records, language = (args[1] if args else None), services(context).records, ui_language(update, context)
+    report = records.stats(event=event)
+    await update.effective_message.reply_html(render.stats_message(report, language))
+    if report.total.questions:
+        chart = await asyncio.to_thread(chart_png, records.hourly(event=event), event)  # ~0.1 s of CPU
+        await update.effective_message.reply_photo(chart, caption=render.plain_message(language, "chart_title"))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -223,7 +243,8 @@ def register(application: Application, settings: Settings) -> None:
     application.add_handler(MessageHandler(mine, flood_guard), group=-1)
     commands: dict[str, Handler] = {
         "start": start, "help": help_command, "lang": choose_language, "sources": sources, "cancel": cancel,
-        "ask": ask, "reload": reload, "stats": stats,
+        "ask": ask, "reload": reload, "stats": stats, "eligibility": eligibility.start, "equipment": listings.search,
+        "patents": listings.search, "solutions": listings.search,
     }  # fmt: skip
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))
@@ -237,7 +258,9 @@ def register(application: Application, settings: Settings) -> None:
     application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, not_text))
     buttons: dict[str, Handler] = {
         r"^lang:(en|zh)$": set_language, rf"^topic:({'|'.join(render.TOPICS)})$": topic, r"^fb:\d+:[01]$": feedback,
-        r"^src:\d+$": sources_button, r"^human:\d+$": talk_to_person, r"": stale_button,
+        r"^src:\d+$": sources_button, r"^human:\d+$": talk_to_person,
+        r"^el:[a-z_]+:[A-Za-z0-9_.-]+$": eligibility.button,
+        r"^more:(equipment|patents|solutions):\d+:[0-9a-f]+$": listings.more, r"": stale_button,
     }  # fmt: skip
     for pattern, handler in buttons.items():
         application.add_handler(CallbackQueryHandler(handler, pattern=pattern))

@@ -74,17 +74,23 @@ class Records:
         with self.engine.begin() as db:
             return int(db.execute(row).inserted_primary_key[0])
 
-    def sources(self, question_id: int) -> list[Source]:
-        """The sources of a recorded answer (none for an unknown id)."""
+    def sources(self, question_id: int, chat_id: int) -> list[Source]:
+        """The sources of an answer given in `chat_id` (none for an unknown id, or another chat's answer)."""
         with self.engine.connect() as db:
-            found = db.scalar(select(questions.c.sources).where(questions.c.id == question_id))
+            found = db.scalar(
+                select(questions.c.sources).where(questions.c.id == question_id, questions.c.chat_id == chat_id)
+            )
         return [Source.model_validate(s) for s in found or []]
 
-    def feedback(self, question_id: int, user_id: int, helpful: bool) -> None:
-        """Record (or change) one user's verdict on an answer."""
+    def feedback(self, question_id: int, chat_id: int, user_id: int, helpful: bool) -> bool:
+        """Record (or change) one user's verdict on an answer given in `chat_id`; False if it was not (forged)."""
         verdict = upsert(self.engine, feedback, question_id=question_id, user_id=user_id, helpful=helpful, at=now())
         with self.engine.begin() as db:
+            asked_here = select(questions.c.id).where(questions.c.id == question_id, questions.c.chat_id == chat_id)
+            if db.scalar(asked_here) is None:
+                return False
             db.execute(verdict)
+        return True
 
     def add_handoff(self, staff_message_id: int, user_id: int | None, handoff: Handoff) -> None:
         """Remember which user a message in the staff chat is about, so staff replies reach them."""
