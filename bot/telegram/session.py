@@ -124,3 +124,19 @@ def set_dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[
 def clear_dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """End the chat's dialogue in progress."""
     set_chat_state(update, context, dialogue=None)
+
+
+def dialogue_part(update: Update, context: ContextTypes.DEFAULT_TYPE, name: str) -> Any:
+    """One feature's share of the chat's dialogue slot (the guided check, the listing searches), if stored."""
+    return (dialogue(update, context) or {}).get(name)
+
+
+def set_dialogue_part(update: Update, context: ContextTypes.DEFAULT_TYPE, name: str, value: Any) -> None:
+    """Store one feature's share of the dialogue slot, the others' shares kept; None removes it."""
+    parts = {key: part for key, part in (dialogue(update, context) or {}).items() if key != name}
+    if value is not None:
+        parts[name] = value
+    if parts:
+        set_dialogue(update, context, parts)
+    else:
+        clear_dialogue(update, context)
