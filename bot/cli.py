@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     qr.add_argument("--event", required=True, help="event code: letters, digits, _ and -")
     qr.add_argument("--out", type=Path, help="PNG to write (default: qr-CODE.png)")
     qr.add_argument("--bot", help="the bot's username (default: asked from Telegram with TELEGRAM_BOT_TOKEN)")
+    report = sub.add_parser("report", help="staff report on the Telegram questions: table and chart")
+    report.add_argument("--event", help="only this event's questions")
+    report.add_argument("--days", type=int, default=7, help="how many days back, today included (default: 7)")
+    report.add_argument("--chart", type=Path, help="also write a PNG chart of questions per hour")
+    report.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    report.add_argument("--data-dir", type=Path, dest="data_dir_sub")
     ask = sub.add_parser("ask", help="answer one question (or JSON lines from stdin with '-')")
     ask.add_argument("question", nargs="+")
     ask.add_argument("--json", action="store_true")
@@ -132,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.qr import run_qr
 
         return run_qr(settings, args.event, args.out, args.bot)
+    if command == "report":
+        from bot.report import run_report
+
+        return run_report(settings, args.event, args.days, args.chart, as_json=args.json)
     assistant = build_assistant(settings)
     if command == "ask":
         return asyncio.run(_ask(assistant, args))

@@ -3,8 +3,9 @@
 The file format is described at the top of knowledge/sample/curated.yaml. Which files are read: see
 `Settings.curated_files`. A question matches an entry when its score against one of the entry's question
 variants reaches `MATCH_SCORE`; the score is the mean of the embeddings' cosine similarity and the Dice overlap
-of content words (knowledge.lexical.tokenize). Both must agree: on the sample, paraphrases score 0.75-0.81 while
-other questions about joining GOI (its cost, documents, conditions) score 0.40-0.71.
+of content words (knowledge.lexical.tokenize). Both must agree: on the sample, the paraphrases in tests/test_event.py
+score 0.75-0.90, while other questions about joining GOI (its cost, documents, conditions, a company too old to
+join) score 0.40-0.71.
 """
 
 from __future__ import annotations

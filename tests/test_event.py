@@ -18,6 +18,9 @@ from bot.cli import main
 from bot.curated import CuratedAnswers, CuratedError, load_entries
 from bot.models import Answer
 from bot.qr import BORDER, SCALE, qr_code, run_qr
+from bot.telegram.app import database_url
+from bot.telegram.records import Records
+from bot.telegram.tables import connect
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.retrieve import HybridSearcher
@@ -25,7 +28,7 @@ from knowledge.settings import SAMPLE_KNOWLEDGE
 from knowledge.store import make_store
 from tests.conftest import DEV_CORPUS, make_settings
 from tests.fakes.telegram import PNG_SIGNATURE, FakeTelegram
-from tests.test_telegram import searcher, tg  # noqa: F401 - fixtures used below
+from tests.test_telegram import ADMIN, ask, running, say, searcher, tg  # noqa: F401 - fixtures used below
 
 SAMPLE_CURATED = SAMPLE_KNOWLEDGE / "curated.yaml"
 EXPO_LINK = "https://t.me/goi_test_bot?start=event_expo2026"
@@ -203,3 +206,89 @@ def test_ingest_leaves_the_curated_file_to_the_bot(tmp_path: Path, local_embeddi
     (folder / "curated.yaml").write_bytes(SAMPLE_CURATED.read_bytes())
     report = Ingest(make_store(make_settings(tmp_path / "data")), local_embeddings).run([folder])
     assert report.added == ["policy.md"] and report.ignored == ["curated.yaml"] and report.failed == []
+
+
+# ---- the staff report -----------------------------------------------------------------------------------------
+
+
+def _answer(question: str, answered: bool) -> Answer:
+    return Answer(question=question, answer="…", answered=answered, language="en", mode="extractive")
+
+
+@pytest.fixture
+def records_dir(tmp_path: Path) -> Path:
+    """A data folder whose bot database holds questions at two events, through the records' public methods."""
+    records = Records(connect(database_url(make_settings(tmp_path))))
+    asked = [
+        ("expo2026", "How do I book the NMR?", True),
+        ("expo2026", "Is parking free at the expo?", False),
+        ("expo2026", "is parking free at the expo? ", False),
+        ("expo2026", "What is the voucher cap?", True),
+        ("demo-day", "Who judges the pitches?", False),
+        (None, "How do I join GOI?", True),
+    ]
+    ids = [records.add_question(7, 7, event, _answer(question, ok)) for event, question, ok in asked]
+    records.feedback(ids[0], 7, 7, helpful=True)
+    records.feedback(ids[3], 7, 8, helpful=False)
+    records.close()
+    return tmp_path
+
+
+def test_report_shows_one_events_questions_answered_share_unanswered_and_feedback(
+    records_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    chart = records_dir / "charts" / "expo.png"
+    assert main(["report", "--data-dir", str(records_dir), "--event", "expo2026", "--chart", str(chart)]) == 0
+    shown = capsys.readouterr().out
+    assert "Questions in the last 7 days at event expo2026" in shown
+    assert "│         4 │      50% │       1 │           1 │" in shown
+    assert "Is parking free at the expo?" in shown and "│     2 │" in shown, "the same question, counted twice"
+    assert "Who judges the pitches?" not in shown and "How do I join GOI?" not in shown
+    assert "What is the voucher cap?" in shown.split("Disliked answers")[1]
+    image = Image.open(chart)
+    assert image.format == "PNG" and image.size == (800, 350)
+
+
+def test_report_json_covers_every_event_by_day_and_by_event(
+    records_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "--data-dir", str(records_dir), "--days", "1", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["total"] == {"label": "", "questions": 6, "answered": 50}
+    assert {t["label"]: t["questions"] for t in stats["by_event"]} == {"expo2026": 4, "": 1, "demo-day": 1}
+    assert stats["by_event"][0]["label"] == "expo2026", "the busiest event first"
+    assert [t["questions"] for t in stats["by_day"]] == [6]
+
+
+def test_questions_per_hour_count_each_hour_of_the_event(records_dir: Path) -> None:
+    records = Records(connect(database_url(make_settings(records_dir))))
+    [(hour, expo)] = records.hourly(event="expo2026")
+    [(_, everyone)] = records.hourly()
+    records.close()
+    assert (expo, everyone) == (4, 6) and len(hour) == len("2026-11-25T09")
+
+
+async def test_stats_in_telegram_sends_the_events_table_and_chart_to_staff_only(
+    tg: FakeTelegram,  # noqa: F811
+    tmp_path: Path,
+    searcher: HybridSearcher,  # noqa: F811
+) -> None:
+    async with running(tg, tmp_path, Assistant(searcher)):
+        ada, eve, staff = tg.user(401, "Ada"), tg.user(402, "Eve"), tg.user(ADMIN, "Staff Sam")
+        await say(tg, ada, "/start event_expo2026")
+        await ask(tg, ada, "hey whats the max innovation voucher amount one company can use per year?")
+        await ask(tg, eve, "Which football club won the 2022 world cup?")
+        [refused] = await say(tg, eve, "/stats event expo2026")
+        assert refused.text == "Sorry, this command is for GOI staff only."
+        [usage] = await say(tg, staff, "/stats expo2026")
+        assert usage.text == "Use /stats, or /stats event CODE for one event."
+        [report] = await say(tg, staff, "/stats event expo2026")
+        photo = await tg.wait_for(lambda: tg.photos(ADMIN) and tg.photos(ADMIN)[0])
+        assert "Event: expo2026" in report.text and "1 questions, 100% answered" in report.text
+        assert "world cup" not in report.text
+        assert photo.data.startswith(PNG_SIGNATURE) and photo.caption == "Questions per hour"
+        [everyone] = await say(tg, staff, "/stats")
+        assert "2 questions, 50% answered" in everyone.text
+        await tg.wait_for(lambda: len(tg.photos(ADMIN)) == 2)
+    assert tg.photos(eve["id"]) == []

@@ -288,6 +288,7 @@ def stats_message(stats: Stats, language: Language) -> str:
     total = stats.total
     lines = [
         f"<b>{plain_message(language, 'tg_stats_title', days=stats.days)}</b>",
+        *([plain_message(language, "tg_stats_event", event=stats.event)] if stats.event else []),
         plain_message(
             language, "tg_stats_total", questions=total.questions, answered=total.answered,
             helpful=stats.helpful, unhelpful=stats.unhelpful,
