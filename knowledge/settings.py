@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         description="YAML file of curated answers (format: knowledge/sample/curated.yaml);"
         " unset: curated.yaml at the top of each KNOWLEDGE_SOURCES folder.",
     )
+    listing_columns: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Card columns of a listing file when the guess is wrong, as JSON: file name -> role (title, what,"
+        " owner, where, fee, booking) -> column names, comma-separated.",
+    )
     embedding_provider: Literal["local", "openai"] = Field(
         "local", description="`local`: the bundled multilingual model; `openai`: the embeddings API."
     )

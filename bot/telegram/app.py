@@ -17,6 +17,7 @@ from bot.components import build_assistant
 from bot.http import new_metrics, start_operator_site
 from bot.telegram import render
 from bot.telegram.conversations import Conversations
+from bot.telegram.delivery import RetryingRequest
 from bot.telegram.handlers import register
 from bot.telegram.ratelimit import CountingRateLimiter
 from bot.telegram.records import Records
@@ -71,6 +72,7 @@ def build_application(
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .request(RetryingRequest())
         .rate_limiter(CountingRateLimiter(metrics.rate_limited, max_retries=3))
         .concurrent_updates(True)
         .post_init(post_init)
