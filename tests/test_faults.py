@@ -154,7 +154,7 @@ async def test_ingest_killed_at_a_random_point_during_a_burst_leaves_every_answe
     corpus = write_corpus(tmp_path / "kb")
     settings = make_settings(tmp_path / "data")
     first = Ingest(make_store(settings), local_embeddings).run([corpus])
-    rows = "\n".join(f"R{i},Instrument {i} batch {i % 97},Owner {i % 13},RMB {i} per hour" for i in range(600))
+    rows = "\n".join(f"R{i},Instrument {i} batch {i % 97},Owner {i % 13},RMB {i} per hour" for i in range(300))
     (corpus / "big.csv").write_text("id,instrument,owner,fee\n" + rows + "\n", encoding="utf-8")
     assistant = Assistant(HybridSearcher(make_store(settings), local_embeddings, refresh_seconds=0))
     env = {**os.environ, "DATA_DIR": str(settings.data_dir)}
@@ -167,6 +167,7 @@ async def test_ingest_killed_at_a_random_point_during_a_burst_leaves_every_answe
     answers = []
     while time.monotonic() < kill_at or not answers:
         answers += await asyncio.gather(*(assistant.answer(VOUCHER_CAP) for _ in range(4)))
+    assert ingest.poll() is None, "the ingest finished before it could be killed mid-way"
     ingest.send_signal(signal.SIGKILL)
     ingest.wait()
     answers += await asyncio.gather(*(assistant.answer(VOUCHER_CAP) for _ in range(4)))
