@@ -262,6 +262,24 @@ async def test_token_and_api_key_never_reach_logs_or_replies(
         assert not any(secret in sent for sent in sent_anywhere(tg))
 
 
+async def test_one_users_flood_in_a_group_does_not_silence_the_others(
+    tg: FakeTelegram,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+    searcher: HybridSearcher,
+) -> None:
+    group, eve, ada = tg.group(-341, "Founders"), tg.user(341, "Eve"), tg.user(342, "Ada")
+    async with running(tg, tmp_path, Assistant(searcher), telegram_flood_messages=3):
+        for n in range(6):
+            tg.send(eve, f"/help@goi_test_bot {n}", chat=group)
+        warned = text("en", "tg_flood")
+        await tg.wait_for(lambda: any(m.text == warned for m in tg.sent(group["id"])))
+        [answer] = await ask(tg, ada, "@goi_test_bot 博士的租房补贴每个月多少钱？", chat=group)
+        await asyncio.sleep(0.3)
+    assert "3,400" in answer.text
+    helps = [m for m in tg.sent(group["id"]) if m.text.startswith("Ask me")]
+    assert len(helps) == 3 and [m.text for m in tg.sent(group["id"])].count(warned) == 1
+
+
 CALLBACK_DATA = st.from_regex(r"(fb|src|human|lang|topic|el|ls|x)?:?[-0-9a-z:]{0,12}", fullmatch=True) | st.text(
     max_size=20
 )
