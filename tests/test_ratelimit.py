@@ -1,0 +1,38 @@
+"""The bot's outbound pace stays within Telegram's flood limits in any window, not just on average."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import time
+
+from bot.telegram.ratelimit import CountingRateLimiter
+
+
+async def sends(limiter: CountingRateLimiter, chat_id: int, count: int) -> list[float]:
+    """When each of `count` messages to `chat_id`, all sent at once, got through the limiter."""
+    times: list[float] = []
+
+    async def deliver() -> bool:
+        times.append(time.monotonic())
+        return True
+
+    await asyncio.gather(
+        *(limiter.process_request(deliver, (), {}, "sendMessage", {"chat_id": chat_id}, None) for _ in range(count))
+    )
+    return sorted(times)
+
+
+def busiest(times: list[float], span: float) -> int:
+    return max(bisect.bisect_left(times, t + span) - i for i, t in enumerate(times))
+
+
+async def test_a_burst_to_many_chats_goes_out_at_30_per_second_in_any_second() -> None:
+    times = await sends(CountingRateLimiter(lambda: None), 101, 75)
+    assert busiest(times, 1.0) <= 30 and times[-1] - times[0] < 4.0
+
+
+async def test_messages_to_one_group_are_spaced_for_20_a_minute() -> None:
+    times = await sends(CountingRateLimiter(lambda: None), -100123, 3)
+    assert all(later - earlier >= 2.9 for earlier, later in itertools.pairwise(times))
