@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.logs import setup_logging
 from knowledge.embeddings import make_embeddings
 from knowledge.indexing import Ingest, IngestReport
 from knowledge.ingest_runs import Outcome, record_run
+from knowledge.logs import setup_logging
 from knowledge.settings import get_settings
 from knowledge.store import make_store
 

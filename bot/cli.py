@@ -15,8 +15,8 @@ from rich.table import Table
 from bot.assistant import Assistant
 from bot.components import build_assistant
 from bot.evaluation import breakdown, load_questions, run_eval
-from bot.logs import setup_logging
 from bot.models import Answer, Question
+from knowledge.logs import setup_logging
 from knowledge.settings import get_settings
 
 

@@ -24,10 +24,10 @@ from telegram.ext import Application
 from bot.assistant import Assistant
 from bot.eligibility import parse_facts
 from bot.llm import make_chat_model, recites_rules
-from bot.logs import setup_logging
 from bot.texts import text
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
+from knowledge.logs import setup_logging
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import make_store
