@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
+from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import make_store
+from tests.fakes.openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared"))
@@ -48,3 +51,16 @@ def dev_data_dir(tmp_path_factory: pytest.TempPathFactory, local_embeddings: Loc
 def dev_settings(dev_data_dir: Path) -> Settings:
     """Settings over the dev-corpus index, embedded store, no LLM."""
     return make_settings(dev_data_dir, knowledge_sources=[DEV_CORPUS])
+
+
+@pytest.fixture(scope="module")
+def searcher(dev_data_dir: Path, local_embeddings: LocalEmbeddings) -> HybridSearcher:
+    """Retrieval over the dev index, loaded once per module: each test builds its own assistant or bot on it."""
+    return HybridSearcher(make_store(make_settings(dev_data_dir)), local_embeddings)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    """A fresh OpenAI-compatible server on 127.0.0.1 with its default reply; tests script it as they need."""
+    with FakeOpenAI() as fake:
+        yield fake

@@ -11,9 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,12 +24,11 @@ from bot.assistant import Assistant
 from bot.http import make_app, new_metrics
 from bot.llm import make_chat_model
 from bot.models import Answer
-from knowledge.embeddings import LocalEmbeddings
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import make_store
 from tests.conftest import DEV_CORPUS, ROOT, clean_env, make_settings
-from tests.fakes.openai import API_KEY, FakeOpenAI
+from tests.fakes.openai import API_KEY
 
 VOUCHER_CAP = "What is the most voucher money one company can use in a year?"
 PHD_RENT_ZH = "博士的租房补贴每个月多少钱？"
@@ -44,18 +42,6 @@ METRIC_NAMES = (
 )
 
 MakeAssistant = Callable[[Settings], Assistant]
-
-
-@pytest.fixture(scope="module")
-def searcher(dev_data_dir: Path, local_embeddings: LocalEmbeddings) -> HybridSearcher:
-    """One searcher over the dev index for every server in this module."""
-    return HybridSearcher(make_store(make_settings(dev_data_dir)), local_embeddings)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def free_port() -> int:

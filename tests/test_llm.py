@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -16,27 +16,13 @@ import pytest
 from bot.assistant import AnswerConfig, Assistant
 from bot.llm import make_chat_model
 from bot.texts import text
-from knowledge.embeddings import LocalEmbeddings
 from knowledge.retrieve import HybridSearcher
-from knowledge.store import make_store
 from tests.conftest import make_settings
 from tests.fakes.openai import API_KEY, FakeOpenAI
 
 VOUCHER_CAP = "What is the most voucher money one company can use in a year?"
 VOUCHERS = "policies/innovation-vouchers.md"
 _PASSAGE = re.compile(r"^\[(\d+)\] ", re.MULTILINE)
-
-
-@pytest.fixture(scope="module")
-def searcher(dev_data_dir: Path, local_embeddings: LocalEmbeddings) -> HybridSearcher:
-    """Retrieval over the dev corpus, shared: each test only changes the chat model."""
-    return HybridSearcher(make_store(make_settings(dev_data_dir)), local_embeddings)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def assistant(searcher: HybridSearcher, server: FakeOpenAI, **settings: Any) -> Assistant:

@@ -30,20 +30,12 @@ from bot.assistant import Assistant
 from bot.models import Answer, Source
 from bot.telegram.app import build_application, webhook_options
 from bot.telegram.render import answer_messages
-from knowledge.embeddings import LocalEmbeddings
 from knowledge.retrieve import HybridSearcher
-from knowledge.store import make_store
 from tests.conftest import DEV_CORPUS, make_settings
 from tests.fakes.telegram import BotMessage, FakeTelegram, parse_html, utf16_len
 
 ADMIN = 900
 STAFF_CHAT = -100900
-
-
-@pytest.fixture(scope="module")
-def searcher(dev_data_dir: Path, local_embeddings: LocalEmbeddings) -> HybridSearcher:
-    """One searcher over the dev index for every bot in this module (loading it once saves seconds per test)."""
-    return HybridSearcher(make_store(make_settings(dev_data_dir)), local_embeddings)
 
 
 @pytest.fixture

@@ -5,21 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from bot.assistant import Assistant
-from knowledge.embeddings import LocalEmbeddings
 from knowledge.retrieve import HybridSearcher
-from knowledge.store import make_store
-from tests.conftest import make_settings
 from tests.fakes.telegram import FakeTelegram
 from tests.test_http import VOUCHER_CAP, scrape
 from tests.test_telegram import ask, running
-
-
-@pytest.fixture(scope="module")
-def searcher(dev_data_dir: Path, local_embeddings: LocalEmbeddings) -> HybridSearcher:
-    return HybridSearcher(make_store(make_settings(dev_data_dir)), local_embeddings)
 
 
 async def test_telegram_bot_serves_health_and_counts_429s(tmp_path: Path, searcher: HybridSearcher) -> None:
