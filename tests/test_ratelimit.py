@@ -36,3 +36,24 @@ async def test_a_burst_to_many_chats_goes_out_at_30_per_second_in_any_second() -
 async def test_messages_to_one_group_are_spaced_for_20_a_minute() -> None:
     times = await sends(CountingRateLimiter(lambda: None), -100123, 3)
     assert all(later - earlier >= 2.9 for earlier, later in itertools.pairwise(times))
+
+
+async def test_typing_actions_are_dropped_while_answers_queue_and_sent_when_idle() -> None:
+    limiter = CountingRateLimiter(lambda: None)
+    sent: list[str] = []
+
+    async def deliver(what: str) -> bool:
+        sent.append(what)
+        return True
+
+    def request(endpoint: str, chat_id: int) -> asyncio.Future[object]:
+        data = {"chat_id": chat_id}
+        return asyncio.ensure_future(limiter.process_request(deliver, (endpoint,), {}, endpoint, data, None))
+
+    answers = [request("sendMessage", chat_id) for chat_id in range(1, 31)]
+    await asyncio.sleep(0.05)
+    assert await request("sendChatAction", 99) is True  # returned at once, while 30 answers wait their turn
+    await asyncio.gather(*answers)
+    await asyncio.sleep(0.1)
+    await request("sendChatAction", 99)
+    assert sent.count("sendChatAction") == 1 and sent.count("sendMessage") == 30

@@ -48,7 +48,11 @@ async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
 
 
 class Drafts:
-    """An answer shown while the LLM writes it: one message, edited at most every `interval` seconds."""
+    """An answer shown while the LLM writes it: one message, edited at most every `interval` seconds.
+
+    Drafts are sent in the background: a draft waiting for the rate limiter must not hold up the model's stream (nor
+    use up the answer's deadline), so while one is on its way newer text simply waits for the next chance.
+    """
 
     def __init__(self, message: Message, interval: float, quote: bool) -> None:
         self.message = message
@@ -57,22 +61,33 @@ class Drafts:
         self.draft: Message | None = None
         self.shown = ""
         self.last = 0.0
+        self.sending: asyncio.Task[None] | None = None
 
     async def update(self, plain: str) -> None:
-        """Called with the reply so far; shows it unless the last draft is too recent."""
+        """Called with the reply so far; shows it unless the last draft is too recent or still on its way."""
         if len(plain.strip()) < MIN_DRAFT or time.monotonic() - self.last < self.interval:
             return
-        markup = render.draft_message(plain)
-        if markup == self.shown:
+        if self.sending is not None and not self.sending.done():
             return
-        if self.draft is None:
-            self.draft = await self.message.reply_html(markup, do_quote=self.quote)
-        else:
-            await self.draft.edit_text(markup)
+        markup = render.draft_message(plain)
+        if markup != self.shown:
+            self.sending = asyncio.create_task(self._show(markup))
+
+    async def _show(self, markup: str) -> None:
+        try:
+            if self.draft is None:
+                self.draft = await self.message.reply_html(markup, do_quote=self.quote)
+            else:
+                await self.draft.edit_text(markup)
+        except TelegramError:
+            log.debug("draft not shown", exc_info=True)  # the finished answer replaces it anyway
+            return
         self.shown, self.last = markup, time.monotonic()
 
     async def finish(self, parts: list[str], keyboard: InlineKeyboardMarkup | None) -> None:
         """Turn the draft into the answer's first part and send the rest; buttons go under the last part."""
+        if self.sending is not None:
+            await self.sending
         for index, part in enumerate(parts):
             markup = keyboard if index == len(parts) - 1 else None
             if index == 0 and self.draft is not None:
