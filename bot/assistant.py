@@ -15,7 +15,7 @@ from langchain_core.language_models import BaseChatModel
 
 from bot import llm
 from bot.curated import CuratedAnswers
-from bot.eligibility import EligibilityAdvisor
+from bot.eligibility import EligibilityAdvisor, conditions_first, is_eligibility_question
 from bot.extractive import compose
 from bot.models import Answer, Source
 from bot.texts import text
@@ -110,7 +110,7 @@ class Assistant:
     def retrieve(self, question: str, history: list[str]) -> list[Passage]:
         """Passages for the question; a follow-up that finds less than the previous turn is about that turn's topic."""
         k = self.config.passages
-        passages = self.searcher.search(question, k=k)
+        passages = self._search(question, k)
         if not history:
             return passages
         if not refers_back(question):
@@ -123,6 +123,12 @@ class Assistant:
         topic = {p.source_key for p in earlier[: self.config.topic_sources]}
         together = self.searcher.search(f"{history[-1]}\n{question}", k=k * 4)
         return [p for p in together if p.source_key in topic][:k] or earlier
+
+    def _search(self, question: str, k: int) -> list[Passage]:
+        if not is_eligibility_question(question):
+            return self.searcher.search(question, k=k)
+        # A wider net: the conditions section of the best document may rank below other clauses of it.
+        return conditions_first(self.searcher.search(question, k=k * 2))[:k]
 
     def _refusal(self, question: str, language: Language, key: str, mode: str) -> Answer:
         return Answer(

@@ -24,6 +24,7 @@ from bot.models import Answer, Source
 from bot.texts import text
 from knowledge.language import Language
 from knowledge.loaders import LoadError, load_file
+from knowledge.retrieve import Passage
 from knowledge.rules import FACTS, Condition, Degree, Facts, Scalar, Scheme, Sector, read_scheme, rule_files
 
 log = logging.getLogger(__name__)
@@ -487,6 +488,27 @@ _ASKS = re.compile(
 def is_eligibility_question(question: str) -> bool:
     """True for "can we get…", "do we qualify", "能…吗", "可以申请", "符合条件" and the like."""
     return _ASKS.search(normalize(question)) is not None
+
+
+# Headings under which policies state who may apply ("2. Who can apply", "一、适用对象", "申请条件").
+_CONDITIONS = re.compile(
+    r"who (can|may) apply|who qualifies|who counts|eligib|condition|requirement|对象|条件|资格|适用范围",
+    re.IGNORECASE,
+)
+
+
+def conditions_first(passages: list[Passage]) -> list[Passage]:
+    """The best passage, then its document's conditions sections, then the rest: a "can we…?" answer needs both."""
+    if not passages:
+        return passages
+    best = passages[0]
+
+    def states_conditions(passage: Passage) -> bool:
+        heading = (passage.section or "").split(" > ")[-1]
+        return passage is not best and passage.source_key == best.source_key and bool(_CONDITIONS.search(heading))
+
+    conditions = [p for p in passages if states_conditions(p)]
+    return [best, *conditions, *(p for p in passages[1:] if p not in conditions)]
 
 
 class PolicyInfo(BaseModel):

@@ -163,3 +163,9 @@ def test_unrelated_question_after_an_answer_is_not_answered_from_the_previous_to
     answer = sample_assistant.answer_extractive(question, ["Which NMR spectrometer can we book?"])
     assert answer == sample_assistant.answer_extractive(question)  # the earlier turn changed nothing
     assert "NMR" not in answer.answer
+
+
+def test_eligibility_question_gets_the_conditions_of_the_scheme_it_asks_about(assistant):
+    answer = assistant.answer_extractive("硕士，30岁，在浦东交社保一个月了，能申请租房补贴吗？")
+    assert answer.sources[0].path == "policies/youth-housing-support.zh.md"
+    assert "社会保险满3个月" in answer.answer and "2,100" in answer.answer  # the condition and the amount
