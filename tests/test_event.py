@@ -28,7 +28,7 @@ from knowledge.settings import SAMPLE_KNOWLEDGE
 from knowledge.store import make_store
 from tests.conftest import DEV_CORPUS, make_settings
 from tests.fakes.telegram import PNG_SIGNATURE, FakeTelegram
-from tests.test_telegram import ADMIN, ask, running, say, searcher, tg  # noqa: F401 - fixtures used below
+from tests.test_telegram import ADMIN, ask, running, say, tg  # noqa: F401 - fixtures used below
 
 SAMPLE_CURATED = SAMPLE_KNOWLEDGE / "curated.yaml"
 EXPO_LINK = "https://t.me/goi_test_bot?start=event_expo2026"
@@ -149,7 +149,7 @@ def test_curated_answer_comes_first_in_the_question_language_and_is_marked(curat
 
 
 async def test_the_assistant_answers_a_curated_question_before_searching(
-    searcher: HybridSearcher,  # noqa: F811
+    searcher: HybridSearcher,
     curated: CuratedAnswers,
 ) -> None:
     assistant = Assistant(searcher, curated=curated)
@@ -272,7 +272,7 @@ def test_questions_per_hour_count_each_hour_of_the_event(records_dir: Path) -> N
 async def test_stats_in_telegram_sends_the_events_table_and_chart_to_staff_only(
     tg: FakeTelegram,  # noqa: F811
     tmp_path: Path,
-    searcher: HybridSearcher,  # noqa: F811
+    searcher: HybridSearcher,
 ) -> None:
     async with running(tg, tmp_path, Assistant(searcher)):
         ada, eve, staff = tg.user(401, "Ada"), tg.user(402, "Eve"), tg.user(ADMIN, "Staff Sam")

@@ -10,8 +10,8 @@ import time
 from bot.telegram.ratelimit import CountingRateLimiter
 
 
-async def sends(limiter: CountingRateLimiter, chat_id: int, count: int) -> list[float]:
-    """When each of `count` messages to `chat_id`, all sent at once, got through the limiter."""
+async def sends(limiter: CountingRateLimiter, chat_ids: list[int]) -> list[float]:
+    """When each message (one per entry of `chat_ids`), all sent at once, got through the limiter."""
     times: list[float] = []
 
     async def deliver() -> bool:
@@ -19,7 +19,7 @@ async def sends(limiter: CountingRateLimiter, chat_id: int, count: int) -> list[
         return True
 
     await asyncio.gather(
-        *(limiter.process_request(deliver, (), {}, "sendMessage", {"chat_id": chat_id}, None) for _ in range(count))
+        *(limiter.process_request(deliver, (), {}, "sendMessage", {"chat_id": chat_id}, None) for chat_id in chat_ids)
     )
     return sorted(times)
 
@@ -29,12 +29,12 @@ def busiest(times: list[float], span: float) -> int:
 
 
 async def test_a_burst_to_many_chats_goes_out_at_30_per_second_in_any_second() -> None:
-    times = await sends(CountingRateLimiter(lambda: None), 101, 75)
+    times = await sends(CountingRateLimiter(lambda: None), list(range(101, 176)))
     assert busiest(times, 1.0) <= 30 and times[-1] - times[0] < 4.0
 
 
 async def test_messages_to_one_group_are_spaced_for_20_a_minute() -> None:
-    times = await sends(CountingRateLimiter(lambda: None), -100123, 3)
+    times = await sends(CountingRateLimiter(lambda: None), [-100123] * 3)
     assert all(later - earlier >= 2.9 for earlier, later in itertools.pairwise(times))
 
 
@@ -57,3 +57,8 @@ async def test_typing_actions_are_dropped_while_answers_queue_and_sent_when_idle
     await asyncio.sleep(0.1)
     await request("sendChatAction", 99)
     assert sent.count("sendChatAction") == 1 and sent.count("sendMessage") == 30
+
+
+async def test_messages_to_one_private_chat_go_out_a_second_apart() -> None:
+    times = await sends(CountingRateLimiter(lambda: None), [42] * 3)
+    assert all(later - earlier >= 1.0 for earlier, later in itertools.pairwise(times)), times

@@ -23,7 +23,7 @@ from telegram.ext import Application
 from bot.assistant import Assistant
 from knowledge.retrieve import HybridSearcher
 from tests.fakes.telegram import FakeTelegram
-from tests.test_telegram import ADMIN, ask, free_port, running, say, searcher, tg  # noqa: F401  (fixtures)
+from tests.test_telegram import ADMIN, ask, free_port, running, say, tg, webhook_settings  # noqa: F401  (fixtures)
 
 SECRET = "replica_S3cret"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -98,7 +98,7 @@ Replicas = tuple[Balancer, list[Application[Any, Any, Any, Any, Any, Any]], list
 async def replicas(
     tg: FakeTelegram,  # noqa: F811
     tmp_path: Path,
-    searcher: HybridSearcher,  # noqa: F811
+    searcher: HybridSearcher,
     database_url: str,
 ) -> AsyncIterator[Replicas]:
     """Two replicas in webhook mode, each on its own port and DATA_DIR, behind one balancer, on one database."""
@@ -108,13 +108,7 @@ async def replicas(
         applications, ports = [], []
         for name in ("a", "b"):
             port = free_port()
-            hook = {
-                "telegram_webhook_url": f"http://127.0.0.1:{balancer.port}/telegram-hook",
-                "telegram_webhook_listen": "127.0.0.1",
-                "telegram_webhook_port": port,
-                "telegram_webhook_secret": SECRET,
-                "database_url": database_url,
-            }
+            hook = webhook_settings(balancer.port, port, SECRET) | {"database_url": database_url}
             replica = running(tg, tmp_path / name, Assistant(searcher), webhook=True, **hook)
             applications.append(await stack.enter_async_context(replica))
             ports.append(port)
@@ -150,7 +144,7 @@ async def test_a_follow_up_on_another_replica_is_read_with_the_history_and_feedb
     }
     for target in (a, b):
         balancer.target = target
-        assert await tg.post_webhook(forged, secret="guess") == 403
+        assert await tg.post_webhook(forged, secret=SECRET[:-1] + "T") == 403
         assert await tg.post_webhook(forged, secret=None) == 403
     assert all(not m.text.startswith("Hello") for m in tg.sent(ada["id"])), "a forged update reached a handler"
 

@@ -21,14 +21,14 @@ from knowledge.retrieve import HybridSearcher
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from tests.fakes.openai import API_KEY, FakeOpenAI
 from tests.fakes.telegram import BotMessage, FakeTelegram
-from tests.test_telegram import is_answer, running, say, searcher, tg  # noqa: F401 - fixtures
+from tests.test_telegram import is_answer, running, say, tg  # noqa: F401 - fixtures
 
 
 @pytest.fixture
 async def bot(
     tg: FakeTelegram,  # noqa: F811 - the imported fixture
     tmp_path: Path,
-    searcher: HybridSearcher,  # noqa: F811
+    searcher: HybridSearcher,
 ) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
     """The bot in extractive mode with the sample knowledge base's eligibility rules."""
     advisor = EligibilityAdvisor.from_sources([SAMPLE_KNOWLEDGE])
@@ -195,7 +195,7 @@ async def test_equipment_search_pages_three_cards_at_a_time(tg: FakeTelegram) ->
 async def test_with_an_llm_a_sentence_is_read_into_facts_and_the_rules_decide(
     tg: FakeTelegram,  # noqa: F811
     tmp_path: Path,
-    searcher: HybridSearcher,  # noqa: F811
+    searcher: HybridSearcher,
 ) -> None:
     advisor = EligibilityAdvisor.from_sources([SAMPLE_KNOWLEDGE])
     sentence = "Thirty-seven, master's, just joined a GOI member firm"

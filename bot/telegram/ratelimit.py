@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter
 
@@ -17,6 +18,10 @@ PACED = {"overall_max_rate": 1, "overall_time_period": 1 / 30, "group_max_rate":
 # "typing…" is cosmetic: queued behind answers it would show after them and delay them (bench/burst.py saw answers
 # wait behind a typing action per waiting chat every 4.5 s), so it is dropped while the pace is saturated.
 COSMETIC = frozenset({"sendChatAction"})
+# Telegram asks for at most one message a second in a chat; a greeting and its answer, or an answer's two parts,
+# would otherwise leave together. The margin absorbs network jitter between our send and Telegram's clock.
+CHAT_PERIOD = 1.1
+KEEP_CHATS = 10_000  # per-chat pacers kept before idle ones are dropped
 
 
 class CountingRateLimiter(AIORateLimiter):
@@ -25,6 +30,7 @@ class CountingRateLimiter(AIORateLimiter):
     def __init__(self, on_429: Callable[[], None], **options: Any) -> None:
         super().__init__(**(PACED | options))
         self.on_429 = on_429
+        self._chats: dict[int, AsyncLimiter] = {}
 
     def idle(self) -> bool:
         """True when a request would go out now, without waiting for the overall pace."""
@@ -39,9 +45,30 @@ class CountingRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Any:
-        """Send through PTB's limiter, each attempt wrapped so that a 429 is counted before PTB retries it."""
-        if endpoint in COSMETIC and not self.idle():
-            return True
+        """Typing only when idle, one request at a time per private chat, then PTB's pace for everything."""
+        if endpoint in COSMETIC:
+            return await self._send(callback, args, kwargs, endpoint, data, rate_limit_args) if self.idle() else True
+        chat_id = data.get("chat_id")
+        if not isinstance(chat_id, int) or chat_id < 0:  # groups are paced by PTB's group limiter
+            return await self._send(callback, args, kwargs, endpoint, data, rate_limit_args)
+        async with self._chat(chat_id):
+            return await self._send(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+    def _chat(self, chat_id: int) -> AsyncLimiter:
+        if len(self._chats) >= KEEP_CHATS:
+            self._chats = {chat: pacer for chat, pacer in self._chats.items() if not pacer.has_capacity()}
+        return self._chats.setdefault(chat_id, AsyncLimiter(1, CHAT_PERIOD))
+
+    async def _send(
+        self,
+        callback: Request,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        """Through PTB's limiter, each attempt wrapped so that a 429 is counted before PTB retries it."""
 
         async def counted(*call_args: Any, **call_kwargs: Any) -> Any:
             try:
