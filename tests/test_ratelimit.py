@@ -59,6 +59,16 @@ async def test_typing_actions_are_dropped_while_answers_queue_and_sent_when_idle
     assert sent.count("sendChatAction") == 1 and sent.count("sendMessage") == 30
 
 
-async def test_messages_to_one_private_chat_go_out_a_second_apart() -> None:
-    times = await sends(CountingRateLimiter(lambda: None), [42] * 3)
-    assert all(later - earlier >= 1.0 for earlier, later in itertools.pairwise(times)), times
+async def test_messages_to_one_private_chat_start_a_second_after_the_previous_one_arrived() -> None:
+    limiter = CountingRateLimiter(lambda: None)
+    spans: list[tuple[float, float]] = []
+
+    async def deliver() -> bool:
+        started = time.monotonic()
+        await asyncio.sleep(0.3)  # a slow network: the next message must not catch up with this one
+        spans.append((started, time.monotonic()))
+        return True
+
+    data = {"chat_id": 42}
+    await asyncio.gather(*(limiter.process_request(deliver, (), {}, "sendMessage", data, None) for _ in range(3)))
+    assert all(nxt[0] - prev[1] >= 1.0 for prev, nxt in itertools.pairwise(sorted(spans))), spans

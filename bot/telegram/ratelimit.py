@@ -2,26 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter
 
 Request = Callable[..., Coroutine[Any, Any, Any]]
 
 # AIORateLimiter's default buckets hold a whole second's (or a group's minute's) allowance and refill meanwhile, so
-# a burst gets about 60 messages out in one second and 40 into a group in one minute. A bucket of one paces the same
-# rates evenly: at most 30 in any second, 20 in any minute of a group (bench/burst.py measured both).
-PACED = {"overall_max_rate": 1, "overall_time_period": 1 / 30, "group_max_rate": 1, "group_time_period": 3}
+# a burst gets about 60 messages out in one second and 40 into a group in one minute. A bucket of one paces the
+# rates evenly, a little under Telegram's 30 a second and 20 a minute in a group: requests leave evenly but arrive
+# with jitter on a busy machine (bench/burst.py saw 33 in one second at exactly 30).
+PACED = {"overall_max_rate": 1, "overall_time_period": 1 / 27, "group_max_rate": 1, "group_time_period": 3.3}
 # "typing…" is cosmetic: queued behind answers it would show after them and delay them (bench/burst.py saw answers
 # wait behind a typing action per waiting chat every 4.5 s), so it is dropped while the pace is saturated.
 COSMETIC = frozenset({"sendChatAction"})
 # Telegram asks for at most one message a second in a chat; a greeting and its answer, or an answer's two parts,
-# would otherwise leave together. The margin absorbs network jitter between our send and Telegram's clock.
-CHAT_PERIOD = 1.1
+# would otherwise leave together. Counted from when the previous request finished, so jitter cannot bunch them.
+CHAT_PERIOD = 1.0
 KEEP_CHATS = 10_000  # per-chat pacers kept before idle ones are dropped
+
+
+class ChatPacer:
+    """One request at a time in a chat, each starting `period` after the previous one finished."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self.lock = asyncio.Lock()
+        self.finished = 0.0
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing is queued and the pause after the last request is over."""
+        return not self.lock.locked() and time.monotonic() - self.finished >= self.period
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait for this chat's turn; the pause starts when the request is done."""
+        async with self.lock:
+            await asyncio.sleep(max(0.0, self.finished + self.period - time.monotonic()))
+            try:
+                yield
+            finally:
+                self.finished = time.monotonic()
 
 
 class CountingRateLimiter(AIORateLimiter):
@@ -30,7 +57,7 @@ class CountingRateLimiter(AIORateLimiter):
     def __init__(self, on_429: Callable[[], None], **options: Any) -> None:
         super().__init__(**(PACED | options))
         self.on_429 = on_429
-        self._chats: dict[int, AsyncLimiter] = {}
+        self._chats: dict[int, ChatPacer] = {}
 
     def idle(self) -> bool:
         """True when a request would go out now, without waiting for the overall pace."""
@@ -51,13 +78,13 @@ class CountingRateLimiter(AIORateLimiter):
         chat_id = data.get("chat_id")
         if not isinstance(chat_id, int) or chat_id < 0:  # groups are paced by PTB's group limiter
             return await self._send(callback, args, kwargs, endpoint, data, rate_limit_args)
-        async with self._chat(chat_id):
+        async with self._chat(chat_id).turn():
             return await self._send(callback, args, kwargs, endpoint, data, rate_limit_args)
 
-    def _chat(self, chat_id: int) -> AsyncLimiter:
+    def _chat(self, chat_id: int) -> ChatPacer:
         if len(self._chats) >= KEEP_CHATS:
-            self._chats = {chat: pacer for chat, pacer in self._chats.items() if not pacer.has_capacity()}
-        return self._chats.setdefault(chat_id, AsyncLimiter(1, CHAT_PERIOD))
+            self._chats = {chat: pacer for chat, pacer in self._chats.items() if not pacer.idle}
+        return self._chats.setdefault(chat_id, ChatPacer(CHAT_PERIOD))
 
     async def _send(
         self,
