@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,8 +29,9 @@ from telegram.ext import Application
 
 from bot.assistant import Assistant
 from bot.models import Answer, Source
-from bot.telegram.app import build_application, webhook_options
+from bot.telegram.app import build_application
 from bot.telegram.render import answer_messages
+from bot.telegram.webhook import webhook_running
 from knowledge.retrieve import HybridSearcher
 from tests.conftest import DEV_CORPUS, make_settings
 from tests.fakes.telegram import BotMessage, FakeTelegram, parse_html, utf16_len
@@ -54,7 +56,7 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 async def running(
     fake: FakeTelegram, data_dir: Path, assistant: Assistant, webhook: bool = False, **config: Any
 ) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
-    """The bot started the way `run_polling`/`run_webhook` start it, stopped (and its state saved) on exit."""
+    """The bot started the way `python -m bot telegram` starts it, stopped (and its state saved) on exit."""
     settings = make_settings(
         data_dir,
         telegram_bot_token=fake.token,
@@ -66,12 +68,13 @@ async def running(
         **config,
     )
     application = build_application(settings, make_assistant=lambda _: assistant)
+    if webhook:
+        async with webhook_running(application, settings):
+            yield application
+        return
     await application.initialize()
     await application.post_init(application)  # type: ignore[misc]
-    if webhook:
-        await application.updater.start_webhook(**webhook_options(settings))  # type: ignore[union-attr]
-    else:
-        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)  # type: ignore[union-attr]
+    await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)  # type: ignore[union-attr]
     await application.start()
     try:
         yield application
@@ -370,36 +373,59 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_webhook_rejects_a_wrong_secret_and_serves_the_right_one(
-    tg: FakeTelegram, tmp_path: Path, searcher: HybridSearcher
-) -> None:
-    port = free_port()
-    hook = {
-        "telegram_webhook_url": f"http://127.0.0.1:{port}/telegram-hook",
+def webhook_settings(public_port: int, port: int, secret: str) -> dict[str, Any]:
+    """Webhook mode: Telegram posts to 127.0.0.1:`public_port`, the bot listens on 127.0.0.1:`port`."""
+    return {
+        "telegram_webhook_url": f"http://127.0.0.1:{public_port}/telegram-hook",
         "telegram_webhook_listen": "127.0.0.1",
         "telegram_webhook_port": port,
-        "telegram_webhook_secret": "s3cret_T0ken",
+        "telegram_webhook_secret": secret,
     }
+
+
+def text_update(fake: FakeTelegram, user: dict[str, Any], number: int, text: str) -> dict[str, Any]:
+    """An update of `user` writing `text` in their private chat, to post to the webhook by hand."""
+    message = {"message_id": 9000 + number, "date": 0, "chat": fake.chats[user["id"]], "from": user, "text": text}
+    return {"update_id": 9000 + number, "message": message}
+
+
+async def test_webhook_answers_only_updates_carrying_exactly_the_secret(
+    tg: FakeTelegram, tmp_path: Path, searcher: HybridSearcher
+) -> None:
+    port, secret = free_port(), "s3cret_T0ken"
+    hook = webhook_settings(port, port, secret)
     ada = tg.user(231, "Ada")
+    question = "When does the 2026 IC fund call open and close?"
     async with running(tg, tmp_path, Assistant(searcher), webhook=True, **hook):
         assert tg.webhook is not None
-        assert (tg.webhook["url"], tg.webhook["secret_token"]) == (hook["telegram_webhook_url"], "s3cret_T0ken")
-        forged = {
-            "update_id": 1,
-            "message": {"message_id": 1, "date": 0, "chat": tg.chats[ada["id"]], "from": ada, "text": "/start"},
-        }
-        assert await tg.post_webhook(forged, secret="guess") == 403
-        assert await tg.post_webhook(forged, secret=None) == 403
-        [answer] = await ask(
-            tg, ada, "When does the 2026 IC fund call open and close?"
-        )  # delivered with the right secret
+        assert (tg.webhook["url"], tg.webhook["secret_token"]) == (hook["telegram_webhook_url"], secret)
+        assert await tg.post_webhook(text_update(tg, ada, 1, "/start"), secret="s3cret_T0keN") == 403
+        assert await tg.post_webhook(text_update(tg, ada, 2, "/start"), secret=None) == 403
+        assert await tg.post_webhook(text_update(tg, ada, 3, "/start"), secret="") == 403
+        async with aiohttp.ClientSession() as session:
+            for body in (b"{not json", b'{"update_id": "x", "message": 5}'):
+                headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
+                async with session.post(hook["telegram_webhook_url"], data=body, headers=headers) as response:
+                    assert response.status == 400
+        assert await tg.post_webhook(text_update(tg, ada, 4, question), secret=secret) == 200
+        answer = await tg.wait_for(lambda: next((m for m in tg.sent(ada["id"]) if is_answer(m)), None))
         assert "10 June 2026" in answer.text
-    assert all(not m.text.startswith("Hello") for m in tg.sent(ada["id"]))
+        [answer] = await ask(tg, ada, question)  # as Telegram delivers it, with the secret set at start
+        assert "10 June 2026" in answer.text
+    assert all(not m.text.startswith("Hello") for m in tg.sent(ada["id"])), "a refused update reached a handler"
 
 
-async def test_python_m_bot_runs_telegram_from_environment_variables_alone(tg: FakeTelegram, tmp_path: Path) -> None:
+@pytest.mark.parametrize("webhook", [False, True], ids=["polling", "webhook"])
+async def test_python_m_bot_runs_telegram_from_environment_variables_alone(
+    tg: FakeTelegram, tmp_path: Path, webhook: bool
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TELEGRAM_", "CHROMA_"))}
     env |= {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_BASE_URL": tg.base_url, "DATA_DIR": str(tmp_path / "data")}
+    env |= {"HTTP_PORT": str(free_port())}
+    secret = "env_S3cret"
+    if webhook:
+        port = free_port()
+        env |= {name.upper(): str(value) for name, value in webhook_settings(port, port, secret).items()}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -410,8 +436,11 @@ async def test_python_m_bot_runs_telegram_from_environment_variables_alone(tg: F
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        await tg.wait_for(lambda: len(tg.calls_to("setMyCommands")) == 2 and tg.calls_to("getUpdates"), timeout=60)
+        listening = (lambda: tg.webhook is not None) if webhook else (lambda: tg.calls_to("getUpdates"))
+        await tg.wait_for(lambda: len(tg.calls_to("setMyCommands")) == 2 and listening(), timeout=60)
         ada = tg.user(241, "Ada")
+        if webhook:
+            assert await tg.post_webhook(text_update(tg, ada, 1, "/help"), secret="env_S3creT") == 403
         [hello] = await say(tg, ada, "/start")
         assert hello.text.startswith("Hello, Ada!")
         [not_ready] = await say(tg, ada, "how do innovation vouchers work?")
@@ -421,6 +450,9 @@ async def test_python_m_bot_runs_telegram_from_environment_variables_alone(tg: F
     assert not_ready.text == "The knowledge base is not ready yet. Please try again in a few minutes."
     assert process.returncode == 0, output.decode()
     assert tg.token not in output.decode(), "the token must not reach the logs (httpx logs URLs)"
+    assert secret not in output.decode()
+    assert bool(tg.calls_to("getUpdates")) is not webhook, "a webhook bot is served by our route, not by polling"
+    assert len(tg.sent(ada["id"])) == 2, "the refused update was not answered"
 
 
 SOURCE = Source(

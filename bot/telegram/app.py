@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -23,6 +23,7 @@ from bot.telegram.ratelimit import CountingRateLimiter
 from bot.telegram.records import Records
 from bot.telegram.session import FloodGate, Services, services
 from bot.telegram.tables import connect
+from bot.telegram.webhook import serve_webhook
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def build_application(
     settings: Settings,
     make_assistant: Callable[[Settings], Assistant] = build_assistant,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The bot, ready for `run_polling`/`run_webhook`; nothing is loaded or contacted until it starts."""
+    """The bot, ready for `run_polling`, or for `serve_webhook` when a webhook is configured; nothing is loaded or
+    contacted until it starts."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +69,7 @@ def build_application(
         services(application).records.close()
         await application.bot_data["operator"].cleanup()
 
-    application = (
+    builder = (
         Application.builder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
@@ -77,23 +79,12 @@ def build_application(
         .concurrent_updates(True)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
-        .build()
     )
+    if settings.telegram_webhook_url:
+        builder = builder.updater(None)  # bot/telegram/webhook.py serves updates: PTB's server compares secrets with !=
+    application = builder.build()
     register(application, settings)
     return application
-
-
-def webhook_options(settings: Settings) -> dict[str, Any]:
-    """How `run_webhook`/`start_webhook` serve: the configured address, the URL's path, the secret token."""
-    assert settings.telegram_webhook_url is not None and settings.telegram_webhook_secret is not None
-    return {
-        "listen": settings.telegram_webhook_listen,
-        "port": settings.telegram_webhook_port,
-        "url_path": urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
-        "webhook_url": settings.telegram_webhook_url,
-        "secret_token": settings.telegram_webhook_secret.get_secret_value(),
-        "allowed_updates": Update.ALL_TYPES,
-    }
 
 
 def run_telegram(settings: Settings) -> int:
@@ -103,7 +94,7 @@ def run_telegram(settings: Settings) -> int:
         return 2
     application = build_application(settings)
     if settings.telegram_webhook_url:
-        application.run_webhook(**webhook_options(settings))
+        asyncio.run(serve_webhook(application, settings))
     else:
         application.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0
