@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,11 +14,13 @@ from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import make_store
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared"))
 DEV_CORPUS = SHARED / "eval" / "dev" / "corpus"
 DEV_QUESTIONS = SHARED / "eval" / "dev" / "questions.yaml"
+STAFF_CHAT = -100900  # the staff group every fake Bot API knows
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -64,3 +66,15 @@ def server() -> Iterator[FakeOpenAI]:
     """A fresh OpenAI-compatible server on 127.0.0.1 with its default reply; tests script it as they need."""
     with FakeOpenAI() as fake:
         yield fake
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    """The fake Bot API; the test fails if the bot sent anything Telegram would refuse or left a button unanswered."""
+    fake = FakeTelegram()
+    await fake.start()
+    fake.group(STAFF_CHAT, "GOI staff")
+    yield fake
+    await fake.close()
+    assert fake.violations == [], "\n".join(fake.violations)
+    assert fake.unanswered_callbacks() == [], "every button press must be answered"

@@ -28,7 +28,7 @@ from knowledge.settings import SAMPLE_KNOWLEDGE
 from knowledge.store import make_store
 from tests.conftest import DEV_CORPUS, make_settings
 from tests.fakes.telegram import PNG_SIGNATURE, FakeTelegram
-from tests.test_telegram import ADMIN, ask, running, say, tg  # noqa: F401 - fixtures used below
+from tests.test_telegram import ADMIN, ask, running, say
 
 SAMPLE_CURATED = SAMPLE_KNOWLEDGE / "curated.yaml"
 EXPO_LINK = "https://t.me/goi_test_bot?start=event_expo2026"
@@ -85,7 +85,7 @@ def test_qr_without_bot_name_or_token_says_what_to_set(tmp_path: Path, capsys: p
     assert not (tmp_path / "qr.png").exists()
 
 
-async def test_qr_asks_telegram_for_the_bot_name_with_the_token(tg: FakeTelegram, tmp_path: Path) -> None:  # noqa: F811
+async def test_qr_asks_telegram_for_the_bot_name_with_the_token(tg: FakeTelegram, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TELEGRAM_", "CHROMA_"))}
     env |= {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_BASE_URL": tg.base_url}
     process = await asyncio.create_subprocess_exec(
@@ -270,7 +270,7 @@ def test_questions_per_hour_count_each_hour_of_the_event(records_dir: Path) -> N
 
 
 async def test_stats_in_telegram_sends_the_events_table_and_chart_to_staff_only(
-    tg: FakeTelegram,  # noqa: F811
+    tg: FakeTelegram,
     tmp_path: Path,
     searcher: HybridSearcher,
 ) -> None:

@@ -36,7 +36,7 @@ from tests.chroma_server import running_server
 from tests.conftest import ROOT, make_settings
 from tests.fakes.openai import API_KEY, FakeOpenAI
 from tests.fakes.telegram import RESET, FakeTelegram
-from tests.test_telegram import ask, running, tg  # noqa: F401 - tg is a fixture
+from tests.test_telegram import ask, running
 
 VOUCHERS = """# Innovation vouchers
 
@@ -249,7 +249,7 @@ def test_bad_files_are_reported_and_skipped_with_bounded_memory(tmp_path: Path) 
 
 
 async def test_bot_api_429_502_and_a_reset_connection_still_deliver_the_answer_exactly_once(
-    tg: FakeTelegram,  # noqa: F811 - the fixture imported above
+    tg: FakeTelegram,
     small_index: Settings,
     local_embeddings: LocalEmbeddings,
     tmp_path: Path,

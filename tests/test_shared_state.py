@@ -23,7 +23,7 @@ from telegram.ext import Application
 from bot.assistant import Assistant
 from knowledge.retrieve import HybridSearcher
 from tests.fakes.telegram import FakeTelegram
-from tests.test_telegram import ADMIN, ask, free_port, running, say, tg, webhook_settings  # noqa: F401  (fixtures)
+from tests.test_telegram import ADMIN, ask, free_port, running, say, webhook_settings
 
 SECRET = "replica_S3cret"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -96,7 +96,7 @@ Replicas = tuple[Balancer, list[Application[Any, Any, Any, Any, Any, Any]], list
 
 @pytest.fixture
 async def replicas(
-    tg: FakeTelegram,  # noqa: F811
+    tg: FakeTelegram,
     tmp_path: Path,
     searcher: HybridSearcher,
     database_url: str,
@@ -117,7 +117,7 @@ async def replicas(
 
 
 async def test_a_follow_up_on_another_replica_is_read_with_the_history_and_feedback_reaches_stats(
-    tg: FakeTelegram,  # noqa: F811
+    tg: FakeTelegram,
     replicas: Replicas,
 ) -> None:
     balancer, _, (a, b) = replicas
@@ -150,7 +150,7 @@ async def test_a_follow_up_on_another_replica_is_read_with_the_history_and_feedb
 
 
 async def test_language_event_and_last_answer_chosen_on_one_replica_hold_on_the_other(
-    tg: FakeTelegram,  # noqa: F811
+    tg: FakeTelegram,
     replicas: Replicas,
 ) -> None:
     balancer, [replica_a, _], (a, b) = replicas

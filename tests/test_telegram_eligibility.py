@@ -21,12 +21,12 @@ from knowledge.retrieve import HybridSearcher
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from tests.fakes.openai import API_KEY, FakeOpenAI
 from tests.fakes.telegram import BotMessage, FakeTelegram
-from tests.test_telegram import is_answer, running, say, tg  # noqa: F401 - fixtures
+from tests.test_telegram import is_answer, running, say
 
 
 @pytest.fixture
 async def bot(
-    tg: FakeTelegram,  # noqa: F811 - the imported fixture
+    tg: FakeTelegram,
     tmp_path: Path,
     searcher: HybridSearcher,
 ) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
@@ -53,7 +53,7 @@ async def answer(fake: FakeTelegram, user: dict[str, Any], reply: str) -> BotMes
 
 @pytest.mark.usefixtures("bot")
 async def test_a_company_check_in_english_asks_what_matters_and_cites_the_deciding_clauses(
-    tg: FakeTelegram,  # noqa: F811
+    tg: FakeTelegram,
 ) -> None:
     ada = tg.user(301, "Ada", "en")
     intro, who = await say(tg, ada, "/eligibility", count=2)
@@ -96,7 +96,7 @@ async def test_a_company_check_in_english_asks_what_matters_and_cites_the_decidi
 
 @pytest.mark.usefixtures("bot")
 async def test_a_personal_check_in_chinese_from_the_topic_button_stops_once_the_rules_decide(
-    tg: FakeTelegram,  # noqa: F811
+    tg: FakeTelegram,
 ) -> None:
     li = tg.user(302, "李", "zh-hans")
     [hello] = await say(tg, li, "/start")
@@ -122,7 +122,7 @@ async def test_a_personal_check_in_chinese_from_the_topic_button_stops_once_the_
 
 @pytest.mark.usefixtures("bot")
 async def test_a_sentence_answers_several_questions_and_an_unreadable_reply_is_asked_again(
-    tg: FakeTelegram,  # noqa: F811
+    tg: FakeTelegram,
 ) -> None:
     wang = tg.user(303, "王", "zh-hans")
     _, who = await say(tg, wang, "/eligibility", count=2)
@@ -140,7 +140,7 @@ async def test_a_sentence_answers_several_questions_and_an_unreadable_reply_is_a
 
 
 @pytest.mark.usefixtures("bot")
-async def test_skip_leaves_a_fact_unknown_and_cancel_leaves_the_check(tg: FakeTelegram) -> None:  # noqa: F811
+async def test_skip_leaves_a_fact_unknown_and_cancel_leaves_the_check(tg: FakeTelegram) -> None:
     bo = tg.user(305, "Bo", "en")
     _, who = await say(tg, bo, "/eligibility", count=2)
     age = await press(tg, bo, who, "el:who:person")
@@ -172,7 +172,7 @@ async def test_skip_leaves_a_fact_unknown_and_cancel_leaves_the_check(tg: FakeTe
 
 
 @pytest.mark.usefixtures("bot")
-async def test_equipment_search_pages_three_cards_at_a_time(tg: FakeTelegram) -> None:  # noqa: F811
+async def test_equipment_search_pages_three_cards_at_a_time(tg: FakeTelegram) -> None:
     ada = tg.user(307, "Ada", "en")
     [usage] = await say(tg, ada, "/equipment")
     assert usage.text.startswith("Tell me what you need after the command, e.g. /equipment")
@@ -193,7 +193,7 @@ async def test_equipment_search_pages_three_cards_at_a_time(tg: FakeTelegram) ->
 
 
 async def test_with_an_llm_a_sentence_is_read_into_facts_and_the_rules_decide(
-    tg: FakeTelegram,  # noqa: F811
+    tg: FakeTelegram,
     tmp_path: Path,
     searcher: HybridSearcher,
 ) -> None:
