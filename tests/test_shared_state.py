@@ -8,6 +8,7 @@ real PostgreSQL server when `pgserver` (a pip-installable PostgreSQL) and `psyco
 from __future__ import annotations
 
 import itertools
+import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -71,6 +72,8 @@ def postgres() -> Iterator[Any]:
     pytest.importorskip("psycopg", reason="PostgreSQL replica test needs `pip install psycopg[binary]`")
     # Not under pytest's tmp folder: run as root, pgserver starts PostgreSQL as its own user, who cannot enter it.
     data = Path(tempfile.mkdtemp(prefix="goi-pg-"))
+    # Its atexit hook logs at INFO after pytest has closed the captured streams: a traceback on every run.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     server = pgserver.get_server(data, cleanup_mode="stop")
     yield server
     server.cleanup()
