@@ -498,7 +498,8 @@ _CONDITIONS = re.compile(
 
 
 def conditions_first(passages: list[Passage]) -> list[Passage]:
-    """The best passage, then its document's conditions sections, then the rest: a "can we…?" answer needs both."""
+    """The best document's conditions sections, then the best passage and the rest: a "can we…?" answer
+    needs both, and the conditions must not be the part a phone-sized answer cuts."""
     if not passages:
         return passages
     best = passages[0]
@@ -508,7 +509,7 @@ def conditions_first(passages: list[Passage]) -> list[Passage]:
         return passage is not best and passage.source_key == best.source_key and bool(_CONDITIONS.search(heading))
 
     conditions = [p for p in passages if states_conditions(p)]
-    return [best, *conditions, *(p for p in passages[1:] if p not in conditions)]
+    return [*conditions, best, *(p for p in passages[1:] if p not in conditions)]
 
 
 class PolicyInfo(BaseModel):
