@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from bot.assistant import AnswerConfig, Assistant
 from bot.curated import CuratedAnswers
 from bot.eligibility import EligibilityAdvisor
@@ -9,13 +12,32 @@ from bot.llm import make_chat_model
 from knowledge.embeddings import make_embeddings
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
-from knowledge.store import make_store
+from knowledge.store import KnowledgeStore, StoreUnavailable, make_store
+
+log = logging.getLogger(__name__)
+
+
+def indexed_sources(store: KnowledgeStore, configured: list[Path]) -> list[Path]:
+    """The folders the published index was built from when this machine has them, else the configured ones:
+    rules and curated answers must match the index the bot answers from."""
+    try:
+        info = store.current()
+    except StoreUnavailable:
+        return configured
+    folders = [Path(source) for source in info.sources] if info else []
+    if not folders or not all(folder.is_dir() for folder in folders):
+        return configured
+    if folders != [folder.resolve() for folder in configured]:
+        log.info("rules and curated answers from the indexed folders %s", ", ".join(map(str, folders)))
+    return folders
 
 
 def build_assistant(settings: Settings) -> Assistant:
     """The assistant over the configured store, embeddings and (optional) chat model."""
     embeddings = make_embeddings(settings)
-    searcher = HybridSearcher(make_store(settings), embeddings)
+    store = make_store(settings)
+    searcher = HybridSearcher(store, embeddings)
+    settings = settings.model_copy(update={"knowledge_sources": indexed_sources(store, settings.knowledge_sources)})
     curated = CuratedAnswers.from_files(settings.curated_files, embeddings)
     advisor = EligibilityAdvisor.from_sources(settings.knowledge_sources)
     config = AnswerConfig(llm_seconds=settings.openai_timeout * 1.5)

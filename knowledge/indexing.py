@@ -53,6 +53,7 @@ class IngestReport(BaseModel):
     published: bool = False
     dry_run: bool = False
     embedding_model: str = ""
+    sources: list[str] = Field(default_factory=list, description="The ingested folders, resolved.")
     seconds: float = 0.0
 
 
@@ -185,7 +186,9 @@ class Ingest:
     ) -> IngestReport:
         """Bring the published index in line with `sources`; publish only a complete generation."""
         started = time.perf_counter()
-        report = IngestReport(dry_run=dry_run, embedding_model=model_id(self.embeddings))
+        report = IngestReport(
+            dry_run=dry_run, embedding_model=model_id(self.embeddings), sources=[str(s.resolve()) for s in sources]
+        )
         with self.store.writer_lock():
             self._run(sources, report, rebuild=rebuild, dry_run=dry_run, strict=strict)
         report.seconds = round(time.perf_counter() - started, 3)
@@ -232,7 +235,10 @@ class Ingest:
         present = {f.rel for f in files}
         report.removed = sorted(rel for rel in indexed if rel not in present)
         report.chunks = sum(not is_view(i) for i in keep_ids) + len(fresh)
-        changed = report.added or report.updated or report.removed
+        current = self.store.current()
+        # The bot reads rule files and curated answers from the folders the index was built from.
+        moved = current is not None and current.sources != report.sources
+        changed = report.added or report.updated or report.removed or moved
         if dry_run or not changed or (strict and report.failed):
             return
         self._publish(old, keep_ids, fresh, report, files=len(present) - len(report.failed))
@@ -257,6 +263,7 @@ class Ingest:
             chunks=report.chunks,
             files=files,
             created=utc_now(),
+            sources=report.sources,
         )
         self.store.publish(info)
         report.generation, report.published, report.embedded = generation, True, len(fresh)

@@ -47,6 +47,7 @@ class IndexInfo(BaseModel):
     chunks: int
     files: int
     created: str
+    sources: list[str] = []  # the ingested folders, resolved; empty in an index built before they were recorded
 
 
 def _chroma_settings() -> ChromaSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from bot.assistant import Assistant
 from bot.components import build_assistant
 from knowledge.indexing import Ingest
+from knowledge.settings import SAMPLE_KNOWLEDGE
 from knowledge.store import make_store
 from tests.conftest import ROOT, make_settings
 
@@ -169,3 +171,17 @@ def test_eligibility_question_gets_the_conditions_of_the_scheme_it_asks_about(as
     answer = assistant.answer_extractive("硕士，30岁，在浦东交社保一个月了，能申请租房补贴吗？")
     assert answer.sources[0].path == "policies/youth-housing-support.zh.md"
     assert "社会保险满3个月" in answer.answer and "2,100" in answer.answer  # the condition and the amount
+
+
+def test_rules_and_curated_answers_come_from_the_folder_the_index_was_built_from(tmp_path, local_embeddings):
+    kb = tmp_path / "kb"
+    shutil.copytree(SAMPLE_KNOWLEDGE, kb)
+    elsewhere = tmp_path / "elsewhere"  # KNOWLEDGE_SOURCES left pointing at a folder with no rules
+    elsewhere.mkdir()
+    settings = make_settings(tmp_path / "data", knowledge_sources=[elsewhere])
+    Ingest(make_store(settings), local_embeddings).run([kb])
+    answer = build_assistant(settings).answer_extractive(
+        "I'm 31, PhD, 10 months of social insurance, no home of my own, and I work at a GOI member company. "
+        "Do I qualify for the rent subsidy?"
+    )
+    assert "you meet the 7 conditions" in answer.answer
