@@ -485,9 +485,14 @@ _ASKS = re.compile(
 )
 
 
+# "How much of the fee can we get back?" asks for a figure, not whether the asker qualifies.
+_AMOUNT = re.compile(r"\bhow\s+(?:much|many|long|often)\b|多少|几[个天年月次]|多久|多长")
+
+
 def is_eligibility_question(question: str) -> bool:
-    """True for "can we get…", "do we qualify", "能…吗", "可以申请", "符合条件" and the like."""
-    return _ASKS.search(normalize(question)) is not None
+    """True for "can we get…", "do we qualify", "能…吗", "可以申请", "符合条件" and the like, but not "how much…"."""
+    message = normalize(question)
+    return _ASKS.search(message) is not None and _AMOUNT.search(message) is None
 
 
 # Headings under which policies state who may apply ("2. Who can apply", "一、适用对象", "申请条件").

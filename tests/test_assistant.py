@@ -185,3 +185,15 @@ def test_rules_and_curated_answers_come_from_the_folder_the_index_was_built_from
         "Do I qualify for the rent subsidy?"
     )
     assert "you meet the 7 conditions" in answer.answer
+
+
+def test_a_how_much_question_gets_the_figure_before_the_conditions(assistant):
+    answer = assistant.answer_extractive(
+        "after we license a patent from an open partner, how much of the fee can we get refunded?"
+    )
+    assert answer.answered and "48%" in answer.answer and "274,000" in answer.answer
+
+
+def test_a_passage_matching_the_question_word_for_word_is_answered_plainly(assistant):
+    answer = assistant.answer_extractive("拿到三类械注册证的话能奖多少钱")
+    assert answer.answered and "360万" in answer.answer and "没有找到" not in answer.answer
