@@ -14,7 +14,7 @@ from typing import Protocol
 from langchain_core.language_models import BaseChatModel
 
 from bot import llm
-from bot.curated import CuratedAnswers
+from bot.curated import CuratedAnswers, CuratedError
 from bot.eligibility import EligibilityAdvisor, conditions_first, is_eligibility_question
 from bot.extractive import compose
 from bot.models import Answer, Source
@@ -27,6 +27,7 @@ from knowledge.store import StoreUnavailable
 log = logging.getLogger(__name__)
 
 OnDraft = Callable[[str], Awaitable[None]]
+StaffFiles = tuple[EligibilityAdvisor | None, CuratedAnswers | None]
 
 
 class Observer(Protocol):
@@ -102,13 +103,46 @@ class Assistant:
         advisor: EligibilityAdvisor | None = None,
         curated: CuratedAnswers | None = None,
         observer: Observer | None = None,
+        reload_staff_files: Callable[[], StaffFiles] | None = None,
     ) -> None:
         self.searcher = searcher
         self.chat = chat
         self.config = config or AnswerConfig()
-        self.advisor = advisor
-        self.curated = curated
+        self._advisor = advisor
+        self._curated = curated
         self.observer = observer
+        self._reload_staff_files = reload_staff_files
+        self._generation: str | None = None
+
+    @property
+    def advisor(self) -> EligibilityAdvisor | None:
+        """The eligibility rules of the knowledge base being searched."""
+        self._follow_index()
+        return self._advisor
+
+    @property
+    def curated(self) -> CuratedAnswers | None:
+        """Staff's curated answers for the knowledge base being searched."""
+        self._follow_index()
+        return self._curated
+
+    def _follow_index(self) -> None:
+        """Staff edit rules and curated answers with the documents: reread them when a new index is published."""
+        if self._reload_staff_files is None:
+            return
+        try:
+            generation = self.searcher.info.generation
+        except (IndexMissing, StoreUnavailable):
+            return  # keep what we have; the searcher reports the problem when asked
+        if generation == self._generation:
+            return
+        self._generation = generation
+        try:
+            self._advisor, self._curated = self._reload_staff_files()
+        except CuratedError as exc:  # a running bot keeps its answers rather than stop answering
+            log.error("curated answers not reloaded, the previous ones stay: %s", exc)
+            return
+        log.info("rules and curated answers reloaded generation=%s", generation)
 
     def retrieve(self, question: str, history: list[str]) -> list[Passage]:
         """Passages for the question; a follow-up that finds less than the previous turn is about that turn's topic."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bot.assistant import AnswerConfig, Assistant
+from bot.assistant import AnswerConfig, Assistant, StaffFiles
 from bot.curated import CuratedAnswers
 from bot.eligibility import EligibilityAdvisor
 from bot.llm import make_chat_model
@@ -36,9 +36,18 @@ def build_assistant(settings: Settings) -> Assistant:
     """The assistant over the configured store, embeddings and (optional) chat model."""
     embeddings = make_embeddings(settings)
     store = make_store(settings)
-    searcher = HybridSearcher(store, embeddings)
-    settings = settings.model_copy(update={"knowledge_sources": indexed_sources(store, settings.knowledge_sources)})
-    curated = CuratedAnswers.from_files(settings.curated_files, embeddings)
-    advisor = EligibilityAdvisor.from_sources(settings.knowledge_sources)
-    config = AnswerConfig(llm_seconds=settings.openai_timeout * 1.5)
-    return Assistant(searcher, make_chat_model(settings), config=config, advisor=advisor, curated=curated)
+
+    def staff_files() -> StaffFiles:
+        sources = indexed_sources(store, settings.knowledge_sources)
+        folders = settings.model_copy(update={"knowledge_sources": sources})
+        return EligibilityAdvisor.from_sources(sources), CuratedAnswers.from_files(folders.curated_files, embeddings)
+
+    advisor, curated = staff_files()
+    return Assistant(
+        HybridSearcher(store, embeddings),
+        make_chat_model(settings),
+        config=AnswerConfig(llm_seconds=settings.openai_timeout * 1.5),
+        advisor=advisor,
+        curated=curated,
+        reload_staff_files=staff_files,
+    )

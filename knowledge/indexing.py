@@ -54,6 +54,7 @@ class IngestReport(BaseModel):
     dry_run: bool = False
     embedding_model: str = ""
     sources: list[str] = Field(default_factory=list, description="The ingested folders, resolved.")
+    curated_digest: str = Field("", description="Digest of the curated answer files, which the bot reads itself.")
     seconds: float = 0.0
 
 
@@ -92,15 +93,19 @@ def _walk(source: Path) -> Iterator[tuple[Path, Path]]:
 def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
     """Every file under the sources, with a content digest; odd ones go to the report."""
     found: dict[str, SourceFile] = {}
+    curated: list[str] = []
     for source in sources:
         for path, root in _walk(source):
             rel = path.relative_to(root).as_posix()
+            if rel == CURATED_FILE:
+                curated.append(_digest(path))
             if _is_ignored(path, root) or rel == CURATED_FILE:
                 report.ignored.append(rel)
             elif rel in found:
                 report.failed.append(FileFailure(path=rel, reason=f"same relative path also in {found[rel].root}"))
             else:
                 found[rel] = SourceFile(path=path, root=root, rel=rel, digest=_digest(path))
+    report.curated_digest = ",".join(curated)
     return list(found.values())
 
 
@@ -236,8 +241,10 @@ class Ingest:
         report.removed = sorted(rel for rel in indexed if rel not in present)
         report.chunks = sum(not is_view(i) for i in keep_ids) + len(fresh)
         current = self.store.current()
-        # The bot reads rule files and curated answers from the folders the index was built from.
-        moved = current is not None and current.sources != report.sources
+        # The bot rereads rule files and curated answers, from the folders the index was built from, when a
+        # generation is published: a moved folder or an edited curated file alone publishes one.
+        staff_files = (report.sources, report.curated_digest)
+        moved = current is not None and (current.sources, current.curated_digest) != staff_files
         changed = report.added or report.updated or report.removed or moved
         if dry_run or not changed or (strict and report.failed):
             return
@@ -264,6 +271,7 @@ class Ingest:
             files=files,
             created=utc_now(),
             sources=report.sources,
+            curated_digest=report.curated_digest,
         )
         self.store.publish(info)
         report.generation, report.published, report.embedded = generation, True, len(fresh)

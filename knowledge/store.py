@@ -48,6 +48,7 @@ class IndexInfo(BaseModel):
     files: int
     created: str
     sources: list[str] = []  # the ingested folders, resolved; empty in an index built before they were recorded
+    curated_digest: str = ""
 
 
 def _chroma_settings() -> ChromaSettings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from PIL import Image
 
 from bot.assistant import Assistant
 from bot.cli import main
+from bot.components import build_assistant
 from bot.curated import CuratedAnswers, CuratedError, load_entries
 from bot.models import Answer
 from bot.qr import BORDER, SCALE, qr_code, run_qr
@@ -292,3 +294,30 @@ async def test_stats_in_telegram_sends_the_events_table_and_chart_to_staff_only(
         assert "2 questions, 50% answered" in everyone.text
         await tg.wait_for(lambda: len(tg.photos(ADMIN)) == 2)
     assert tg.photos(eve["id"]) == []
+
+
+async def test_an_edited_curated_file_is_served_after_the_next_ingest_without_a_restart(
+    tmp_path: Path, local_embeddings: LocalEmbeddings
+) -> None:
+    kb = tmp_path / "kb"
+    shutil.copytree(SAMPLE_KNOWLEDGE, kb)
+    settings = make_settings(tmp_path / "data", knowledge_sources=[kb])
+    ingest = Ingest(make_store(settings), local_embeddings)
+    ingest.run([kb])
+    assistant = build_assistant(settings)
+    assistant.searcher.refresh_seconds = 0
+    before = await assistant.answer("How do I apply to join GOI?")
+    assert before.curated and "service platform" in before.answer
+
+    entries = yaml.safe_load((kb / "curated.yaml").read_text(encoding="utf-8"))
+    entries[0]["answer"]["en"] = "Membership applications are paused until March; write to the Service Centre."
+    (kb / "curated.yaml").write_text(yaml.safe_dump(entries, allow_unicode=True), encoding="utf-8")
+    assert ingest.run([kb]).published  # nothing else changed: the curated file alone publishes
+
+    after = await assistant.answer("How do I apply to join GOI?")
+    assert after.curated and "paused until March" in after.answer
+
+    (kb / "curated.yaml").write_text("- id: [broken\n", encoding="utf-8")
+    assert ingest.run([kb]).published
+    kept = await assistant.answer("How do I apply to join GOI?")
+    assert kept.curated and "paused until March" in kept.answer  # an invalid file is logged, the last good one stays
