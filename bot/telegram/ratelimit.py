@@ -73,35 +73,27 @@ class CountingRateLimiter(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> Any:
         """Typing only when idle, one request at a time per private chat, then PTB's pace for everything."""
+        paced = super().process_request
+
+        async def counted(*call_args: Any, **call_kwargs: Any) -> Any:
+            try:
+                return await callback(*call_args, **call_kwargs)
+            except RetryAfter:  # counted before PTB's limiter waits and retries it
+                self.on_429()
+                raise
+
+        def send() -> Coroutine[Any, Any, Any]:
+            return paced(counted, args, kwargs, endpoint, data, rate_limit_args)
+
         if endpoint in COSMETIC:
-            return await self._send(callback, args, kwargs, endpoint, data, rate_limit_args) if self.idle() else True
+            return await send() if self.idle() else True
         chat_id = data.get("chat_id")
         if not isinstance(chat_id, int) or chat_id < 0:  # groups are paced by PTB's group limiter
-            return await self._send(callback, args, kwargs, endpoint, data, rate_limit_args)
+            return await send()
         async with self._chat(chat_id).turn():
-            return await self._send(callback, args, kwargs, endpoint, data, rate_limit_args)
+            return await send()
 
     def _chat(self, chat_id: int) -> ChatPacer:
         if len(self._chats) >= KEEP_CHATS:
             self._chats = {chat: pacer for chat, pacer in self._chats.items() if not pacer.idle}
         return self._chats.setdefault(chat_id, ChatPacer(CHAT_PERIOD))
-
-    async def _send(
-        self,
-        callback: Request,
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> Any:
-        """Through PTB's limiter, each attempt wrapped so that a 429 is counted before PTB retries it."""
-
-        async def counted(*call_args: Any, **call_kwargs: Any) -> Any:
-            try:
-                return await callback(*call_args, **call_kwargs)
-            except RetryAfter:
-                self.on_429()
-                raise
-
-        return await super().process_request(counted, args, kwargs, endpoint, data, rate_limit_args)
