@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from bot.assistant import Assistant
 from bot.components import build_assistant
@@ -40,9 +41,23 @@ def _bad_request(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
+def _authorized(request: web.Request, token: SecretStr | None) -> bool:
+    if token is None:
+        return True
+    expected = f"Bearer {token.get_secret_value()}".encode()
+    return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected)
+
+
 async def ask(request: web.Request) -> web.Response:
     """`POST /ask`: the Answer as JSON, the same object `python -m bot ask --json` prints."""
     settings = request.app[SETTINGS]
+    if not _authorized(request, settings.http_api_token):
+        log.warning("POST /ask refused: missing or wrong bearer token from %s", request.remote)
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "missing or wrong bearer token"}),
+            content_type="application/json",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     try:
         body = AskRequest.model_validate_json(await request.read())
     except ValidationError as exc:

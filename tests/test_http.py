@@ -144,6 +144,19 @@ async def test_ask_refuses_bad_input_with_a_specific_message(client, body, error
     assert status == 400 and reply["error"].startswith(error), reply
 
 
+async def test_with_an_api_token_ask_needs_it_and_probes_do_not(dev_data_dir, searcher):
+    settings = make_settings(dev_data_dir, http_api_token="s3cret-token")
+    question = json.dumps({"question": "What is the maximum voucher amount per year?"})
+    async with serving(settings, over(searcher)) as client:
+        for headers in ({}, {"Authorization": "Bearer s3cret-tokeN"}, {"Authorization": "s3cret-token"}):
+            async with client.post("/ask", data=question, headers=headers) as refused:
+                assert refused.status == 401 and (await refused.json())["error"] == "missing or wrong bearer token"
+        async with client.post("/ask", data=question, headers={"Authorization": "Bearer s3cret-token"}) as ok:
+            assert ok.status == 200 and "186,400" in (await ok.json())["answer"]
+        async with client.get("/healthz") as health, client.get("/metrics") as metrics:
+            assert health.status == 200 and metrics.status == 200
+
+
 async def test_healthz_and_readyz_over_a_published_index(client):
     async with client.get("/healthz") as health, client.get("/readyz") as ready:
         assert health.status == 200 and ready.status == 200
