@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from telegram import Bot, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType
@@ -14,6 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.telegram import render
+from bot.telegram.ratelimit import CountingRateLimiter
 from bot.telegram.session import chat_state, history, remember, services, ui_language
 from bot.telegram.staff import hand_off
 
@@ -51,13 +52,15 @@ class Drafts:
     """An answer shown while the LLM writes it: one message, edited at most every `interval` seconds.
 
     Drafts are sent in the background: a draft waiting for the rate limiter must not hold up the model's stream (nor
-    use up the answer's deadline), so while one is on its way newer text simply waits for the next chance.
+    use up the answer's deadline), so while one is on its way newer text simply waits for the next chance. While the
+    bot's overall pace is saturated (a crowd), drafts are skipped: each one would delay somebody's finished answer.
     """
 
-    def __init__(self, message: Message, interval: float, quote: bool) -> None:
+    def __init__(self, message: Message, interval: float, quote: bool, idle: Callable[[], bool]) -> None:
         self.message = message
         self.interval = interval
         self.quote = quote
+        self.idle = idle
         self.draft: Message | None = None
         self.shown = ""
         self.last = 0.0
@@ -67,7 +70,7 @@ class Drafts:
         """Called with the reply so far; shows it unless the last draft is too recent or still on its way."""
         if len(plain.strip()) < MIN_DRAFT or time.monotonic() - self.last < self.interval:
             return
-        if self.sending is not None and not self.sending.done():
+        if (self.sending is not None and not self.sending.done()) or not self.idle():
             return
         markup = render.draft_message(plain)
         if markup != self.shown:
@@ -108,7 +111,10 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         key = "tg_too_long" if question else "tg_ask_usage"
         await message.reply_html(render.plain_message(language, key, limit=found.settings.telegram_max_question_chars))
         return
-    drafts = Drafts(message, DRAFT_INTERVAL.get(chat.type, GROUP_DRAFT_INTERVAL), quote=chat.type != ChatType.PRIVATE)
+    limiter = context.bot.rate_limiter
+    idle = limiter.idle if isinstance(limiter, CountingRateLimiter) else lambda: True
+    interval = DRAFT_INTERVAL.get(chat.type, GROUP_DRAFT_INTERVAL)
+    drafts = Drafts(message, interval, quote=chat.type != ChatType.PRIVATE, idle=idle)
     async with typing(context.bot, chat.id):
         answer = await found.assistant.answer(question, history(update, context), on_draft=drafts.update)
     event = chat_state(update, context).event

@@ -44,6 +44,7 @@ CHAT_ACTIONS = {
 PARSE_MODES = {"HTML", "MarkdownV2", "Markdown"}
 TEXT_METHODS = {"sendMessage", "editMessageText"}  # where `text` is a message text (1-4096 after parsing)
 RESET = 0  # `fail(method, RESET)`: the connection is dropped without an answer
+CLIENT_GONE = 499  # the bot closed the connection before its request was read (nginx's code for it)
 _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 
 
@@ -626,6 +627,9 @@ class FakeTelegram:
         except _HttpFailure as failure:
             call.status = failure.response.status
             return failure.response
+        except ConnectionResetError:  # the bot went away mid-request (it was stopped): nobody to answer
+            call.status = CLIENT_GONE
+            return web.Response()
         except _Reset:
             call.status = RESET
             if request.transport is not None:
