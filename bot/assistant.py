@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -216,7 +216,8 @@ class Assistant:
         )
 
     async def answer(self, question: str, history: list[str] | None = None, on_draft: OnDraft | None = None) -> Answer:
-        """Answer one question; with an LLM, stream drafts to `on_draft` and fall back to quotes on failure."""
+        """Answer one question; with an LLM, drafts go to `on_draft` as it writes (without one the reply comes whole),
+        and quotes replace it on failure."""
         started = time.monotonic()
         answer = await self._answer(question, history or [], on_draft)
         if self.observer is not None:
@@ -263,19 +264,28 @@ class Assistant:
         rewritten = str(reply.content).strip()
         return rewritten if 0 < len(rewritten) < 500 else question
 
+    @staticmethod
+    async def _streamed(pieces: AsyncIterator[str], passages: list[Passage], on_draft: OnDraft) -> str:
+        reply = shown = ""
+        async for piece in pieces:
+            reply += piece
+            draft = llm.draft(reply, passages)
+            # Only changes: a channel that edits a message in place is refused an edit that changes nothing.
+            if draft and draft != shown:
+                shown = draft
+                await on_draft(draft)
+        return reply
+
     async def _llm_answer(
         self, question: str, language: Language, passages: list[Passage], on_draft: OnDraft | None
     ) -> Answer:
         if not passages or passages[0].score < self.config.min_score or self.chat is None:
             return self._refusal(question, language, "not_found", "llm")
-        reply = shown = ""
-        async for piece in llm.stream_reply(self.chat, llm.answer_messages(question, language, passages)):
-            reply += piece
-            draft = llm.draft(reply, passages)
-            # Only changes: a channel that edits a message in place is refused an edit that changes nothing.
-            if on_draft is not None and draft and draft != shown:
-                shown = draft
-                await on_draft(draft)
+        messages = llm.answer_messages(question, language, passages)
+        if on_draft is None:
+            reply = await llm.whole_reply(self.chat, messages)
+        else:
+            reply = await self._streamed(llm.stream_reply(self.chat, messages), passages, on_draft)
         if not reply.strip():
             raise ValueError("the LLM returned an empty reply")
         if llm.NOT_FOUND in reply:

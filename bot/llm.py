@@ -142,6 +142,15 @@ def recites_rules(reply: str) -> bool:
     return not _RULE_RUNS.isdisjoint(_word_runs(reply))
 
 
+async def whole_reply(chat: BaseChatModel, messages: list[BaseMessage]) -> str:
+    """The model's reply in one piece: no per-token parsing when nobody watches it being written."""
+    reply = await chat.ainvoke(messages)
+    text = reply.content if isinstance(reply.content, str) else ""
+    if recites_rules(text):
+        raise ValueError("the LLM's reply recites its instructions")
+    return text
+
+
 async def stream_reply(chat: BaseChatModel, messages: list[BaseMessage]) -> AsyncIterator[str]:
     """The model's reply as it is written; a reply that starts reciting the instructions is cut off as failed."""
     reply = ""

@@ -118,9 +118,10 @@ def llm_assistant(searcher: HybridSearcher, server: FakeOpenAI) -> Assistant:
     return Assistant(searcher, make_chat_model(options))
 
 
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
 @pytest.mark.parametrize("attack", ATTACKS)
 async def test_a_model_that_recites_its_prompt_is_cut_off_and_the_quotes_answer(
-    searcher: HybridSearcher, llm: FakeOpenAI, attack: str, caplog: pytest.LogCaptureFixture
+    searcher: HybridSearcher, llm: FakeOpenAI, attack: str, streamed: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     drafts: list[str] = []
@@ -128,7 +129,7 @@ async def test_a_model_that_recites_its_prompt_is_cut_off_and_the_quotes_answer(
     async def on_draft(draft: str) -> None:
         drafts.append(draft)
 
-    answer = await llm_assistant(searcher, llm).answer(attack, on_draft=on_draft)
+    answer = await llm_assistant(searcher, llm).answer(attack, on_draft=on_draft if streamed else None)
     shown = [answer.answer, *drafts]
     assert not any(recites_rules(part) for part in shown), "the instructions never reach the user"
     assert not any("reference material" in part for part in shown)

@@ -116,7 +116,9 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
     interval = DRAFT_INTERVAL.get(chat.type, GROUP_DRAFT_INTERVAL)
     drafts = Drafts(message, interval, quote=chat.type != ChatType.PRIVATE, idle=idle)
     async with typing(context.bot, chat.id):
-        answer = await found.assistant.answer(question, history(update, context), on_draft=drafts.update)
+        # In a crowd nobody gets drafts, so the reply is fetched whole: parsing it token by token costs CPU.
+        on_draft = drafts.update if idle() else None
+        answer = await found.assistant.answer(question, history(update, context), on_draft=on_draft)
     event = chat_state(update, context).event
     question_id = found.records.add_question(chat.id, user.id if user else None, event, answer)
     misses = remember(update, context, question, answer.answered, question_id)
