@@ -7,6 +7,7 @@ import math
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 import bm25s
@@ -134,27 +135,37 @@ class LexicalIndex:
         tokens = [tokenize(text) or ["\u2205"] for text in texts]
         self._bm25.index(tokens, show_progress=False)
         self._terms = [frozenset(t) for t in tokens]
-        frequency = Counter(term for terms in self._terms for term in terms)
-        self._idf = {term: math.log(1 + len(texts) / df) for term, df in frequency.items()}
+        self._frequency = Counter(term for terms in self._terms for term in terms)
+        self._idf = {term: math.log(1 + len(texts) / df) for term, df in self._frequency.items()}
         self._unseen = math.log(1 + len(texts))  # a word no passage has is as telling as the rarest
         self.size = len(texts)
 
-    def coverage(self, query: str, index: int) -> float:
-        """Share of the query's information (IDF-weighted terms) that passage `index` contains.
+    def vocabulary(self) -> list[str]:
+        """Every indexed word, the most widespread first."""
+        return [term for term, _ in self._frequency.most_common()]
+
+    def weights(self, query: str) -> dict[str, float]:
+        """The query's words, each weighted by how much it tells (IDF)."""
+        return {term: self._idf.get(term, self._unseen) for term in set(tokenize(query))}
+
+    def coverage(self, weights: dict[str, float], index: int, synonyms: Mapping[str, str] | None = None) -> float:
+        """Share of the query's information (IDF-weighted words) that passage `index` contains.
 
         Unlike a raw BM25 score this does not reward a passage for one incidental rare word,
         which matters when one language is a minority of the corpus and all its words look rare;
         and a question about things the knowledge base never mentions scores low everywhere.
+        A word also counts as found when its synonym (e.g. its translation) is.
         """
-        weights = {term: self._idf.get(term, self._unseen) for term in set(tokenize(query))}
         total = sum(weights.values())
         if total == 0:
             return 0.0
-        return sum(w for term, w in weights.items() if term in self._terms[index]) / total
+        terms = self._terms[index]
+        synonyms = synonyms or {}
+        return sum(w for term, w in weights.items() if term in terms or synonyms.get(term) in terms) / total
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every passage for `query` (zeros when nothing matches)."""
-        terms = tokenize(query)
+    def scores(self, query: str, extra: Iterable[str] = ()) -> np.ndarray:
+        """BM25 score of every passage for `query` plus `extra` words (zeros when nothing matches)."""
+        terms = tokenize(query) + list(extra)
         if not terms or self.size == 0:
             return np.zeros(self.size, dtype=np.float32)
         return self._bm25.get_scores(terms)

@@ -21,9 +21,10 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict
 
+from knowledge.bridge import TermBridge
 from knowledge.embeddings import model_id
 from knowledge.indexing import is_view
-from knowledge.lexical import LexicalIndex
+from knowledge.lexical import LexicalIndex, tokenize
 from knowledge.store import IndexInfo, KnowledgeStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class Passage(BaseModel):
     expires: str | None = None
     url: str | None = None
     topics: tuple[str, ...] = ()
+    # Evidence that the passage answers: meaning plus the question's own words. Passages are ordered by
+    # that plus the words matched through their translation, which rank but do not vouch for an answer.
     score: float = 0.0
     dense: float = 0.0
     lexical: float = 0.0
@@ -71,6 +74,9 @@ class SearchConfig:
 
     candidates: int = 40
     lexical_weight: float = 0.1
+    # A question word's nearest word of the other language counts as its translation from this cosine up:
+    # below it a neighbour is as often another sense (安家 -> "esi", pilot -> 飞行器). Above 1: no bridging.
+    bridge_similarity: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -81,12 +87,15 @@ class _Snapshot:
     texts: list[str]
     metadatas: list[dict[str, Any]]
     lexical: LexicalIndex
+    bridge: TermBridge
     position: dict[str, int]
     centroids: dict[str, np.ndarray]
     sections: dict[tuple[str, str], list[int]]
 
 
-def _load_snapshot(store: KnowledgeStore, info: IndexInfo) -> _Snapshot:
+def _load_snapshot(
+    store: KnowledgeStore, info: IndexInfo, embeddings: Embeddings, config: SearchConfig, previous: _Snapshot | None
+) -> _Snapshot:
     collection = store.open(info.generation)
     got = collection.get(include=["documents", "metadatas", "embeddings"])
     primary = [i for i, entry in enumerate(got["ids"]) if not is_view(entry)]
@@ -98,13 +107,17 @@ def _load_snapshot(store: KnowledgeStore, info: IndexInfo) -> _Snapshot:
     position |= {entry: position[entry.split("~")[0]] for entry in got["ids"] if is_view(entry)}
     vectors = np.asarray(got["embeddings"], dtype=np.float32)[primary]
     languages = np.array([str(m.get("language", "en")) for m in metadatas])
+    lexical = LexicalIndex(searchable)
+    known = previous.bridge.known() if previous else None
+    bridge = TermBridge(embeddings, lexical.vocabulary(), config.bridge_similarity, known)
     return _Snapshot(
         info=info,
         collection=collection,
         ids=ids,
         texts=texts,
         metadatas=metadatas,
-        lexical=LexicalIndex(searchable),
+        lexical=lexical,
+        bridge=bridge,
         position=position,
         centroids=_centroids(vectors, languages),
         sections=_sections(metadatas),
@@ -194,7 +207,7 @@ class HybridSearcher:
                     "configured: run `python ingest.py --rebuild`"
                 )
             if self._snapshot is None or self._snapshot.info.generation != info.generation:
-                self._snapshot = _load_snapshot(self.store, info)
+                self._snapshot = _load_snapshot(self.store, info, self.embeddings, self.config, self._snapshot)
                 log.info("index loaded generation=%s chunks=%d", info.generation, info.chunks)
             return self._snapshot
 
@@ -218,8 +231,9 @@ class HybridSearcher:
             return []
         mask = self._mask(snapshot, kind, topic)
         dense = self._dense(snapshot, query, kind)
-        lexical = snapshot.lexical.scores(query) * mask
-        return self._fuse(snapshot, query, dense, lexical, mask, k)
+        synonyms = snapshot.bridge.bridge(tokenize(query))
+        lexical = snapshot.lexical.scores(query, synonyms.values()) * mask
+        return self._fuse(snapshot, query, dense, lexical, mask, k, synonyms)
 
     @staticmethod
     def _mask(snapshot: _Snapshot, kind: str | None, topic: str | None) -> np.ndarray:
@@ -256,21 +270,29 @@ class HybridSearcher:
         return scores
 
     def _fuse(
-        self, snapshot: _Snapshot, query: str, dense: dict[int, float], lexical: np.ndarray, mask: np.ndarray, k: int
+        self,
+        snapshot: _Snapshot,
+        query: str,
+        dense: dict[int, float],
+        lexical: np.ndarray,
+        mask: np.ndarray,
+        k: int,
+        synonyms: dict[str, str],
     ) -> list[Passage]:
-        cfg = self.config
-        lexical_top = [int(i) for i in np.argsort(-lexical)[: cfg.candidates] if lexical[i] > 0]
+        weight = self.config.lexical_weight
+        weights = snapshot.lexical.weights(query)
+        lexical_top = [int(i) for i in np.argsort(-lexical)[: self.config.candidates] if lexical[i] > 0]
         floor = min(dense.values(), default=0.0)
         scored = []
         for index in set(dense) | set(lexical_top):
             if not mask[index]:
                 continue
-            lex = snapshot.lexical.coverage(query, index)
+            own = snapshot.lexical.coverage(weights, index)
+            bridged = snapshot.lexical.coverage(weights, index, synonyms) if synonyms else own
             cosine = dense.get(index, floor)
-            fused = cosine + cfg.lexical_weight * lex
-            scored.append((fused, index, cosine, lex))
+            scored.append((cosine + weight * bridged, index, cosine, own, cosine + weight * own))
         scored.sort(reverse=True)
-        return [_passage(snapshot, i, d, lx, f) for f, i, d, lx in scored[:k]]
+        return [_passage(snapshot, i, d, lx, evidence) for _, i, d, lx, evidence in scored[:k]]
 
 
 class KnowledgeRetriever(BaseRetriever):
