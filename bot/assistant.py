@@ -58,7 +58,7 @@ class AnswerConfig:
     """How much evidence an answer needs; tuned on the dev evaluation set (bench/answer.py)."""
 
     min_score: float = 0.14  # below: nothing worth showing, "I don't know"
-    confident_score: float = 0.17  # below: the closest passages, labelled as not a clear answer
+    confident_score: float = 0.16  # below: the closest passages, labelled as not a clear answer
     # ... unless the passage also shares the question's own words: a near neighbour in meaning alone is what
     # out-of-scope questions find, a lexical match too is evidence (dev set: no abstention lost, two answers won).
     confident_lexical: float = 0.15
