@@ -18,6 +18,7 @@ from langchain_core.embeddings import Embeddings
 
 # The most frequent words only: the matrix is searched for every question (20,000 words: 40 MB).
 MAX_WORDS = 20_000
+BATCH = 256  # words embedded at once: the model's working memory grows with the batch
 _DIGIT = re.compile(r"\d")
 
 
@@ -47,7 +48,11 @@ class TermBridge:
     def _embed(self, words: list[str], known: dict[str, np.ndarray]) -> np.ndarray:
         """Word vectors, reusing those of the previous generation: a refresh changes few words."""
         fresh = [w for w in words if w not in known]
-        embedded = np.asarray(self.embeddings.embed_documents(fresh), dtype=np.float32) if fresh else []
+        embedded = [
+            np.asarray(vector, dtype=np.float32)
+            for start in range(0, len(fresh), BATCH)
+            for vector in self.embeddings.embed_documents(fresh[start : start + BATCH])
+        ]
         vectors = known | dict(zip(fresh, embedded, strict=True))
         dim = len(next(iter(vectors.values()))) if vectors else 1
         return np.asarray([vectors[w] for w in words], dtype=np.float32).reshape(len(words), dim)
