@@ -38,6 +38,27 @@ async def test_messages_to_one_group_are_spaced_for_20_a_minute() -> None:
     assert all(later - earlier >= 2.9 for earlier, later in itertools.pairwise(times))
 
 
+async def test_group_messages_queued_behind_a_crowd_still_leave_spaced() -> None:
+    # 100 private answers fill almost four seconds of the overall pace; two group answers then queue behind them.
+    times: dict[int, list[float]] = {}
+
+    async def deliver(chat_id: int) -> bool:
+        times.setdefault(chat_id, []).append(time.monotonic())
+        return True
+
+    limiter = CountingRateLimiter(lambda: None)
+
+    def request(chat_id: int) -> asyncio.Future[object]:
+        data = {"chat_id": chat_id}
+        return asyncio.ensure_future(limiter.process_request(deliver, (chat_id,), {}, "sendMessage", data, None))
+
+    crowd = [request(chat_id) for chat_id in range(1, 101)]
+    await asyncio.sleep(0.1)
+    await asyncio.gather(*crowd, request(-100123), request(-100123))
+    first, second = times[-100123]
+    assert second - first >= 3.2, second - first
+
+
 async def test_typing_actions_are_dropped_while_answers_queue_and_sent_when_idle() -> None:
     limiter = CountingRateLimiter(lambda: None)
     sent: list[str] = []

@@ -13,17 +13,19 @@ from telegram.ext import AIORateLimiter
 
 Request = Callable[..., Coroutine[Any, Any, Any]]
 
-# AIORateLimiter's default buckets hold a whole second's (or a group's minute's) allowance and refill meanwhile, so
-# a burst gets about 60 messages out in one second and 40 into a group in one minute. A bucket of one paces the
-# rates evenly, a little under Telegram's 30 a second and 20 a minute in a group: requests leave evenly but arrive
-# with jitter on a busy machine (bench/burst.py saw 33 in one second at exactly 30).
-PACED = {"overall_max_rate": 1, "overall_time_period": 1 / 27, "group_max_rate": 1, "group_time_period": 3.3}
+# AIORateLimiter's default bucket holds a whole second's allowance and refills meanwhile, so a burst gets about 60
+# messages out in one second. A bucket of one paces evenly, a little under Telegram's 30 a second: requests leave
+# evenly but arrive with jitter on a busy machine (bench/burst.py saw 33 in one second at exactly 30).
+# Its group limiter is off: it spaces requests before they queue for the overall pace, so in a crowd they leave that
+# queue together (bench/burst.py saw four messages in 1.6 s in one group). Groups get a ChatPacer instead.
+PACED = {"overall_max_rate": 1, "overall_time_period": 1 / 27, "group_max_rate": 0}
 # "typing…" is cosmetic: queued behind answers it would show after them and delay them (bench/burst.py saw answers
 # wait behind a typing action per waiting chat every 4.5 s), so it is dropped while the pace is saturated.
 COSMETIC = frozenset({"sendChatAction"})
 # Telegram asks for at most one message a second in a chat; a greeting and its answer, or an answer's two parts,
 # would otherwise leave together. Counted from when the previous request finished, so jitter cannot bunch them.
 CHAT_PERIOD = 1.0
+GROUP_PERIOD = 3.3  # 18 a minute, under Telegram's 20 in a group
 KEEP_CHATS = 10_000  # per-chat pacers kept before idle ones are dropped
 
 
@@ -57,7 +59,7 @@ class CountingRateLimiter(AIORateLimiter):
     def __init__(self, on_429: Callable[[], None], **options: Any) -> None:
         super().__init__(**(PACED | options))
         self.on_429 = on_429
-        self._chats: dict[int, ChatPacer] = {}
+        self._chats: dict[int | str, ChatPacer] = {}
 
     def idle(self) -> bool:
         """True when a request would go out now, without waiting for the overall pace."""
@@ -72,7 +74,7 @@ class CountingRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Any:
-        """Typing only when idle, one request at a time per private chat, then PTB's pace for everything."""
+        """Typing only when idle, one request at a time per chat and spaced, then PTB's pace for everything."""
         paced = super().process_request
 
         async def counted(*call_args: Any, **call_kwargs: Any) -> Any:
@@ -88,12 +90,14 @@ class CountingRateLimiter(AIORateLimiter):
         if endpoint in COSMETIC:
             return await send() if self.idle() else True
         chat_id = data.get("chat_id")
-        if not isinstance(chat_id, int) or chat_id < 0:  # groups are paced by PTB's group limiter
+        if chat_id is None:
             return await send()
         async with self._chat(chat_id).turn():
             return await send()
 
-    def _chat(self, chat_id: int) -> ChatPacer:
+    def _chat(self, chat_id: int | str) -> ChatPacer:
         if len(self._chats) >= KEEP_CHATS:
             self._chats = {chat: pacer for chat, pacer in self._chats.items() if not pacer.idle}
-        return self._chats.setdefault(chat_id, ChatPacer(CHAT_PERIOD))
+        # Negative ids and @usernames are groups and channels.
+        group = isinstance(chat_id, str) or chat_id < 0
+        return self._chats.setdefault(chat_id, ChatPacer(GROUP_PERIOD if group else CHAT_PERIOD))
