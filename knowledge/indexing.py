@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 EMBED_BATCH = 256
+# Bumped whenever loaders or splitting change what a file becomes (2: chapter headings of PDFs and plain text). An
+# index read the old way is rebuilt: reusing its chunks for unchanged files would mix two ways of reading.
+READING = 2
 COPY_BATCH = 1000
 
 
@@ -216,6 +219,13 @@ class Ingest:
         if info.embedding_model != model_id(self.embeddings):
             log.warning("embedding model changed from %s: full rebuild", info.embedding_model)
             return None, {}
+        if info.reading != READING:
+            log.warning(
+                "files are read differently since this index was built (%d, now %d): full rebuild",
+                info.reading,
+                READING,
+            )
+            return None, {}
         collection = self.store.open(info.generation)
         return collection, _indexed_files(collection)
 
@@ -272,6 +282,7 @@ class Ingest:
             created=utc_now(),
             sources=report.sources,
             curated_digest=report.curated_digest,
+            reading=READING,
         )
         self.store.publish(info)
         report.generation, report.published, report.embedded = generation, True, len(fresh)

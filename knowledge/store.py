@@ -49,6 +49,7 @@ class IndexInfo(BaseModel):
     created: str
     sources: list[str] = []  # the ingested folders, resolved; empty in an index built before they were recorded
     curated_digest: str = ""
+    reading: int = 1  # how files were read and split (knowledge.indexing.READING); 1 in an index that did not say
 
 
 def _chroma_settings() -> ChromaSettings:

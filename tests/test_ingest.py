@@ -14,7 +14,7 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from knowledge.embeddings import LocalEmbeddings
-from knowledge.indexing import Ingest, is_view
+from knowledge.indexing import READING, Ingest, is_view
 from knowledge.retrieve import HybridSearcher, IndexMissing
 from knowledge.settings import Settings
 from knowledge.store import make_store
@@ -220,3 +220,13 @@ def test_a_different_embedding_model_rebuilds_everything_and_never_mixes_vectors
     assert len(back.added) == 3 and back.embedded == first.chunks
     assert _vector_sizes(settings) == {512}
     assert _top_sources(settings, embeddings, "NMR spectrometer hourly fee")[0] == "resources/equipment.csv#2"
+
+
+def test_an_index_read_by_an_older_version_is_rebuilt_not_mixed(settings, embeddings, corpus):
+    first = _ingest(settings, embeddings, corpus)
+    store = make_store(settings)
+    store.publish(store.current().model_copy(update={"reading": READING - 1}))  # type: ignore[union-attr]
+    again = _ingest(settings, embeddings, corpus)
+    assert sorted(again.added) == sorted(first.added) and not again.unchanged and again.published
+    assert make_store(settings).current().reading == READING  # type: ignore[union-attr]
+    assert _ingest(settings, embeddings, corpus).unchanged  # and then incremental again

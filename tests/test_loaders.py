@@ -11,6 +11,7 @@ import pytest
 from langchain_core.documents import Document
 
 from knowledge.loaders import LoadError, load_file
+from knowledge.split import split_document
 
 POLICY_MD = """---
 title: Innovation vouchers
@@ -138,6 +139,27 @@ def test_pdf_text_layer_and_title(tmp_path: Path) -> None:
     [doc] = _load(path)
     assert doc.metadata["title"] == "Pilot scenario call"
     assert "Applications close on 30 June 2026." in doc.page_content
+
+
+def test_chapter_lines_of_a_pdf_or_plain_text_become_the_chunks_section(tmp_path: Path) -> None:
+    lines = [
+        "Open Partner Rules",
+        "Chapter 4. Scenario pilots",
+        "Article 12. When a proof of concept succeeds, the district pays 25% of the pilot contract, up to a cap",
+        "set in Chapter 5 of these rules.",
+        "Chapter 5. Incentives",
+        "Article 14. Every Open Partner reports by 31 January.",
+    ]
+    _pdf(tmp_path / "rules.pdf", "Open Partner Rules", lines)
+    (tmp_path / "办法.txt").write_text("人才办法\n第二章　安居支持\n第五条　博士每月3,400元。\n", encoding="utf-8")
+    sections = {
+        name: [(c.metadata["section"], c.page_content.split()[0]) for c in split_document(_load(tmp_path / name)[0])]
+        for name in ("rules.pdf", "办法.txt")  # each begins with its title line, a chunk of no section
+    }
+    chapters = [("Chapter 4. Scenario pilots", "Article"), ("Chapter 5. Incentives", "Article")]
+    assert sections["rules.pdf"][1:] == chapters
+    assert "set in Chapter 5 of these rules." in _load(tmp_path / "rules.pdf")[0].page_content  # a wrapped line
+    assert sections["办法.txt"][1:] == [("第二章　安居支持", "第五条")]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "gbk"])
