@@ -208,7 +208,8 @@ class Assistant:
         sources = _sources(passages, self.config.sources)
         body = _with_warnings(compose(question, language, passages, self.searcher.section), sources, language)
         best = passages[0]
-        confident = best.score >= self.config.confident_score or best.lexical >= self.config.confident_lexical
+        close = best.score >= self.config.confident_score or best.lexical >= self.config.confident_lexical
+        confident = close and not self.searcher.unknown_versions(question)
         if not confident:
             body = f"{text(language, 'unsure')}\n\n{body}"
         return Answer(

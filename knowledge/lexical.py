@@ -16,6 +16,10 @@ import numpy as np
 
 _CODE = re.compile(r"[a-z0-9]+(?:[-./][a-z0-9]+)+")  # GOI-PL-2025, ab-1200, 7.5
 _WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]+")
+# A version of something named: "GOI 3.0", "version 2.1", "v1.2"; not an amount ("RMB 1.35 million").
+_VERSION = re.compile(
+    r"\b(?:[A-Z][A-Za-z]*|[Vv]ersion|[Vv])\s?(\d+(?:\.\d+)+)\b(?!\s*(?i:million|billion|thousand|[km]\b|%|万|亿|千))"
+)
 # Words that carry no evidence in either language; BM25's IDF leaves them too much weight
 # in short passages, where one "the" can outscore a missing keyword.
 _STOP = frozenset(
@@ -115,6 +119,11 @@ def _segmenter() -> jieba.Tokenizer:
     return tokenizer
 
 
+def versions(text: str) -> list[str]:
+    """The version numbers a text names ("GOI 3.0" -> "3.0")."""
+    return _VERSION.findall(text)
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased search tokens: jieba words for Chinese, words and whole codes for the rest."""
     lowered = text.lower()
@@ -139,6 +148,10 @@ class LexicalIndex:
         self._idf = {term: math.log(1 + len(texts) / df) for term, df in self._frequency.items()}
         self._unseen = math.log(1 + len(texts))  # a word no passage has is as telling as the rarest
         self.size = len(texts)
+
+    def knows(self, term: str) -> bool:
+        """True when some passage contains the word (or code, or number)."""
+        return term in self._frequency
 
     def vocabulary(self) -> list[str]:
         """Every indexed word, the most widespread first."""

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from knowledge.bridge import TermBridge
 from knowledge.embeddings import model_id
 from knowledge.indexing import is_view
-from knowledge.lexical import LexicalIndex, tokenize
+from knowledge.lexical import LexicalIndex, tokenize, versions
 from knowledge.store import IndexInfo, KnowledgeStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -215,6 +215,12 @@ class HybridSearcher:
     def info(self) -> IndexInfo:
         """The generation currently searched."""
         return self._current().info
+
+    def unknown_versions(self, query: str) -> list[str]:
+        """Versions the query names that no passage mentions ("GOI 3.0" when the documents know 2.0): it asks
+        about something the knowledge base does not have, however close the passages about another version are."""
+        snapshot = self._current()
+        return [version for version in versions(query) if not snapshot.lexical.knows(version)]
 
     def section(self, passage: Passage) -> list[Passage]:
         """Every chunk of the passage's section, in document order (just the passage for a record)."""

@@ -197,3 +197,10 @@ def test_a_how_much_question_gets_the_figure_before_the_conditions(assistant):
 def test_a_passage_matching_the_question_word_for_word_is_answered_plainly(assistant):
     answer = assistant.answer_extractive("拿到三类械注册证的话能奖多少钱")
     assert answer.answered and "360万" in answer.answer and "没有找到" not in answer.answer
+
+
+def test_a_version_the_documents_never_mention_is_not_answered_from_another_version(assistant):
+    known = assistant.answer_extractive("when was GOI 2.0 launched?")
+    assert known.answered and "August 2025" in known.answer
+    unknown = assistant.answer_extractive("when will GOI 3.0 launch?")
+    assert not unknown.answered and unknown.answer.startswith("I couldn't find a clear answer")
