@@ -148,10 +148,11 @@ class LexicalIndex:
         self._idf = {term: math.log(1 + len(texts) / df) for term, df in self._frequency.items()}
         self._unseen = math.log(1 + len(texts))  # a word no passage has is as telling as the rarest
         self.size = len(texts)
+        self._versions = frozenset(version for text in texts for version in versions(text))
 
-    def knows(self, term: str) -> bool:
-        """True when some passage contains the word (or code, or number)."""
-        return term in self._frequency
+    def names_version(self, version: str) -> bool:
+        """True when some passage names this version of something ("GOI 2.0", "v2.0")."""
+        return version in self._versions
 
     def vocabulary(self) -> list[str]:
         """Every indexed word, the most widespread first."""

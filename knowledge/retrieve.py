@@ -220,7 +220,7 @@ class HybridSearcher:
         """Versions the query names that no passage mentions ("GOI 3.0" when the documents know 2.0): it asks
         about something the knowledge base does not have, however close the passages about another version are."""
         snapshot = self._current()
-        return [version for version in versions(query) if not snapshot.lexical.knows(version)]
+        return [version for version in versions(query) if not snapshot.lexical.names_version(version)]
 
     def section(self, passage: Passage) -> list[Passage]:
         """Every chunk of the passage's section, in document order (just the passage for a record)."""

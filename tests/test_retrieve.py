@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from knowledge.bridge import TermBridge
+from knowledge.lexical import LexicalIndex, versions
 from knowledge.retrieve import HybridSearcher, SearchConfig
 
 VOCABULARY = ["chip", "incubator", "rent", "subsidy", "microscope", "芯片", "孵化器", "青年", "租金", "GOI-2025"]
@@ -31,3 +32,9 @@ def test_a_bridged_match_orders_passages_but_is_not_evidence(searcher):
     # Translations rank a passage; only the question's own words and meaning may make an answer confident.
     for passage in searcher.search("开放伙伴买了我们的芯片，有奖励吗？", k=5):
         assert passage.score == passage.dense + searcher.config.lexical_weight * passage.lexical
+
+
+def test_versions_are_matched_as_the_documents_write_them():
+    index = LexicalIndex(["Release notes for the v2.1 platform", "GOI 2.0 was launched in August 2025."])
+    assert index.names_version("2.1") and index.names_version("2.0") and not index.names_version("3.0")
+    assert versions("is RMB 1.35 million enough for GOI 3.0?") == ["3.0"]
