@@ -209,7 +209,10 @@ class Assistant:
         body = _with_warnings(compose(question, language, passages, self.searcher.section), sources, language)
         best = passages[0]
         close = best.score >= self.config.confident_score or best.lexical >= self.config.confident_lexical
-        confident = close and not self.searcher.unknown_versions(question)
+        # In the question's own language, a passage sharing none of its words is a neighbour in meaning only (on the
+        # sample, "芯片首购奖励" found the voucher rules: it has no such reward). Across languages that is normal.
+        unrelated = best.language == language and best.lexical == 0
+        confident = close and not unrelated and not self.searcher.unknown_versions(question)
         if not confident:
             body = f"{text(language, 'unsure')}\n\n{body}"
         return Answer(

@@ -204,3 +204,9 @@ def test_a_version_the_documents_never_mention_is_not_answered_from_another_vers
     assert known.answered and "August 2025" in known.answer
     unknown = assistant.answer_extractive("when will GOI 3.0 launch?")
     assert not unknown.answered and unknown.answer.startswith("I couldn't find a clear answer")
+
+
+def test_a_scheme_the_documents_lack_is_not_answered_with_a_neighbour_in_meaning(sample_assistant):
+    answer = sample_assistant.answer_extractive("芯片首购奖励怎么拿？")  # the sample has no first-purchase reward
+    assert not answer.answered and answer.answer.startswith("项目文件里没有找到明确的答案")
+    assert sample_assistant.answer_extractive("创新券能抵扣多少？").answered  # one it has, in the same words
