@@ -7,7 +7,7 @@ import math
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 
 import bm25s
@@ -158,9 +158,9 @@ class LexicalIndex:
         """Every indexed word, the most widespread first."""
         return [term for term, _ in self._frequency.most_common()]
 
-    def weights(self, query: str) -> dict[str, float]:
-        """The query's words, each weighted by how much it tells (IDF)."""
-        return {term: self._idf.get(term, self._unseen) for term in set(tokenize(query))}
+    def weights(self, terms: list[str]) -> dict[str, float]:
+        """The query's words (from `tokenize`), each weighted by how much it tells (IDF)."""
+        return {term: self._idf.get(term, self._unseen) for term in set(terms)}
 
     def coverage(self, weights: dict[str, float], index: int, synonyms: Mapping[str, str] | None = None) -> float:
         """Share of the query's information (IDF-weighted words) that passage `index` contains.
@@ -177,9 +177,8 @@ class LexicalIndex:
         synonyms = synonyms or {}
         return sum(w for term, w in weights.items() if term in terms or synonyms.get(term) in terms) / total
 
-    def scores(self, query: str, extra: Iterable[str] = ()) -> np.ndarray:
-        """BM25 score of every passage for `query` plus `extra` words (zeros when nothing matches)."""
-        terms = tokenize(query) + list(extra)
+    def scores(self, terms: list[str]) -> np.ndarray:
+        """BM25 score of every passage for the query's words (from `tokenize`); zeros when nothing matches."""
         if not terms or self.size == 0:
             return np.zeros(self.size, dtype=np.float32)
         return self._bm25.get_scores(terms)

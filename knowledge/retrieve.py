@@ -237,9 +237,10 @@ class HybridSearcher:
             return []
         mask = self._mask(snapshot, kind, topic)
         dense = self._dense(snapshot, query, kind)
-        synonyms = snapshot.bridge.bridge(tokenize(query))
-        lexical = snapshot.lexical.scores(query, synonyms.values()) * mask
-        return self._fuse(snapshot, query, dense, lexical, mask, k, synonyms)
+        terms = tokenize(query)  # once: jieba is the costly part of the lexical side
+        synonyms = snapshot.bridge.bridge(terms)
+        lexical = snapshot.lexical.scores([*terms, *synonyms.values()]) * mask
+        return self._fuse(snapshot, snapshot.lexical.weights(terms), dense, lexical, mask, k, synonyms)
 
     @staticmethod
     def _mask(snapshot: _Snapshot, kind: str | None, topic: str | None) -> np.ndarray:
@@ -278,7 +279,7 @@ class HybridSearcher:
     def _fuse(
         self,
         snapshot: _Snapshot,
-        query: str,
+        weights: dict[str, float],
         dense: dict[int, float],
         lexical: np.ndarray,
         mask: np.ndarray,
@@ -286,7 +287,6 @@ class HybridSearcher:
         synonyms: dict[str, str],
     ) -> list[Passage]:
         weight = self.config.lexical_weight
-        weights = snapshot.lexical.weights(query)
         lexical_top = [int(i) for i in np.argsort(-lexical)[: self.config.candidates] if lexical[i] > 0]
         floor = min(dense.values(), default=0.0)
         scored = []
