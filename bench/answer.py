@@ -30,9 +30,9 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from rich.console import Console
 from rich.table import Table
 
-from bot.components import build_assistant
-from bot.evaluation import Outcome, breakdown, load_questions, run_eval
-from bot.models import Answer, Source
+from bot.core.components import build_assistant
+from bot.core.models import Answer, Source
+from bot.staff.evaluation import Outcome, breakdown, load_questions, run_eval
 from knowledge.embeddings import LocalEmbeddings, make_embeddings
 from knowledge.indexing import Ingest, IngestReport, discover
 from knowledge.language import detect_language

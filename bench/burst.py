@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/burst.py [--users 1000] [--window 60] [--llm-delay 2] [--only extractive|llm]
 
-The real bot (`python -m bot telegram`, built by bot/telegram/app.py) runs in its own process against the fake
+The real bot (`python -m bot telegram`, built by bot/channels/telegram/app.py) runs in its own process against the fake
 Bot API (tests/fakes/telegram.py) on 127.0.0.1, over an index of the dev corpus built once. Each simulated user
 sends `/start event_<code>` and 1-3 dev questions at times spread over the window, waiting for each answer before
 the next. A few users ask in the event's group with /ask. Then the same with an LLM: the fake OpenAI server

@@ -7,33 +7,24 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
-
-from bot.assistant import Assistant
-from bot.components import build_assistant
-from bot.evaluation import breakdown, load_questions, run_eval
-from bot.models import Answer, Question
 from knowledge.logs import setup_logging
 from knowledge.settings import get_settings
 
-
-def _render(answer: Answer) -> str:
-    lines = [answer.answer]
-    if answer.sources:
-        lines.append("")
-        lines += [
-            f"  [{n}] {s.title} ({s.path}{f' row {s.row}' if s.row else ''})" for n, s in enumerate(answer.sources, 1)
-        ]
-    return "\n".join(lines)
+if TYPE_CHECKING:
+    from bot.core.assistant import Assistant
 
 
 async def _ask(assistant: Assistant, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from bot.channels.console import render_plain
+    from bot.core.models import Question
+
     if args.question != ["-"]:
         answer = await assistant.answer(" ".join(args.question))
-        print(answer.model_dump_json() if args.json else _render(answer))
+        print(answer.model_dump_json() if args.json else render_plain(answer))
         return 0 if answer.answered else 3
     for line in sys.stdin:
         if not line.strip():
@@ -44,11 +35,16 @@ async def _ask(assistant: Assistant, args: argparse.Namespace) -> int:
             print(json.dumps({"error": f"bad input line: {exc.errors()[0]['msg']}"}), flush=True)
             continue
         answer = await assistant.answer(item.question, item.history)
-        print(answer.model_dump_json() if args.json else _render(answer), flush=True)
+        print(answer.model_dump_json() if args.json else render_plain(answer), flush=True)
     return 0
 
 
 async def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bot.staff.evaluation import breakdown, load_questions, run_eval
+
     questions = load_questions(args.questions)
     outcomes = await run_eval(questions, assistant.answer)
     report = breakdown(outcomes)
@@ -64,26 +60,6 @@ async def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
         table.add_row(group, *("–" if figures[c] is None else str(figures[c]) for c in columns))
     Console().print(table)
     return 0
-
-
-async def _console(assistant: Assistant) -> int:
-    print("GOI assistant console. Ask in English or Chinese; empty line or Ctrl-D to quit.")
-    history: list[str] = []
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, _read_line)
-        if not line:
-            return 0
-        answer = await assistant.answer(line, history[-4:])
-        history.append(line)
-        print(_render(answer) + "\n", flush=True)
-
-
-def _read_line() -> str:
-    try:
-        return input("you> ").strip()
-    except EOFError:
-        return ""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,25 +102,29 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings)
     command = args.command or ("telegram" if settings.telegram_bot_token else "console")
     if command == "telegram":
-        from bot.telegram.app import run_telegram
+        from bot.channels.telegram.app import run_telegram
 
         return run_telegram(settings)
     if command == "serve":
-        from bot.http import serve
+        from bot.channels.http import serve
 
         overrides = {"http_host": args.host, "http_port": args.port}
         return serve(settings.model_copy(update={k: v for k, v in overrides.items() if v is not None}))
     if command == "qr":
-        from bot.qr import run_qr
+        from bot.staff.qr import run_qr
 
         return run_qr(settings, args.event, args.out, args.bot)
     if command == "report":
-        from bot.report import run_report
+        from bot.staff.report import run_report
 
         return run_report(settings, args.event, args.days, args.chart, as_json=args.json)
+    from bot.core.components import build_assistant
+
     assistant = build_assistant(settings)
     if command == "ask":
         return asyncio.run(_ask(assistant, args))
     if command == "eval":
         return asyncio.run(_eval(assistant, args))
-    return asyncio.run(_console(assistant))
+    from bot.channels.console import chat
+
+    return asyncio.run(chat(assistant))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.assistant import Assistant
-from bot.components import build_assistant
+from bot.core.assistant import Assistant
+from bot.core.components import build_assistant
 from knowledge.indexing import Ingest
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from knowledge.store import make_store

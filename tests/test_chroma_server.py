@@ -14,9 +14,9 @@ import chromadb
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
-from bot.assistant import Assistant
-from bot.components import build_assistant
-from bot.texts import text
+from bot.core.assistant import Assistant
+from bot.core.components import build_assistant
+from bot.core.texts import text
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.retrieve import HybridSearcher

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from langchain_openai import ChatOpenAI
 
-from bot.eligibility import (
+from bot.core.eligibility import (
     BUDGET,
     EligibilityAdvisor,
     Outcome,

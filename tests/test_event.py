@@ -14,15 +14,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from bot.assistant import Assistant
 from bot.cli import main
-from bot.components import build_assistant
-from bot.curated import CuratedAnswers, CuratedError, load_entries
-from bot.models import Answer
-from bot.qr import BORDER, SCALE, qr_code, run_qr
-from bot.telegram.app import database_url
-from bot.telegram.records import Records
-from bot.telegram.tables import connect
+from bot.conversation.records import Records
+from bot.conversation.tables import connect, database_url
+from bot.core.assistant import Assistant
+from bot.core.components import build_assistant
+from bot.core.curated import CuratedAnswers, CuratedError, load_entries
+from bot.core.models import Answer
+from bot.staff.qr import BORDER, SCALE, qr_code, run_qr
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.retrieve import HybridSearcher

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.assistant import Assistant
-from bot.llm import make_chat_model
-from bot.texts import text
+from bot.core.assistant import Assistant
+from bot.core.llm import make_chat_model
+from bot.core.texts import text
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.retrieve import HybridSearcher

@@ -20,10 +20,10 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.assistant import Assistant
-from bot.http import make_app, new_metrics
-from bot.llm import make_chat_model
-from bot.models import Answer
+from bot.channels.http import make_app, new_metrics
+from bot.core.assistant import Assistant
+from bot.core.llm import make_chat_model
+from bot.core.models import Answer
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import make_store
@@ -244,7 +244,7 @@ def test_serve_logs_one_json_object_per_line_without_secrets(dev_data_dir, tmp_p
     assert reply["mode"] == "extractive" and reply["sources"][0]["path"] == VOUCHERS
     lines = [json.loads(line) for line in errors.splitlines()]
     assert {"ts", "level", "logger", "msg"} <= set(lines[0])
-    warnings = [line for line in lines if line["level"] == "WARNING" and line["logger"] == "bot.assistant"]
+    warnings = [line for line in lines if line["level"] == "WARNING" and line["logger"] == "bot.core.assistant"]
     assert warnings and "InternalServerError" in warnings[0]["exc"]
     assert API_KEY not in errors
     assert VOUCHER_CAP not in errors, "no message bodies in the log"

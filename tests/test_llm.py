@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.assistant import AnswerConfig, Assistant
-from bot.llm import make_chat_model
-from bot.texts import text
+from bot.core.assistant import AnswerConfig, Assistant
+from bot.core.llm import make_chat_model
+from bot.core.texts import text
 from knowledge.retrieve import HybridSearcher
 from tests.conftest import make_settings
 from tests.fakes.openai import API_KEY, FakeOpenAI

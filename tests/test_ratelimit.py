@@ -7,7 +7,7 @@ import bisect
 import itertools
 import time
 
-from bot.telegram.ratelimit import CountingRateLimiter
+from bot.channels.telegram.ratelimit import CountingRateLimiter
 
 
 async def sends(limiter: CountingRateLimiter, chat_ids: list[int]) -> list[float]:

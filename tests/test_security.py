@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telegram.ext import Application
 
-from bot.assistant import Assistant
-from bot.eligibility import parse_facts
-from bot.llm import make_chat_model, recites_rules
-from bot.texts import text
+from bot.core.assistant import Assistant
+from bot.core.eligibility import parse_facts
+from bot.core.llm import make_chat_model, recites_rules
+from bot.core.texts import text
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.logs import setup_logging

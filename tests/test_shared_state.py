@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 from telegram.ext import Application
 
-from bot.assistant import Assistant
+from bot.core.assistant import Assistant
 from knowledge.retrieve import HybridSearcher
 from tests.fakes.telegram import FakeTelegram
 from tests.test_telegram import ADMIN, ask, free_port, running, say, webhook_settings

@@ -27,11 +27,11 @@ from langchain_core.outputs import ChatGenerationChunk
 from telegram import Update
 from telegram.ext import Application
 
-from bot.assistant import Assistant
-from bot.models import Answer, Source
-from bot.telegram.app import build_application
-from bot.telegram.render import answer_messages
-from bot.telegram.webhook import webhook_running
+from bot.channels.telegram.app import build_application
+from bot.channels.telegram.render import answer_messages
+from bot.channels.telegram.webhook import webhook_running
+from bot.core.assistant import Assistant
+from bot.core.models import Answer, Source
 from knowledge.retrieve import HybridSearcher
 from tests.conftest import DEV_CORPUS, STAFF_CHAT, make_settings
 from tests.fakes.telegram import BotMessage, FakeTelegram, parse_html, utf16_len
@@ -328,7 +328,7 @@ async def test_429_retry_after_is_honoured(tg: FakeTelegram) -> None:
 @pytest.mark.usefixtures("bot")
 async def test_a_502_from_the_api_gets_an_apology_and_the_bot_carries_on(tg: FakeTelegram) -> None:
     ada = tg.user(211, "Ada")
-    for _ in range(3):  # one more 502 than bot/telegram/delivery.py retries
+    for _ in range(3):  # one more 502 than bot/channels/telegram/delivery.py retries
         tg.fail("sendMessage", 502)
     question = "hey whats the max innovation voucher amount one company can use per year?"
     [sorry] = await say(tg, ada, question)

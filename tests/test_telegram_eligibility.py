@@ -15,8 +15,8 @@ import pytest
 from langchain_openai import ChatOpenAI
 from telegram.ext import Application
 
-from bot.assistant import Assistant
-from bot.eligibility import EligibilityAdvisor
+from bot.core.assistant import Assistant
+from bot.core.eligibility import EligibilityAdvisor
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from tests.fakes.openai import API_KEY, FakeOpenAI

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.assistant import Assistant
+from bot.core.assistant import Assistant
 from knowledge.retrieve import HybridSearcher
 from tests.fakes.telegram import FakeTelegram
 from tests.test_http import VOUCHER_CAP, scrape

@@ -8,9 +8,9 @@ import logging
 from telegram import Bot, Update
 from telegram.ext import ContextTypes
 
-from bot.telegram import render
-from bot.telegram.records import Handoff
-from bot.telegram.session import Services, history, services, set_chat_state, ui_language
+from bot.channels.telegram import render
+from bot.channels.telegram.session import Services, history, services, set_chat_state, ui_language
+from bot.conversation.records import Handoff
 from knowledge.indexing import Ingest
 from knowledge.language import Language
 

@@ -20,8 +20,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.models import Answer, Source
-from bot.texts import text
+from bot.core.models import Answer, Source
+from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.loaders import LoadError, load_file
 from knowledge.retrieve import Passage

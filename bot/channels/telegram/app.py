@@ -12,30 +12,21 @@ from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, Defaults
 
-from bot.assistant import Assistant
-from bot.components import build_assistant
-from bot.http import new_metrics, start_operator_site
-from bot.telegram import render
-from bot.telegram.conversations import Conversations
-from bot.telegram.delivery import RetryingRequest
-from bot.telegram.handlers import register
-from bot.telegram.ratelimit import CountingRateLimiter
-from bot.telegram.records import Records
-from bot.telegram.session import FloodGate, Services, services
-from bot.telegram.tables import connect
-from bot.telegram.webhook import serve_webhook
+from bot.channels.telegram import render
+from bot.channels.telegram.delivery import RetryingRequest
+from bot.channels.telegram.handlers import register
+from bot.channels.telegram.ratelimit import CountingRateLimiter
+from bot.channels.telegram.session import FloodGate, Services, services
+from bot.channels.telegram.webhook import serve_webhook
+from bot.conversation.records import Records
+from bot.conversation.state import Conversations
+from bot.conversation.tables import connect, database_url
+from bot.core.assistant import Assistant
+from bot.core.components import build_assistant
+from bot.ops.site import new_metrics, start_operator_site
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
-
-DATABASE_FILE = "telegram.sqlite3"  # the bot's state when DATABASE_URL is unset: conversations, staff records
-
-
-def database_url(settings: Settings) -> str:
-    """DATABASE_URL, else SQLite in DATA_DIR (one machine)."""
-    if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
-    return f"sqlite:///{settings.data_dir.resolve() / DATABASE_FILE}"
 
 
 def build_application(
@@ -81,7 +72,8 @@ def build_application(
         .post_shutdown(post_shutdown)
     )
     if settings.telegram_webhook_url:
-        builder = builder.updater(None)  # bot/telegram/webhook.py serves updates: PTB's server compares secrets with !=
+        # webhook.py serves updates: PTB's own server compares secrets with !=
+        builder = builder.updater(None)
     application = builder.build()
     register(application, settings)
     return application

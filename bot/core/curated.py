@@ -21,8 +21,8 @@ import yaml
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.models import Answer, Source
-from bot.texts import text
+from bot.core.models import Answer, Source
+from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.lexical import tokenize
 

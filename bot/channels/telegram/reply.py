@@ -13,10 +13,10 @@ from telegram.constants import ChatAction, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.telegram import render
-from bot.telegram.ratelimit import CountingRateLimiter
-from bot.telegram.session import chat_state, history, remember, services, ui_language
-from bot.telegram.staff import hand_off
+from bot.channels.telegram import render
+from bot.channels.telegram.ratelimit import CountingRateLimiter
+from bot.channels.telegram.session import chat_state, history, remember, services, ui_language
+from bot.channels.telegram.staff import hand_off
 
 log = logging.getLogger(__name__)
 

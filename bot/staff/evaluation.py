@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
-from bot.models import Answer
+from bot.core.models import Answer
 
 
 class EvalQuestion(BaseModel):

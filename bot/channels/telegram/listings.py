@@ -8,10 +8,10 @@ import hashlib
 from telegram import Chat, Update
 from telegram.ext import ContextTypes
 
-from bot.listings import Kind, find
-from bot.telegram import render
-from bot.telegram.session import dialogue_part, services, set_dialogue_part, ui_language
-from bot.texts import text
+from bot.channels.telegram import render
+from bot.channels.telegram.session import dialogue_part, services, set_dialogue_part, ui_language
+from bot.core.listings import Kind, find
+from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.retrieve import IndexMissing
 from knowledge.store import StoreUnavailable

@@ -9,8 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bot.llm import FAILURE_KINDS
-from bot.models import Answer
+from bot.core.llm import FAILURE_KINDS
+from bot.core.models import Answer
 from knowledge.ingest_runs import count_runs
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -1,15 +1,15 @@
-"""The guided eligibility check in Telegram: /eligibility, its buttons, typed answers. The logic is bot/interview.py."""
+"""The guided eligibility check in Telegram: /eligibility, its buttons, typed answers (logic: bot/core/interview.py)."""
 
 from __future__ import annotations
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import interview
-from bot.interview import Interview
-from bot.telegram import render
-from bot.telegram.session import dialogue_part, services, set_dialogue_part, ui_language
-from bot.texts import text
+from bot.channels.telegram import render
+from bot.channels.telegram.session import dialogue_part, services, set_dialogue_part, ui_language
+from bot.core import interview
+from bot.core.interview import Interview
+from bot.core.texts import text
 
 PART = "eligibility"  # this dialogue's share of the chat's dialogue slot
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bot.assistant import AnswerConfig, Assistant, StaffFiles
-from bot.curated import CuratedAnswers
-from bot.eligibility import EligibilityAdvisor
-from bot.llm import make_chat_model
+from bot.core.assistant import AnswerConfig, Assistant, StaffFiles
+from bot.core.curated import CuratedAnswers
+from bot.core.eligibility import EligibilityAdvisor
+from bot.core.llm import make_chat_model
 from knowledge.embeddings import make_embeddings
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings

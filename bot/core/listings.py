@@ -1,7 +1,7 @@
 """Resource finder: instruments, patents and solutions from the listings, found by need, as cards a page at a time.
 
 A listing file's kind (equipment, patents, solutions) is guessed from its name; a card's fields
-from its column names, with the same guesses as the extractive answer's cards (bot/extractive.py),
+from its column names, with the same guesses as the extractive answer's cards (bot/core/extractive.py),
 unless LISTING_COLUMNS names the columns for that file.
 """
 
@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from bot.extractive import CARD_FIELDS
+from bot.core.extractive import CARD_FIELDS
 from knowledge.retrieve import HybridSearcher, Passage
 
 Kind = Literal["equipment", "patents", "solutions"]

@@ -19,7 +19,7 @@ EN: dict[str, str] = {
     "expired": "Note: this policy expired on {date}; check with the Service Centre whether it was renewed.",
     "sources": "Sources",
     "also": "See also",
-    # Eligibility checks (bot/eligibility.py)
+    # Eligibility checks (bot/core/eligibility.py)
     "elig_no": "Probably not. One condition of {scheme} is: {rule}; you said {said}.",
     "elig_yes": "From what you told me, you meet the {count} conditions of {scheme} that I can check ({clauses}).",
     "elig_benefit": "Benefit: {benefit}.",
@@ -63,7 +63,7 @@ EN: dict[str, str] = {
     "choice_bachelor": "bachelor's",
     "choice_master": "master's",
     "choice_phd": "PhD",
-    # Telegram (bot/telegram/)
+    # Telegram (bot/channels/telegram/)
     "tg_start": (
         "Hello, {name}! I answer questions about the GOI open-innovation programme: which schemes your firm "
         "qualifies for, housing support for young talent, shared instruments and open patents, funds, and how to "
@@ -135,7 +135,7 @@ EN: dict[str, str] = {
     "tg_stats_usage": "Use /stats, or /stats event CODE for one event.",
     "chart_title": "Questions per hour",
     "chart_questions": "questions",
-    # Guided eligibility check (bot/interview.py) and listing search (/equipment, /patents, /solutions)
+    # Guided eligibility check (bot/core/interview.py) and listing search (/equipment, /patents, /solutions)
     "tg_cmd_eligibility": "Which schemes can we apply for?",
     "tg_cmd_equipment": "Find a shared instrument",
     "tg_cmd_patents": "Find an open patent",
@@ -194,7 +194,7 @@ ZH: dict[str, str] = {
     "expired": "注意：该政策已于{date}失效，请向服务中心确认是否延续。",
     "sources": "来源",
     "also": "另见",
-    # 资格核对（bot/eligibility.py）
+    # 资格核对（bot/core/eligibility.py）
     "elig_no": "恐怕不符合：{scheme}要求{rule}，而您提到{said}。",
     "elig_yes": "按您提供的情况，{scheme}中我能核对的{count}项条件都满足（{clauses}）。",
     "elig_benefit": "可享受：{benefit}。",
@@ -238,7 +238,7 @@ ZH: dict[str, str] = {
     "choice_bachelor": "本科",
     "choice_master": "硕士",
     "choice_phd": "博士",
-    # Telegram（bot/telegram/）
+    # Telegram（bot/channels/telegram/）
     "tg_start": (
         "{name}您好！我解答GOI开放式创新项目的相关问题：企业能申请哪些政策、青年人才住房支持、共享仪器和开放专利、"
         "各类基金，以及如何申请。每个回答都会注明出处。可以用中文或英文提问，也可以选择一个主题："
@@ -307,7 +307,7 @@ ZH: dict[str, str] = {
     "tg_stats_usage": "用法：/stats，或 /stats event 活动代码 查看单个活动。",
     "chart_title": "每小时提问数",
     "chart_questions": "提问数",
-    # 资格引导问答（bot/interview.py）与资源查询（/equipment、/patents、/solutions）
+    # 资格引导问答（bot/core/interview.py）与资源查询（/equipment、/patents、/solutions）
     "tg_cmd_eligibility": "我们能申请哪些政策？",
     "tg_cmd_equipment": "查找共享仪器",
     "tg_cmd_patents": "查找开放专利",

@@ -11,8 +11,9 @@ from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 
-from bot.telegram.records import Records, Stats, Tally
-from bot.texts import text
+from bot.conversation.records import Records, Stats, Tally
+from bot.conversation.tables import connect, database_url
+from bot.core.texts import text
 from knowledge.settings import Settings
 
 HOUR_FORMAT = "%Y-%m-%dT%H"  # how Records.hourly labels an hour (UTC)
@@ -89,10 +90,6 @@ def chart_png(hours: list[tuple[str, int]], event: str | None = None) -> bytes:
 
 def run_report(settings: Settings, event: str | None, days: int, chart: Path | None, as_json: bool = False) -> int:
     """`python -m bot report`: the Telegram records of the last `days` days, optionally one event's, and a chart."""
-    # Imported here: the Telegram application imports this module for /stats.
-    from bot.telegram.app import database_url
-    from bot.telegram.tables import connect
-
     records = Records(connect(database_url(settings)))
     try:
         stats = records.stats(days=days, event=event)

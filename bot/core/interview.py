@@ -15,9 +15,9 @@ from datetime import date
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.eligibility import EligibilityAdvisor, Outcome, check, extract_facts, normalize, parse_facts
-from bot.models import Answer
-from bot.texts import text
+from bot.core.eligibility import EligibilityAdvisor, Outcome, check, extract_facts, normalize, parse_facts
+from bot.core.models import Answer
+from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.rules import FACTS, Facts, Scalar, Scheme, Subject
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Engine, Integer, and_, cast, func, insert, select
 
-from bot.models import Answer, Source
-from bot.telegram.tables import feedback, handoffs, now, questions, upsert
+from bot.conversation.tables import feedback, handoffs, now, questions, upsert
+from bot.core.models import Answer, Source
 from knowledge.language import Language
 
 

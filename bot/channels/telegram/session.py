@@ -12,9 +12,9 @@ from typing import Any, Literal
 from telegram import Update
 from telegram.ext import Application, ContextTypes
 
-from bot.assistant import Assistant
-from bot.telegram.conversations import ChatState, Conversations
-from bot.telegram.records import Records
+from bot.conversation.records import Records
+from bot.conversation.state import ChatState, Conversations
+from bot.core.assistant import Assistant
 from knowledge.language import Language
 from knowledge.settings import Settings
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from itertools import groupby
 
-from bot.texts import text
+from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.lexical import tokenize
 from knowledge.retrieve import Passage

@@ -1,21 +1,16 @@
-"""HTTP channel: `POST /ask` over the channel-free assistant, plus health, readiness and Prometheus metrics."""
+"""The operator site: health, readiness and Prometheus metrics, served by every channel's process."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import logging
-from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from bot.assistant import Assistant
-from bot.components import build_assistant
-from bot.metrics import CONTENT_TYPE, Metrics
+from bot.core.assistant import Assistant
+from bot.ops.metrics import CONTENT_TYPE, Metrics
 from knowledge.retrieve import IndexMissing
 from knowledge.settings import Settings
 from knowledge.store import StoreUnavailable
@@ -28,49 +23,6 @@ OPENAI_URL = "https://api.openai.com/v1"
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 ASSISTANT = web.AppKey("assistant", Assistant)
-
-
-class AskRequest(BaseModel):
-    """The body of `POST /ask`: a question and the user's earlier turns, oldest first."""
-
-    question: str
-    history: list[str] = Field(default_factory=list, max_length=20)
-
-
-def _bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
-
-
-def _authorized(request: web.Request, token: SecretStr | None) -> bool:
-    if token is None:
-        return True
-    expected = f"Bearer {token.get_secret_value()}".encode()
-    return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected)
-
-
-async def ask(request: web.Request) -> web.Response:
-    """`POST /ask`: the Answer as JSON, the same object `python -m bot ask --json` prints."""
-    settings = request.app[SETTINGS]
-    if not _authorized(request, settings.http_api_token):
-        log.warning("POST /ask refused: missing or wrong bearer token from %s", request.remote)
-        raise web.HTTPUnauthorized(
-            text=json.dumps({"error": "missing or wrong bearer token"}),
-            content_type="application/json",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    try:
-        body = AskRequest.model_validate_json(await request.read())
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"])
-        raise _bad_request(f"bad request body: {where + ': ' if where else ''}{problem['msg']}") from exc
-    question = body.question.strip()
-    if not question:
-        raise _bad_request("question is empty")
-    if len(question) > settings.http_max_question_chars:
-        raise _bad_request(f"question is longer than {settings.http_max_question_chars} characters")
-    answer = await request.app[ASSISTANT].answer(question, body.history)
-    return web.Response(text=answer.model_dump_json(), content_type="application/json")
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -124,29 +76,20 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"ready": not problems, "not_ready": problems}, status=503 if problems else 200)
 
 
-def make_app(
-    settings: Settings,
-    metrics: Metrics,
-    make_assistant: Callable[[Settings], Assistant] = build_assistant,
-    questions: bool = True,
-) -> web.Application:
-    """The web app; the assistant is built once at start-up. Without `questions`, only the operator endpoints."""
-    app = web.Application()
-    app[SETTINGS] = settings
-    app[METRICS] = metrics
-
-    async def assistant_ctx(app: web.Application) -> AsyncIterator[None]:
-        assistant = await asyncio.to_thread(make_assistant, settings)
-        assistant.observer = metrics
-        app[ASSISTANT] = assistant
-        yield
-
-    app.cleanup_ctx.append(assistant_ctx)
+def add_operator_routes(app: web.Application) -> None:
+    """Route /healthz, /readyz and /metrics; the app must hold SETTINGS, METRICS and ASSISTANT."""
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus)
-    if questions:
-        app.router.add_post("/ask", ask)
+
+
+def operator_app(settings: Settings, metrics: Metrics, assistant: Assistant) -> web.Application:
+    """The operator endpoints alone, over an assistant another channel already built."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[ASSISTANT] = assistant
+    add_operator_routes(app)
     return app
 
 
@@ -157,15 +100,8 @@ def new_metrics(settings: Settings, channel: str) -> Metrics:
 
 async def start_operator_site(settings: Settings, metrics: Metrics, assistant: Assistant) -> web.AppRunner:
     """Serve /healthz, /readyz and /metrics beside another channel (the Telegram bot); stop it with `cleanup()`."""
-    runner = web.AppRunner(make_app(settings, metrics, lambda _: assistant, questions=False))
+    runner = web.AppRunner(operator_app(settings, metrics, assistant))
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     log.info("operator endpoints on %s", runner.addresses)
     return runner
-
-
-def serve(settings: Settings) -> int:
-    """`python -m bot serve`: answer over HTTP until interrupted."""
-    app = make_app(settings, new_metrics(settings, "http"))
-    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None)
-    return 0

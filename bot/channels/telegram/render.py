@@ -8,11 +8,11 @@ import re
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 
-from bot.interview import Prompt
-from bot.listings import PER_PAGE, Card, Page
-from bot.models import Answer, Source
-from bot.telegram.records import Stats, Tally
-from bot.texts import text
+from bot.conversation.records import Stats, Tally
+from bot.core.interview import Prompt
+from bot.core.listings import PER_PAGE, Card, Page
+from bot.core.models import Answer, Source
+from bot.core.texts import text
 from knowledge.indexing import IngestReport
 from knowledge.language import Language
 
@@ -160,7 +160,7 @@ def sources_message(sources: list[Source], language: Language) -> str:
 
 
 def plain_message(language: Language, key: str, **values: object) -> str:
-    """One sentence from bot/texts.py, escaped."""
+    """One sentence from bot/core/texts.py, escaped."""
     return escape(text(language, key, **values))
 
 

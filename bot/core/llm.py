@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from bot.extractive import cite
+from bot.core.extractive import cite
 from knowledge.language import Language
 from knowledge.retrieve import Passage
 from knowledge.settings import Settings

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 
-from bot.telegram.tables import chats, now, upsert, users
+from bot.conversation.tables import chats, now, upsert, users
 from knowledge.language import Language
 
 

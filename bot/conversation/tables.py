@@ -25,6 +25,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
+from knowledge.settings import Settings
+
+DATABASE_FILE = "telegram.sqlite3"  # the bot's state when DATABASE_URL is unset (the name predates other channels)
+
 metadata = MetaData()
 
 # `at` columns hold ISO 8601 UTC text: it sorts, compares and cuts into days the same way on SQLite and PostgreSQL,
@@ -121,3 +125,10 @@ def upsert(engine: Engine, table: Table, **values: object) -> Insert:
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in values if name not in keys}
     )
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL, else SQLite in DATA_DIR (one machine)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return f"sqlite:///{settings.data_dir.resolve() / DATABASE_FILE}"

@@ -13,12 +13,12 @@ from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
 
-from bot import llm
-from bot.curated import CuratedAnswers, CuratedError
-from bot.eligibility import EligibilityAdvisor, conditions_first, is_eligibility_question
-from bot.extractive import compose
-from bot.models import Answer, Source
-from bot.texts import text
+from bot.core import llm
+from bot.core.curated import CuratedAnswers, CuratedError
+from bot.core.eligibility import EligibilityAdvisor, conditions_first, is_eligibility_question
+from bot.core.extractive import compose
+from bot.core.models import Answer, Source
+from bot.core.texts import text
 from knowledge.language import Language, detect_language
 from knowledge.lexical import tokenize
 from knowledge.retrieve import HybridSearcher, IndexMissing, Passage
@@ -31,7 +31,7 @@ StaffFiles = tuple[EligibilityAdvisor | None, CuratedAnswers | None]
 
 
 class Observer(Protocol):
-    """Told about every answer and every failed LLM call (bot/metrics.py counts them)."""
+    """Told about every answer and every failed LLM call (bot/ops/metrics.py counts them)."""
 
     def answered(self, answer: Answer, seconds: float) -> None: ...
 

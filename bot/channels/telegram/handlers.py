@@ -20,12 +20,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.report import chart_png
-from bot.telegram import eligibility, listings, render
-from bot.telegram.reply import respond
-from bot.telegram.session import chat_state, services, set_chat_state, set_ui_language, ui_language
-from bot.telegram.staff import hand_off, relay, reload_and_report
-from bot.texts import text
+from bot.channels.telegram import eligibility, listings, render
+from bot.channels.telegram.reply import respond
+from bot.channels.telegram.session import chat_state, services, set_chat_state, set_ui_language, ui_language
+from bot.channels.telegram.staff import hand_off, relay, reload_and_report
+from bot.core.texts import text
+from bot.staff.report import chart_png
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ ADDRESSED = _Addressed()
 
 
 async def say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
-    """Reply with one sentence from bot/texts.py in the user's language."""
+    """Reply with one sentence from bot/core/texts.py in the user's language."""
     if update.effective_message is not None:
         await update.effective_message.reply_html(render.plain_message(ui_language(update, context), key, **values))
 

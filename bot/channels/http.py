@@ -1,0 +1,92 @@
+"""HTTP channel: `POST /ask` over the channel-free assistant, beside the operator endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from bot.core.assistant import Assistant
+from bot.core.components import build_assistant
+from bot.ops.metrics import Metrics
+from bot.ops.site import ASSISTANT, METRICS, SETTINGS, add_operator_routes, new_metrics
+from knowledge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class AskRequest(BaseModel):
+    """The body of `POST /ask`: a question and the user's earlier turns, oldest first."""
+
+    question: str
+    history: list[str] = Field(default_factory=list, max_length=20)
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _authorized(request: web.Request, token: SecretStr | None) -> bool:
+    if token is None:
+        return True
+    expected = f"Bearer {token.get_secret_value()}".encode()
+    return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected)
+
+
+async def ask(request: web.Request) -> web.Response:
+    """`POST /ask`: the Answer as JSON, the same object `python -m bot ask --json` prints."""
+    settings = request.app[SETTINGS]
+    if not _authorized(request, settings.http_api_token):
+        log.warning("POST /ask refused: missing or wrong bearer token from %s", request.remote)
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "missing or wrong bearer token"}),
+            content_type="application/json",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        body = AskRequest.model_validate_json(await request.read())
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise _bad_request(f"bad request body: {where + ': ' if where else ''}{problem['msg']}") from exc
+    question = body.question.strip()
+    if not question:
+        raise _bad_request("question is empty")
+    if len(question) > settings.http_max_question_chars:
+        raise _bad_request(f"question is longer than {settings.http_max_question_chars} characters")
+    answer = await request.app[ASSISTANT].answer(question, body.history)
+    return web.Response(text=answer.model_dump_json(), content_type="application/json")
+
+
+def make_app(
+    settings: Settings,
+    metrics: Metrics,
+    make_assistant: Callable[[Settings], Assistant] = build_assistant,
+) -> web.Application:
+    """The web app: `POST /ask` and the operator endpoints; the assistant is built once at start-up."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+
+    async def assistant_ctx(app: web.Application) -> AsyncIterator[None]:
+        assistant = await asyncio.to_thread(make_assistant, settings)
+        assistant.observer = metrics
+        app[ASSISTANT] = assistant
+        yield
+
+    app.cleanup_ctx.append(assistant_ctx)
+    add_operator_routes(app)
+    app.router.add_post("/ask", ask)
+    return app
+
+
+def serve(settings: Settings) -> int:
+    """`python -m bot serve`: answer over HTTP until interrupted."""
+    app = make_app(settings, new_metrics(settings, "http"))
+    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None)
+    return 0
