@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="Address of the HTTP server (/ask, /healthz, /readyz, /metrics).")
     http_port: int = Field(8080, description="Port of the HTTP server; the Telegram bot serves /healthz there too.")
     http_max_question_chars: int = Field(1000, description="Longer questions to POST /ask are refused with 400.")
+    http_client_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A client must send its request headers, and then its body, within this many seconds each (and"
+        " an idle connection closes after it): slow partial requests cannot hold the server's connections.",
+    )
     http_api_token: SecretStr | None = Field(
         None, description="When set, POST /ask needs `Authorization: Bearer <token>`; health and metrics stay open."
     )
