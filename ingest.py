@@ -24,7 +24,7 @@ from knowledge.embeddings import make_embeddings
 from knowledge.indexing import Ingest, IngestReport
 from knowledge.ingest_runs import Outcome, record_run
 from knowledge.logs import setup_logging
-from knowledge.settings import get_settings
+from knowledge.settings import SettingsError, get_settings
 from knowledge.store import make_store
 
 SHRINK_REFUSED = 4
@@ -95,7 +95,11 @@ def _outcome(report: IngestReport) -> Outcome:
 def main(argv: list[str] | None = None) -> int:
     """Run one ingest and print its summary; returns the exit code."""
     args = _parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"ingest.py: invalid settings (environment or .env):\n{exc}", file=sys.stderr)
+        return 2
     if args.data_dir:
         settings = settings.model_copy(update={"data_dir": args.data_dir})
     sources = args.paths or settings.knowledge_sources
