@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.assistant import Assistant
+from bot.core.assistant import HISTORY_TURNS, Assistant
 from bot.core.models import Answer
-
-HISTORY_TURNS = 4  # earlier questions passed with each one, as in the other channels
 
 
 def render_plain(answer: Answer) -> str:
@@ -30,8 +28,8 @@ async def chat(assistant: Assistant) -> int:
         line = await loop.run_in_executor(None, _read_line)
         if not line:
             return 0
-        answer = await assistant.answer(line, history[-HISTORY_TURNS:])
-        history.append(line)
+        answer = await assistant.answer(line, history)
+        history = [*history, line][-HISTORY_TURNS:]  # a long session keeps only what the core reads
         print(render_plain(answer) + "\n", flush=True)
 
 

@@ -14,11 +14,9 @@ from telegram.ext import Application, ContextTypes
 
 from bot.conversation.records import Records
 from bot.conversation.state import ChatState, Conversations
-from bot.core.assistant import Assistant
+from bot.core.assistant import HISTORY_TURNS, Assistant
 from knowledge.language import Language
 from knowledge.settings import Settings
-
-HISTORY_TURNS = 4  # earlier questions a follow-up is read with; the core looks at the last ones only
 
 
 class FloodGate:
