@@ -32,6 +32,10 @@ Write the answer in {language}."""
 REWRITE_RULES = """Rewrite the user's last message as one standalone question that can be understood \
 without the conversation, in the same language as the last message. Reply with the question only."""
 
+TRANSLATE_RULES = """Translate the user's question into {language} for a search of policy documents. Keep \
+names, figures and terms of art as a native reader of those documents would write them. Reply with the \
+translated question only."""
+
 
 class UnsupportedReply(ValueError):
     """No sentence of the reply was backed by the passages it cited."""
@@ -97,6 +101,11 @@ def rewrite_messages(question: str, history: list[str]) -> list[BaseMessage]:
     return [SystemMessage(REWRITE_RULES), HumanMessage(f"{turns}\nUser (last message): {question}")]
 
 
+def translate_messages(question: str, language: Language) -> list[BaseMessage]:
+    """The prompt that puts a question into the other language of the knowledge base, to search with it too."""
+    return [SystemMessage(TRANSLATE_RULES.format(language=_LANGUAGE_NAMES[language])), HumanMessage(question)]
+
+
 def resolve_citations(reply: str, passages: list[Passage]) -> tuple[str, list[Passage]]:
     """Number citations by source in order of first use, so that [n] is the n-th returned source, and drop those
     of passages that were not retrieved. Returns the text and the first cited passage of each source."""
@@ -146,7 +155,7 @@ def _word_runs(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + LEAK_WORDS]) for i in range(len(words) - LEAK_WORDS + 1)}
 
 
-_RULE_RUNS = _word_runs(ANSWER_RULES) | _word_runs(REWRITE_RULES)
+_RULE_RUNS = _word_runs(ANSWER_RULES) | _word_runs(REWRITE_RULES) | _word_runs(TRANSLATE_RULES)
 
 
 def recites_rules(reply: str) -> bool:
