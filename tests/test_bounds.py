@@ -71,6 +71,12 @@ async def test_a_configured_secret_in_a_document_is_never_said(searcher: HybridS
     assert "186,400 of vouchers" not in guarded.answer and "***" in guarded.answer
 
 
+async def test_a_configured_secret_in_a_source_title_is_never_shown(searcher: HybridSearcher) -> None:
+    guarded = await Assistant(searcher, redact=Redactor(["Vouchers for Shared"])).answer(VOUCHER_CAP)
+    assert guarded.sources and guarded.sources[0].title == "Pudong GOI (sample): Innovation *** Instruments"
+    assert "Vouchers for Shared" not in guarded.model_dump_json()
+
+
 @pytest.mark.parametrize("log_format", ["text", "json"])
 @pytest.mark.usefixtures("quiet_root")
 async def test_a_key_quoted_by_the_llm_server_never_reaches_the_log(

@@ -92,6 +92,16 @@ def merged(first: list[Passage], second: list[Passage], k: int) -> list[Passage]
     return sorted(best.values(), key=lambda p: p.score, reverse=True)[:k]
 
 
+def said(answer: Answer, redact: Callable[[str], str]) -> Answer:
+    """Everything of an answer a channel shows (text, and each source's title, clause, path and link), redacted."""
+
+    def shown(source: Source) -> Source:
+        fields = {"title": source.title, "section": source.section, "path": source.path, "url": source.url}
+        return source.model_copy(update={name: redact(value) for name, value in fields.items() if value})
+
+    return answer.model_copy(update={"answer": redact(answer.answer), "sources": [shown(s) for s in answer.sources]})
+
+
 def _redacted_drafts(on_draft: OnDraft, redact: Callable[[str], str]) -> OnDraft:
     async def draft(text: str) -> None:
         await on_draft(redact(text))
@@ -262,7 +272,7 @@ class Assistant:
             on_draft = _redacted_drafts(on_draft, self.redact)
         answer = await self._answer(question, history, on_draft)
         # A last line of defence: a document or a model that repeats a configured secret must not publish it.
-        answer = answer.model_copy(update={"answer": self.redact(answer.answer)})
+        answer = said(answer, self.redact)
         if self.observer is not None:
             self.observer.answered(answer, time.monotonic() - started)
         return answer
