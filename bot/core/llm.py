@@ -19,6 +19,9 @@ _CITATION = re.compile(r"([ \t]*)\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")  # [1], also
 _OPEN_CITATION = re.compile(r"\[[\d,\s]*$")  # a citation the stream has not finished yet
 _REPEATED = re.compile(r"(\[\d+\])(?:\s*\1)+")
 _LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese"}
+# What one passage may put in a prompt (SECURITY.md): ingest splits records and prose below this, but an index built
+# before it did may hold a record of a megabyte, which must not be forwarded whole to the provider.
+MAX_PASSAGE_CHARS = 4000
 
 ANSWER_RULES = """You answer questions from startup founders and small firms about the Pudong Group Open \
 Innovation (GOI) programme. The user's message holds numbered reference passages between the lines \
@@ -81,7 +84,8 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
 
 def _passages_block(passages: list[Passage], tag: str) -> str:
     body = "\n\n".join(
-        f"[{n}] {p.title}{' › ' + p.section if p.section else ''}\n{p.text}" for n, p in enumerate(passages, 1)
+        f"[{n}] {p.title}{' › ' + p.section if p.section else ''}\n{p.text[:MAX_PASSAGE_CHARS]}"
+        for n, p in enumerate(passages, 1)
     )
     return f"<passages {tag}>\n{body}\n</passages {tag}>"
 
