@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from knowledge.logs import setup_logging
-from knowledge.settings import get_settings
-
 if TYPE_CHECKING:
     from bot.core.assistant import Assistant
 
@@ -94,7 +91,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bot`."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(argv)  # --help and usage errors end here, before pydantic is imported
+    from knowledge.logs import setup_logging
+    from knowledge.settings import get_settings
+
     settings = get_settings()
     data_dir = getattr(args, "data_dir_sub", None) or args.data_dir
     if data_dir:
