@@ -21,6 +21,7 @@ from knowledge.rules import is_rule_file, rule_documents
 from knowledge.settings import CURATED_FILE
 from knowledge.split import content_hash, embedding_views, split_document
 from knowledge.store import IndexInfo, KnowledgeStore, flat_metadata, new_generation_name, utc_now
+from knowledge.vocabulary import VOCABULARY_FILE, vocabulary_problem
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,11 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
     for source in sources:
         for path, root in _walk(source):
             rel = path.relative_to(root).as_posix()
-            if rel == CURATED_FILE:
+            if rel in (CURATED_FILE, VOCABULARY_FILE):  # read by the bot: a change must publish a generation
                 curated.append(_digest(path))
-            if _is_ignored(path, root) or rel == CURATED_FILE:
+            if rel == VOCABULARY_FILE and (problem := vocabulary_problem(path)):
+                report.failed.append(FileFailure(path=rel, reason=problem))
+            if _is_ignored(path, root) or rel in (CURATED_FILE, VOCABULARY_FILE):
                 report.ignored.append(rel)
             elif rel in found:
                 report.failed.append(FileFailure(path=rel, reason=f"same relative path also in {found[rel].root}"))
