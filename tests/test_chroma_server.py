@@ -53,8 +53,8 @@ def server_settings(
 
 
 @pytest.fixture(scope="module")
-def assistant(server_settings: Settings) -> Assistant:
-    return build_assistant(server_settings)
+def assistant(server_settings: Settings, local_embeddings: LocalEmbeddings) -> Assistant:
+    return build_assistant(server_settings, local_embeddings)
 
 
 def _process_env(chroma: ChromaServer, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -97,6 +97,7 @@ def test_unchanged_reingest_publishes_nothing(server_settings: Settings, local_e
     assert store.current() == before
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 @pytest.mark.usefixtures("server_settings")
 def test_two_bot_processes_see_the_completed_ingest(chroma: ChromaServer, tmp_path: Path) -> None:
     questions = {"one": (HOUSING, HOUSING_SOURCE), "two": (CHIP, CHIP_SOURCE)}
@@ -162,7 +163,9 @@ def test_outage_refuses_politely_then_recovers_without_restart(
     try:
         down = assistant.answer_extractive(CHIP)
         assert not down.answered and down.answer == text("en", "store_down")
-        started_during_outage = build_assistant(server_settings)  # must not fail: the client connects lazily
+        started_during_outage = build_assistant(
+            server_settings, local_embeddings
+        )  # must not fail: the client connects lazily
         down_zh = started_during_outage.answer_extractive(HOUSING)
         assert not down_zh.answered and down_zh.answer == text("zh", "store_down")
         with pytest.raises(StoreUnavailable):

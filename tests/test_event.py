@@ -202,6 +202,7 @@ async def test_the_assistant_answers_a_curated_question_before_searching(
     assert not follow_up.curated
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_python_m_bot_ask_serves_curated_answers_from_the_configured_file(dev_data_dir: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TELEGRAM_", "CHROMA_", "CURATED_"))}
     env |= {"DATA_DIR": str(dev_data_dir), "KNOWLEDGE_SOURCES": str(DEV_CORPUS), "CURATED_ANSWERS": str(SAMPLE_CURATED)}
@@ -333,6 +334,7 @@ async def test_stats_in_telegram_sends_the_events_table_and_chart_to_staff_only(
     assert tg.photos(eve["id"]) == []
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 async def test_an_edited_curated_file_is_served_after_the_next_ingest_without_a_restart(
     tmp_path: Path, local_embeddings: LocalEmbeddings
 ) -> None:
@@ -341,7 +343,7 @@ async def test_an_edited_curated_file_is_served_after_the_next_ingest_without_a_
     settings = make_settings(tmp_path / "data", knowledge_sources=[kb])
     ingest = Ingest(make_store(settings), local_embeddings)
     ingest.run([kb])
-    assistant = build_assistant(settings)
+    assistant = build_assistant(settings, local_embeddings)
     assistant.searcher.refresh_seconds = 0
     before = await assistant.answer("How do I apply to join GOI?")
     assert before.curated and "service platform" in before.answer
