@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from knowledge.rules import Sector
+from knowledge.safe_yaml import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,11 @@ def _where(loc: tuple[int | str, ...]) -> str:
 def parse_vocabulary(text: str) -> Vocabulary:
     """Validate a vocabulary file's text; VocabularyError names the key and the mistake."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise VocabularyError(f"not valid YAML{f' (line {mark.line + 1})' if mark else ''}") from exc
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise VocabularyError(f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
     if not isinstance(data, dict):
         raise VocabularyError("a vocabulary file is a mapping with places: and sectors:")
     try:

@@ -11,6 +11,7 @@ from bot.core.curated import CuratedAnswers
 from bot.core.eligibility import EligibilityAdvisor
 from bot.core.llm import make_chat_model
 from knowledge.embeddings import make_embeddings
+from knowledge.logs import Redactor, secret_settings
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import KnowledgeStore, StoreUnavailable, make_store
@@ -54,4 +55,5 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
         advisor=advisor,
         curated=curated,
         reload_staff_files=staff_files,
+        redact=Redactor(list(secret_settings(settings).values())),
     )
