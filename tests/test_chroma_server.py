@@ -25,6 +25,9 @@ from knowledge.store import StoreUnavailable, make_store
 from tests.chroma_server import ChromaServer, running_server
 from tests.conftest import DEV_CORPUS, ROOT, make_settings
 
+# A Chroma server in a subprocess, filled by a real-model ingest: the slow run (scripts/test.sh) covers it.
+pytestmark = pytest.mark.slow
+
 HOUSING = "博士的租房补帖一个月给多少"  # sic: 补帖 is a common typo of 补贴
 HOUSING_SOURCE = "policies/youth-housing-support.zh.md"
 CHIP = "how much of our MPW shuttle cost does the chip fund cover?"
@@ -97,7 +100,6 @@ def test_unchanged_reingest_publishes_nothing(server_settings: Settings, local_e
     assert store.current() == before
 
 
-@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 @pytest.mark.usefixtures("server_settings")
 def test_two_bot_processes_see_the_completed_ingest(chroma: ChromaServer, tmp_path: Path) -> None:
     questions = {"one": (HOUSING, HOUSING_SOURCE), "two": (CHIP, CHIP_SOURCE)}
