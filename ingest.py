@@ -74,6 +74,9 @@ def _summary_table(report: IngestReport) -> Table:
     table.add_row("ignored", str(len(report.ignored)), "")
     for skipped in report.ignored:
         table.add_row("", "", f"{skipped.path}: {skipped.reason}")
+    table.add_row("suspicious", str(len(report.suspicious)), "")
+    for flagged in report.suspicious:
+        table.add_row("", "", f"[yellow]{flagged.path}[/yellow]: {flagged.reason}")
     table.add_row("failed", str(len(report.failed)), "")
     for failure in report.failed:
         table.add_row("", "", f"[red]{failure.path}[/red]: {failure.reason}")
@@ -122,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(task, completed=done, total=total)  # type: ignore[arg-type]
 
         try:
-            ingest = Ingest(make_store(settings), make_embeddings(settings), progress, settings.ingest_max_shrink)
+            ingest = Ingest(
+                make_store(settings),
+                make_embeddings(settings),
+                progress,
+                max_shrink=settings.ingest_max_shrink,
+                index_suspicious=settings.index_suspicious,
+            )
             report = ingest.run(
                 sources,
                 rebuild=args.rebuild,

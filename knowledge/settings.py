@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         " unset: SQLite in DATA_DIR.",
     )
     collection_prefix: str = Field("goi", description="Prefix of the Chroma collections this bot owns.")
+    index_suspicious: bool = Field(
+        True,
+        description="Index chunks that speak to an AI assistant ('ignore previous instructions…'); ingest lists them"
+        " either way, and answers never quote them.",
+    )
     ingest_max_shrink: float = Field(
         MAX_SHRINK,
         ge=0,
