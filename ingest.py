@@ -103,10 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     from knowledge.indexing import Ingest
     from knowledge.ingest_runs import record_run
     from knowledge.logs import setup_logging
-    from knowledge.settings import get_settings
+    from knowledge.settings import SettingsError, get_settings
     from knowledge.store import make_store
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"ingest.py: invalid settings (environment or .env):\n{exc}", file=sys.stderr)
+        return 2
     if args.data_dir:
         settings = settings.model_copy(update={"data_dir": args.data_dir})
     sources = args.paths or settings.knowledge_sources

@@ -40,9 +40,19 @@ async def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bot.staff.evaluation import breakdown, load_questions, run_eval
+    from bot.staff.evaluation import breakdown, load_questions, missing_corpus, run_eval
 
     questions = load_questions(args.questions)
+    info = assistant.searcher.store.current()
+    folders = [Path(folder) for folder in info.sources] if info else []
+    if missing_corpus(questions, folders):
+        corpus = args.questions.parent / "corpus"
+        print(
+            "warning: none of the questions' gold sources is in the index (built from "
+            f"{', '.join(map(str, folders)) or 'nothing'}), so every score would be 0; ingest their corpus first:\n"
+            f"  python ingest.py {corpus} --data-dir DIR && python -m bot eval {args.questions} --data-dir DIR",
+            file=sys.stderr,
+        )
     outcomes = await run_eval(questions, assistant.answer)
     report = breakdown(outcomes)
     if args.json:
@@ -95,14 +105,21 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bot`."""
     args = _parser().parse_args(argv)  # --help and usage errors end here, before pydantic is imported
     from knowledge.logs import setup_logging
-    from knowledge.settings import get_settings
+    from knowledge.settings import SettingsError, get_settings
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"python -m bot: invalid settings (environment or .env):\n{exc}", file=sys.stderr)
+        return 2
     data_dir = getattr(args, "data_dir_sub", None) or args.data_dir
     if data_dir:
         settings = settings.model_copy(update={"data_dir": data_dir})
-    setup_logging(settings)
     command = args.command or ("telegram" if settings.telegram_bot_token else "console")
+    if command == "console" and "log_level" not in settings.model_fields_set:
+        # Log lines would interleave with the chat: only warnings, on stderr, unless LOG_LEVEL asks for more.
+        settings = settings.model_copy(update={"log_level": "WARNING"})
+    setup_logging(settings)
     if command == "telegram":
         from bot.channels.telegram.app import run_telegram
 
