@@ -1,11 +1,10 @@
-"""Bounds benchmark: what a 1 MB history item costs, through `POST /ask` and through the core every channel uses.
+"""What small hostile inputs cost: each case runs in a fresh process and reports its peak RSS and wall time.
 
-    .venv/bin/python bench/bounds.py [--corpus DIR] [--megabytes 1]
+    .venv/bin/python bench/bounds.py [--json]
 
-Ingests the corpus (the shipped sample by default) into a fresh data folder, serves `POST /ask` on a free port of
-127.0.0.1 in this process, warms it with one question, then sends the oversized history: once over HTTP (refused
-with a 400 and its reason) and once straight to the assistant (each turn cut to its limit, the way the console and
-Telegram pass theirs). Prints the peak RSS of this process and the seconds each took, beside the issue's baseline.
+Cases (issue "Bounded by design"): a 336-byte YAML alias bomb as a document and in a Markdown front matter, a
+967 KB JSON file of one record, and a question whose history item is 1 MB. Target: each <= 600 MB and <= 5 s,
+reported with a reason, leaving the index or the server answering.
 """
 
 from __future__ import annotations
@@ -14,75 +13,108 @@ import argparse
 import asyncio
 import json
 import resource
+import sys
 import tempfile
+import textwrap
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
-import aiohttp
-from aiohttp import web
-
-from bot.channels.http import make_app
-from bot.core.components import build_assistant
-from bot.ops.site import ASSISTANT, new_metrics
-from knowledge.embeddings import make_embeddings
-from knowledge.indexing import Ingest
-from knowledge.settings import Settings
-from knowledge.store import make_store
+from langchain_core.embeddings import Embeddings
+from rich.console import Console
+from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINE = "before the limits (issue 18): 380 MB -> 4.4 GB peak, 11.6 s for a 1 MB history item"
-TARGET_MB, TARGET_SECONDS = 600, 5.0
-FOLLOW_UP = "and how much is it?"
+sys.path.insert(0, str(ROOT))
+TARGET_MB = 600
+TARGET_SECONDS = 5.0
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join([f'*{chr(97 + n)}'] * 9)}]\n" for n in range(8)
+)
+POLICY = "# Rent subsidy\n\nA doctor receives RMB 2,500 a month for at most 24 months.\n"
 
 
-def peak_mb() -> float:
-    """Peak resident memory of this process so far (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _ingest_one(embeddings: Embeddings, name: str, body: str) -> str:
+    """Ingest a folder of one ordinary policy and one hostile file; what happened to the hostile file."""
+    from knowledge.indexing import Ingest
+    from knowledge.settings import Settings
+    from knowledge.store import make_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kb = Path(tmp) / "kb"
+        kb.mkdir()
+        (kb / "rent.md").write_text(POLICY, encoding="utf-8")
+        (kb / name).write_text(body, encoding="utf-8")
+        store = make_store(Settings(data_dir=Path(tmp) / "data", _env_file=None))  # type: ignore[call-arg]
+        report = Ingest(store, embeddings).run([kb])
+        failed = {f.path: f.reason for f in report.failed}
+        outcome = f"refused: {failed[name][:70]}" if name in failed else f"ingested as {report.chunks - 1} chunks"
+        return f"{outcome}; rent.md published: {report.published and 'rent.md' in report.added}"
 
 
-def _line(label: str, seconds: float, outcome: str, judged: bool = True) -> None:
-    verdict = "ok" if seconds <= TARGET_SECONDS and peak_mb() <= TARGET_MB else "OVER TARGET"
-    print(f"{label:<28} {seconds:6.2f} s  peak {peak_mb():6.0f} MB  {outcome}  {verdict if judged else ''}", flush=True)
+def _long_history(embeddings: Embeddings) -> str:
+    from bot.core.assistant import Assistant
+    from knowledge.indexing import Ingest
+    from knowledge.retrieve import HybridSearcher
+    from knowledge.settings import Settings
+    from knowledge.store import make_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kb = Path(tmp) / "kb"
+        kb.mkdir()
+        (kb / "rent.md").write_text(POLICY, encoding="utf-8")
+        store = make_store(Settings(data_dir=Path(tmp) / "data", _env_file=None))  # type: ignore[call-arg]
+        Ingest(store, embeddings).run([kb])
+        answer = asyncio.run(
+            Assistant(HybridSearcher(store, embeddings)).answer("and how much is it?", ["x " * 500_000])
+        )
+        return f"answered={answer.answered}, from {answer.sources[0].path if answer.sources else 'nothing'}"
 
 
-async def run(settings: Settings, history_item: str) -> None:
-    runner = web.AppRunner(make_app(settings, new_metrics(settings, "http"), build_assistant))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as client:
-            started = time.perf_counter()
-            async with client.post("/ask", json={"question": "What is the voucher cap?"}) as warm:
-                await warm.read()
-            _line("warm-up (models load)", time.perf_counter() - started, f"HTTP {warm.status}", judged=False)
-            started = time.perf_counter()
-            body = {"question": FOLLOW_UP, "history": [history_item]}
-            async with client.post("/ask", data=json.dumps(body)) as refused:
-                reason = (await refused.json()).get("error", "")
-            _line("HTTP /ask, 1 item", time.perf_counter() - started, f"HTTP {refused.status}: {reason[:60]}")
-        assistant = runner.app[ASSISTANT]
-        started = time.perf_counter()
-        answer = await assistant.answer(FOLLOW_UP, [history_item] * 20)
-        _line("core, 20 such items", time.perf_counter() - started, f"answered={answer.answered}")
-    finally:
-        await runner.cleanup()
+CASES: dict[str, Callable[[], str]] = {
+    "YAML alias bomb (336 B)": lambda: _ingest_one("bomb.yaml", BOMB),
+    "alias bomb in front matter": lambda: _ingest_one(
+        "bomb.md", f"---\ntopics:\n{textwrap.indent(BOMB, '  ')}---\n# x\n"
+    ),
+    "one 967 KB JSON record": lambda: _ingest_one("report.json", json.dumps([{"body": "word " * 198_000}])),
+    "1 MB history item": _long_history,
+}
 
 
-def main() -> None:
+def _run(case: str) -> tuple[str, float, float]:
+    from knowledge.embeddings import LocalEmbeddings
+
+    embeddings = LocalEmbeddings()
+    embeddings.embed_query("warm up")  # the model loads before the clock starts
+    started = time.perf_counter()
+    outcome = CASES[case](embeddings)
+    return outcome, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    """Run every case in a process of its own and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=ROOT / "knowledge" / "sample")
-    parser.add_argument("--megabytes", type=float, default=1.0)
+    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(_env_file=None, data_dir=Path(data_dir), knowledge_sources=[args.corpus])  # type: ignore[call-arg]
-        Ingest(make_store(settings), make_embeddings(settings)).run([args.corpus])
-        print(f"after ingest of {args.corpus.name}: peak {peak_mb():.0f} MB")
-        item = ("voucher rules " * int(args.megabytes * 1_000_000 / 14))[: int(args.megabytes * 1_000_000)]
-        asyncio.run(run(settings, item))
-    print(f"target: <= {TARGET_MB} MB, <= {TARGET_SECONDS:.0f} s; {BASELINE}")
+    results = {}
+    for case in CASES:
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            outcome, seconds, peak = pool.submit(_run, case).result()
+        met = peak <= TARGET_MB and seconds <= TARGET_SECONDS
+        results[case] = {"outcome": outcome, "seconds": round(seconds, 2), "peak_mb": round(peak), "met": met}
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False))
+        return 0
+    table = Table(title=f"Hostile inputs (target <= {TARGET_MB} MB and <= {TARGET_SECONDS:g} s each, model loaded)")
+    for column in ("case", "outcome", "seconds", "peak RSS (MB)", "target"):
+        table.add_column(column)
+    for case, r in results.items():
+        table.add_row(case, r["outcome"], str(r["seconds"]), str(r["peak_mb"]), "met" if r["met"] else "MISSED")
+    Console(width=160).print(table)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

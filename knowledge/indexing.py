@@ -23,6 +23,7 @@ from knowledge.settings import CURATED_FILE, MAX_SHRINK
 from knowledge.split import content_hash, embedding_views, split_document
 from knowledge.store import IndexInfo, KnowledgeStore, flat_metadata, new_generation_name, utc_now
 from knowledge.suspicious import addressed_to_assistant
+from knowledge.vocabulary import VOCABULARY_FILE, vocabulary_problem
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,11 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
             elif rel == CURATED_FILE:
                 curated.append(_digest(path))
                 report.ignored.append(Skipped(path=rel, reason="curated answers: the bot reads them itself"))
+            elif rel == VOCABULARY_FILE:  # read by the bot too: a change must publish a generation it notices
+                curated.append(_digest(path))
+                report.ignored.append(Skipped(path=rel, reason="the programme's vocabulary: the bot reads it itself"))
+                if problem := vocabulary_problem(path):
+                    report.failed.append(FileFailure(path=rel, reason=problem))
             elif path.is_file():
                 _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(path)), report)
     read = {file.path.resolve(): file.rel for file in found.values()}

@@ -29,13 +29,15 @@ from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.logs import setup_logging
 from knowledge.retrieve import HybridSearcher
-from knowledge.settings import Settings
+from knowledge.settings import SAMPLE_KNOWLEDGE, Settings
 from knowledge.store import make_store
+from knowledge.vocabulary import load_vocabulary
 from tests.conftest import DEV_CORPUS, make_settings
 from tests.fakes.openai import API_KEY, FakeOpenAI, asked_question, fenced_passages
 from tests.fakes.telegram import FakeTelegram
 from tests.test_telegram import ask, running, say
 
+SAMPLE_WORDS = load_vocabulary([SAMPLE_KNOWLEDGE])
 POLICIES = ("youth-housing-support.zh.md", "incubator-rent-support.md", "innovation-vouchers.md")
 PLANTED = """# Notice on subsidies
 
@@ -190,7 +192,7 @@ def test_any_question_gets_an_answer_not_an_exception(
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=400) | st.from_regex(r"[0-9一二三四五六七八九十百千万亿%年月日岁 .,，。a-z]{0,80}"))
 def test_fact_parsing_never_raises_and_stays_in_range(message: str) -> None:
-    facts = parse_facts(message)
+    facts = parse_facts(message, vocabulary=SAMPLE_WORDS)
     for name, value in facts.model_dump().items():
         if isinstance(value, float | int) and not isinstance(value, bool) and name.endswith("share"):
             assert 0 <= value <= 100, (name, value, message)
