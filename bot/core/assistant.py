@@ -46,6 +46,11 @@ _BACK = re.compile(
 )
 
 
+def unavailable_key(error: IndexMissing | StoreUnavailable) -> str:
+    """The sentence for a knowledge base that cannot be searched: not built yet, or its store out of reach."""
+    return "index_missing" if isinstance(error, IndexMissing) else "store_down"
+
+
 def refers_back(question: str) -> bool:
     """True when a question leans on the conversation: it points back, or is too short to stand alone."""
     # Content words in English ("how much if we finish phase 2?" has two); characters in Chinese.
@@ -185,11 +190,9 @@ class Assistant:
             return pinned
         try:
             passages = self.retrieve(question, history or [])
-        except IndexMissing:
-            return self._refusal(question, language, "index_missing", "extractive")
-        except StoreUnavailable:
-            log.warning("store unavailable", exc_info=True)
-            return self._refusal(question, language, "store_down", "extractive")
+        except (IndexMissing, StoreUnavailable) as exc:
+            log.warning("cannot search: %s", unavailable_key(exc), exc_info=isinstance(exc, StoreUnavailable))
+            return self._refusal(question, language, unavailable_key(exc), "extractive")
         return self._extractive(question, language, passages)
 
     def _advice(self, question: str, language: Language) -> Answer | None:

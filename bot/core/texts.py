@@ -63,6 +63,7 @@ EN: dict[str, str] = {
     "choice_bachelor": "bachelor's",
     "choice_master": "master's",
     "choice_phd": "PhD",
+    "console_intro": "Assistant console. Ask in English or Chinese, or type a choice's number; empty line to quit.",
     # Telegram (bot/channels/telegram/)
     "tg_start": (
         "Hello, {name}! I answer questions about the GOI open-innovation programme: which schemes your firm "
@@ -238,6 +239,7 @@ ZH: dict[str, str] = {
     "choice_bachelor": "本科",
     "choice_master": "硕士",
     "choice_phd": "博士",
+    "console_intro": "助手控制台。可以用中文或英文提问，或输入选项编号；空行退出。",
     # Telegram（bot/channels/telegram/）
     "tg_start": (
         "{name}您好！我解答GOI开放式创新项目的相关问题：企业能申请哪些政策、青年人才住房支持、共享仪器和开放专利、"

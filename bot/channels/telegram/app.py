@@ -19,6 +19,7 @@ from bot.channels.telegram.ratelimit import CountingRateLimiter
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
 from bot.conversation.records import Records
+from bot.conversation.service import ConversationService
 from bot.conversation.state import Conversations
 from bot.conversation.tables import connect, database_url
 from bot.core.assistant import Assistant
@@ -42,13 +43,16 @@ def build_application(
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         engine = connect(database_url(settings))
-        application.bot_data["services"] = Services(
-            settings=settings,
-            assistant=make_assistant(settings),
-            records=Records(engine),
-            conversations=Conversations(engine),
-            flood=FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds),
+        conversation = ConversationService(
+            settings,
+            make_assistant(settings),
+            Records(engine),
+            Conversations(engine),
+            max_question_chars=settings.telegram_max_question_chars,
+            handoffs=settings.telegram_staff_chat_id is not None,
         )
+        flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)
+        application.bot_data["services"] = Services(conversation=conversation, flood=flood)
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
         assistant = services(application).assistant
         application.bot_data["operator"] = await start_operator_site(settings, metrics, assistant)
