@@ -17,12 +17,15 @@ from pydantic import BaseModel, Field
 
 from knowledge.embeddings import model_id
 from knowledge.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
+from knowledge.programme import PROGRAMME_FILE, programme_problem
 from knowledge.rules import is_rule_file, rule_documents
 from knowledge.settings import CURATED_FILE
 from knowledge.split import content_hash, embedding_views, split_document
 from knowledge.store import IndexInfo, KnowledgeStore, flat_metadata, new_generation_name, utc_now
 
 log = logging.getLogger(__name__)
+
+STAFF_FILES = (CURATED_FILE, PROGRAMME_FILE)  # at the top of a knowledge folder, read by the bot, never indexed
 
 Progress = Callable[[str, int, int], None]
 EMBED_BATCH = 256
@@ -100,9 +103,11 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
     for source in sources:
         for path, root in _walk(source):
             rel = path.relative_to(root).as_posix()
-            if rel == CURATED_FILE:
+            if rel in STAFF_FILES:  # read by the bot itself: a change must publish a generation it notices
                 curated.append(_digest(path))
-            if _is_ignored(path, root) or rel == CURATED_FILE:
+            if rel == PROGRAMME_FILE and (problem := programme_problem(path)):
+                report.failed.append(FileFailure(path=rel, reason=problem))
+            if _is_ignored(path, root) or rel in STAFF_FILES:
                 report.ignored.append(rel)
             elif rel in found:
                 report.failed.append(FileFailure(path=rel, reason=f"same relative path also in {found[rel].root}"))

@@ -46,7 +46,8 @@ async def press(service: ConversationService, action: Action) -> list[Reply]:
     if action.kind is Kind.TOPIC and action.args[0] == "eligibility":
         return guided.start(service, ME)
     if action.kind is Kind.TOPIC:
-        return [(await service.ask(ME, text(language, f"tg_ask_{action.args[0]}"))).reply]
+        topic = service.programme.topic(action.args[0])
+        return [(await service.ask(ME, topic.question.get(language))).reply] if topic else []
     if action.kind is Kind.CHOICE:
         return [] if guided.closed(service, ME, action.args[0]) else [guided.choose(service, ME, action.args[1])]
     found = service.sources(ME, int(action.args[0]))
@@ -71,7 +72,7 @@ async def chat(assistant: Assistant, settings: Settings) -> int:
         settings, assistant, Records(engine), Conversations(engine), settings.http_max_question_chars
     )
     print(text("en", "console_intro"))
-    shown, offered = render(Reply(language="en", actions=topic_actions("en")))
+    shown, offered = render(Reply(language="en", actions=topic_actions(service.programme, "en")))
     print(shown.strip("\n") + "\n", flush=True)
     loop = asyncio.get_running_loop()
     while line := await loop.run_in_executor(None, _read_line):

@@ -28,7 +28,7 @@ def _advance(service: ConversationService, who: Who, state: Interview, again: bo
     """The next question (again, when the answer could not be read), or the verdicts when done."""
     advisor = service.assistant.advisor
     assert advisor is not None  # a dialogue only starts when rules are loaded
-    state, prompt = interview.next_prompt(state, advisor.schemes)
+    state, prompt = interview.next_prompt(state, advisor.schemes, advisor.programme)
     if prompt is None:
         service.set_dialogue_part(who, PART, None)
         return Reply(language=state.language, answer=interview.result(state, advisor))

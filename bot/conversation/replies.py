@@ -9,11 +9,13 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from bot.conversation.actions import Action, Kind
+from bot.conversation.smalltalk import Intent
 from bot.core.interview import Prompt
 from bot.core.listings import Page
 from bot.core.models import Answer
 from bot.core.texts import text
 from knowledge.language import Language
+from knowledge.programme import Programme
 
 Rows = list[list[Action]]
 LANGUAGES = (("en", "English"), ("zh", "中文"))
@@ -29,9 +31,11 @@ class Reply(BaseModel):
     actions: Rows = Field(default_factory=list)
 
 
-def say(language: Language, key: str, actions: Rows | None = None, **values: object) -> Reply:
-    """A reply of one sentence from bot/core/texts.py."""
-    return Reply(language=language, text=text(language, key, **values), actions=actions or [])
+def say(
+    language: Language, key: str, actions: Rows | None = None, programme: Programme | None = None, **values: object
+) -> Reply:
+    """A reply of one sentence from bot/core/texts.py (naming the programme when it is given)."""
+    return Reply(language=language, text=text(language, key, programme, **values), actions=actions or [])
 
 
 def in_rows(actions: list[Action], width: int = 2) -> Rows:
@@ -78,9 +82,19 @@ def more_actions(kind: str, page: Page, key: str, language: Language) -> Rows:
     return [[Action(kind=Kind.MORE, args=(kind, str(page.page + 1), key), label=text(language, "ls_more"))]]
 
 
-TOPICS = ("eligibility", "housing", "resources", "funds", "apply")
+EXAMPLES = 3  # example questions under a greeting: enough to show the range, short enough for a phone
 
 
-def topic_actions(language: Language) -> Rows:
-    """Topic buttons under the greeting, two per row."""
-    return in_rows([Action(kind=Kind.TOPIC, args=(t,), label=text(language, f"tg_topic_{t}")) for t in TOPICS])
+def small_talk(intent: Intent, language: Language, programme: Programme) -> Reply:
+    """A short friendly reply to small talk: what the assistant covers, example questions and the topic buttons."""
+    lines = [text(language, f"st_{intent}", programme)]
+    if intent in ("greeting", "about") and programme.topics:
+        examples = [f"• {topic.question.get(language)}" for topic in programme.topics[:EXAMPLES]]
+        lines += ["", text(language, "st_examples"), *examples]
+    actions = topic_actions(programme, language) if intent in ("greeting", "about") else []
+    return Reply(language=language, text="\n".join(lines), actions=actions)
+
+
+def topic_actions(programme: Programme, language: Language) -> Rows:
+    """The programme's topic buttons (programme.yaml) under the greeting, two per row."""
+    return in_rows([Action(kind=Kind.TOPIC, args=(t.id,), label=t.label.get(language)) for t in programme.topics])

@@ -8,17 +8,21 @@ for staff, the hand-off after repeated misses, the listings, the buttons under e
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from bot.conversation.records import Handoff, Records
-from bot.conversation.replies import Reply, answer_actions, say
+from bot.conversation.replies import Reply, answer_actions, say, small_talk
+from bot.conversation.smalltalk import SmallTalk
 from bot.conversation.state import ChatState, Conversations
 from bot.core.assistant import Assistant
 from bot.core.models import Source
 from bot.core.texts import text
-from knowledge.language import Language
+from knowledge.language import Language, detect_language
+from knowledge.programme import Programme, ProgrammeError, load_programme
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +30,7 @@ log = logging.getLogger(__name__)
 HISTORY_TURNS = 4  # earlier questions a follow-up is read with; the core looks at the last ones only
 MISSES_BEFORE_HANDOFF = 2  # questions in a row unanswered before a person is brought in
 OnDraft = Callable[[str], Awaitable[None]]
+_LETTERS = re.compile(r"[A-Za-z\u4e00-\u9fff]")  # a message of emoji alone is in the user's language
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,14 @@ class StaffNote:
     recent: list[str]
 
 
+def _configured_programme(settings: Settings) -> Programme:
+    try:
+        return load_programme(settings.knowledge_sources, settings.programme_file)
+    except ProgrammeError as exc:  # ingest reports it to staff; the bot still talks, neutrally
+        log.error("programme.yaml not used, neutral wording: %s", exc)
+        return Programme()
+
+
 class ConversationService:
     """One per process, shared by every chat; keeps nothing itself (any replica may get a chat's next message)."""
 
@@ -73,6 +86,13 @@ class ConversationService:
         self.conversations = conversations
         self.max_question_chars = max_question_chars
         self.handoffs = handoffs  # whether staff take hand-offs in this channel
+        self._configured = _configured_programme(settings)
+
+    @property
+    def programme(self) -> Programme:
+        """Who the assistant speaks for: the indexed knowledge base's programme.yaml (followed as the index
+        changes), else the one in KNOWLEDGE_SOURCES when the assistant was not built from folders."""
+        return self.assistant.programme or self._configured
 
     # -- the user's language and the chat's state -------------------------------------------------------------
 
@@ -113,6 +133,11 @@ class ConversationService:
             parts[name] = value
         self.update(who, dialogue=parts or None)
 
+    @cached_property
+    def smalltalk(self) -> SmallTalk:
+        """Recognises greetings, thanks, goodbyes and "what can you do" (loaded on first use)."""
+        return SmallTalk.bundled(self.assistant.searcher.embeddings)
+
     # -- questions ---------------------------------------------------------------------------------------------
 
     def refusal(self, question: str, language: Language) -> Reply | None:
@@ -128,6 +153,9 @@ class ConversationService:
         question = question.strip()
         if refused := self.refusal(question, self.language(who)):
             return Asked(refused)
+        if (intent := self.smalltalk.intent(question)) is not None:  # never searched, nor recorded as a question
+            language = detect_language(question) if _LETTERS.search(question) else self.language(who)
+            return Asked(small_talk(intent, language, self.programme))
         state = self.state(who)
         answer = await self.assistant.answer(question, state.history, on_draft=on_draft)
         question_id = self.records.add_question(who.chat_id, who.user_id, state.event, answer)
@@ -162,7 +190,7 @@ class ConversationService:
         self.records.add_handoff(staff_message_id, who.user_id, handoff)
         self.update(who, misses=0)
         log.info("handed chat %s to staff", who.chat_id)
-        return say(language, "tg_handoff_done")
+        return say(language, "tg_handoff_done", programme=self.programme)
 
     def staff_reply(self, staff_message_id: int, reply: str) -> tuple[Handoff, Reply] | None:
         """A staff member answered a hand-off note: the hand-off (whose chat) and the message for the user; None
@@ -170,4 +198,4 @@ class ConversationService:
         handoff = self.records.handoff(staff_message_id)
         if handoff is None:
             return None
-        return handoff, say(handoff.language, "tg_staff_reply", text=reply)
+        return handoff, say(handoff.language, "tg_staff_reply", programme=self.programme, text=reply)

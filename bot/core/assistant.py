@@ -21,13 +21,14 @@ from bot.core.models import Answer, Source
 from bot.core.texts import text
 from knowledge.language import Language, detect_language
 from knowledge.lexical import tokenize
+from knowledge.programme import Programme, ProgrammeError
 from knowledge.retrieve import HybridSearcher, IndexMissing, Passage
 from knowledge.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 OnDraft = Callable[[str], Awaitable[None]]
-StaffFiles = tuple[EligibilityAdvisor | None, CuratedAnswers | None]
+StaffFiles = tuple[EligibilityAdvisor | None, CuratedAnswers | None, Programme]
 
 
 class Observer(Protocol):
@@ -92,8 +93,8 @@ def _sources(passages: list[Passage], limit: int) -> list[Source]:
     return list(seen.values())[:limit]
 
 
-def _with_warnings(body: str, sources: list[Source], language: Language) -> str:
-    warnings = [text(language, "expired", date=s.expires or "") for s in sources[:1] if s.expired]
+def _with_warnings(body: str, sources: list[Source], language: Language, programme: Programme) -> str:
+    warnings = [text(language, "expired", programme, date=s.expires or "") for s in sources[:1] if s.expired]
     return "\n\n".join([body, *warnings])
 
 
@@ -109,6 +110,7 @@ class Assistant:
         curated: CuratedAnswers | None = None,
         observer: Observer | None = None,
         reload_staff_files: Callable[[], StaffFiles] | None = None,
+        programme: Programme | None = None,
     ) -> None:
         self.searcher = searcher
         self.chat = chat
@@ -117,6 +119,7 @@ class Assistant:
         self._curated = curated
         self.observer = observer
         self._reload_staff_files = reload_staff_files
+        self._programme = programme
         self._generation: str | None = None
 
     @property
@@ -131,6 +134,12 @@ class Assistant:
         self._follow_index()
         return self._curated
 
+    @property
+    def programme(self) -> Programme | None:
+        """The programme.yaml of the knowledge base being searched (None: not built from a knowledge folder)."""
+        self._follow_index()
+        return self._programme
+
     def _follow_index(self) -> None:
         """Staff edit rules and curated answers with the documents: reread them when a new index is published."""
         if self._reload_staff_files is None:
@@ -143,9 +152,9 @@ class Assistant:
             return
         self._generation = generation
         try:
-            self._advisor, self._curated = self._reload_staff_files()
-        except CuratedError as exc:  # a running bot keeps its answers rather than stop answering
-            log.error("curated answers not reloaded, the previous ones stay: %s", exc)
+            self._advisor, self._curated, self._programme = self._reload_staff_files()
+        except (CuratedError, ProgrammeError) as exc:  # a running bot keeps its answers rather than stop answering
+            log.error("curated answers and programme not reloaded, the previous ones stay: %s", exc)
             return
         log.info("rules and curated answers reloaded generation=%s", generation)
 
@@ -175,7 +184,7 @@ class Assistant:
     def _refusal(self, question: str, language: Language, key: str, mode: str) -> Answer:
         return Answer(
             question=question,
-            answer=text(language, key),
+            answer=text(language, key, self.programme),
             answered=False,
             language=language,
             mode=mode,  # type: ignore[arg-type]
@@ -209,7 +218,8 @@ class Assistant:
         if not passages or passages[0].score < self.config.min_score:
             return self._refusal(question, language, "not_found", "extractive")
         sources = _sources(passages, self.config.sources)
-        body = _with_warnings(compose(question, language, passages, self.searcher.section), sources, language)
+        quoted = compose(question, language, passages, self.searcher.section)
+        body = _with_warnings(quoted, sources, language, self.programme or Programme())
         best = passages[0]
         close = best.score >= self.config.confident_score or best.lexical >= self.config.confident_lexical
         # In the question's own language, a passage sharing none of its words is a neighbour in meaning only (on the
@@ -288,7 +298,7 @@ class Assistant:
     ) -> Answer:
         if not passages or passages[0].score < self.config.min_score or self.chat is None:
             return self._refusal(question, language, "not_found", "llm")
-        messages = llm.answer_messages(question, language, passages)
+        messages = llm.answer_messages(question, language, passages, self.programme)
         if on_draft is None:
             reply = await llm.whole_reply(self.chat, messages)
         else:
@@ -303,7 +313,9 @@ class Assistant:
         sources = _sources(cited, len(cited))
         return Answer(
             question=question,
-            answer=_with_warnings(f"{body}\n\n{llm.footer(cited, language)}", sources, language),
+            answer=_with_warnings(
+                f"{body}\n\n{llm.footer(cited, language)}", sources, language, self.programme or Programme()
+            ),
             answered=True,
             language=language,
             mode="llm",

@@ -10,6 +10,7 @@ from bot.core.curated import CuratedAnswers
 from bot.core.eligibility import EligibilityAdvisor
 from bot.core.llm import make_chat_model
 from knowledge.embeddings import make_embeddings
+from knowledge.programme import load_programme
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import KnowledgeStore, StoreUnavailable, make_store
@@ -40,9 +41,11 @@ def build_assistant(settings: Settings) -> Assistant:
     def staff_files() -> StaffFiles:
         sources = indexed_sources(store, settings.knowledge_sources)
         folders = settings.model_copy(update={"knowledge_sources": sources})
-        return EligibilityAdvisor.from_sources(sources), CuratedAnswers.from_files(folders.curated_files, embeddings)
+        programme = load_programme(sources, settings.programme_file)
+        advisor = EligibilityAdvisor.from_sources(sources, programme)
+        return advisor, CuratedAnswers.from_files(folders.curated_files, embeddings, programme), programme
 
-    advisor, curated = staff_files()
+    advisor, curated, programme = staff_files()
     return Assistant(
         HybridSearcher(store, embeddings),
         make_chat_model(settings),
@@ -50,4 +53,5 @@ def build_assistant(settings: Settings) -> Assistant:
         advisor=advisor,
         curated=curated,
         reload_staff_files=staff_files,
+        programme=programme,
     )

@@ -26,7 +26,8 @@ from bot.channels.telegram.session import conversation, pressed, services, ui_la
 from bot.channels.telegram.staff import hand_off, relay, reload_and_report
 from bot.conversation import actions
 from bot.conversation.actions import Kind
-from bot.conversation.replies import TOPICS, language_actions, topic_actions
+from bot.conversation.replies import language_actions, topic_actions
+from bot.conversation.replies import say as say_in
 from bot.core.texts import text
 from bot.staff.report import chart_png
 from knowledge.settings import Settings
@@ -52,9 +53,10 @@ ADDRESSED = _Addressed()
 
 
 async def say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
-    """Reply with one sentence from bot/core/texts.py in the user's language."""
+    """Reply with one sentence from bot/core/texts.py in the user's language, naming the programme."""
     if update.effective_message is not None:
-        await update.effective_message.reply_html(render.plain_message(ui_language(update, context), key, **values))
+        reply = say_in(ui_language(update, context), key, programme=conversation(context).programme, **values)
+        await update.effective_message.reply_html(render.reply_messages(reply)[0])
 
 
 def staff_only(handler: Handler) -> Handler:
@@ -85,16 +87,17 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Greet in the user's language with topic buttons; `/start event_<code>` tags the chat for the staff report."""
     if context.args and context.args[0].startswith("event_"):
         conversation(context).update(who(update), event=context.args[0].removeprefix("event_")[:64])
-    language = ui_language(update, context)
+    language, programme = ui_language(update, context), conversation(context).programme
     name = update.effective_user.first_name if update.effective_user else ""
     await update.effective_message.reply_html(
-        render.greeting(name, language), reply_markup=render.keyboard(topic_actions(language))
+        render.greeting(name, language, programme), reply_markup=render.keyboard(topic_actions(programme, language))
     )
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """What the bot does and its commands."""
-    await update.effective_message.reply_html(render.help_message(ui_language(update, context)))
+    language, programme = ui_language(update, context), conversation(context).programme
+    await update.effective_message.reply_html(render.help_message(language, programme))
 
 
 async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -151,10 +154,11 @@ async def topic(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     await query.answer()
     [name] = pressed(update).args
+    found = conversation(context).programme.topic(name)
     if name == "eligibility":
         await eligibility.start(update, context)
-    elif name in TOPICS:  # else a button of a topic since dropped
-        await respond(update, context, text(ui_language(update, context), f"tg_ask_{name}"))
+    elif found is not None:  # else a button of a topic since dropped from programme.yaml
+        await respond(update, context, found.question.get(ui_language(update, context)))
 
 
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -17,6 +17,7 @@ from bot.core.models import Answer, Source
 from bot.core.texts import text
 from knowledge.indexing import IngestReport
 from knowledge.language import Language
+from knowledge.programme import Programme
 
 LIMIT = MessageLimit.MAX_TEXT_LENGTH
 COMMANDS = ("start", "help", "ask", "eligibility", "equipment", "patents", "solutions", "lang", "sources", "cancel")
@@ -165,15 +166,16 @@ def plain_message(language: Language, key: str, **values: object) -> str:
     return escape(text(language, key, **values))
 
 
-def greeting(name: str, language: Language) -> str:
-    """The /start message."""
-    return plain_message(language, "tg_start", name=name)
+def greeting(name: str, language: Language, programme: Programme) -> str:
+    """The /start message (inviting a topic when the programme has topic buttons)."""
+    ending = text(language, "or_topic" if programme.topics else "or_nothing")
+    return escape(text(language, "tg_start", programme, name=name, or_topic=ending))
 
 
-def help_message(language: Language) -> str:
+def help_message(language: Language, programme: Programme) -> str:
     """The /help message: what the bot does and its commands."""
     commands = [f"/{name} — {escape(text(language, f'tg_cmd_{name}'))}" for name in COMMANDS]
-    return "\n".join([plain_message(language, "tg_help"), *commands])
+    return "\n".join([escape(text(language, "tg_help", programme)), *commands])
 
 
 def bot_commands(language: Language) -> list[BotCommand]:
