@@ -55,6 +55,7 @@ def build_application(
         application.bot_data["services"] = Services(conversation=conversation, flood=flood)
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
         assistant = services(application).assistant
+        assistant.observer = metrics
         application.bot_data["operator"] = await start_operator_site(settings, metrics, assistant)
         await application.bot.set_my_commands(render.bot_commands("en"))
         await application.bot.set_my_commands(render.bot_commands("zh"), language_code="zh")
