@@ -89,7 +89,6 @@ def operator_app(settings: Settings, metrics: Metrics, assistant: Assistant) -> 
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[ASSISTANT] = assistant
-    assistant.observer = metrics  # the channel's answers are this process's to count
     add_operator_routes(app)
     return app
 
