@@ -22,6 +22,8 @@ from knowledge.embeddings import LocalEmbeddings
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from tests.conftest import make_settings
+from tests.fakes.telegram import FakeTelegram
+from tests.test_telegram import ask, running, say
 
 LABELLED = yaml.safe_load((Path(__file__).parent / "data" / "smalltalk.yaml").read_text(encoding="utf-8"))
 
@@ -82,3 +84,16 @@ async def test_a_question_that_starts_with_a_greeting_is_still_answered(service:
     [follow_up] = await turn(service, "谢谢，那博士呢？", [])
     assert follow_up.answer is not None
     assert service.records.stats().total.questions == 2
+
+
+async def test_in_telegram_a_greeting_gets_the_topic_buttons_and_a_question_after_hi_is_answered(
+    tg: FakeTelegram, tmp_path: Path, searcher: HybridSearcher
+) -> None:
+    async with running(tg, tmp_path, Assistant(searcher)) as application:
+        ada = tg.user(101, "Ada", "zh")
+        [hello] = await say(tg, ada, "heyyy 👋")
+        assert hello.text.startswith("Hello! I answer questions about the GOI programme")  # the message's language
+        assert [label for label, _ in hello.buttons][:2] == ["Who can join", "Housing support"]
+        [*_, answer] = await ask(tg, ada, "hi, what is the maximum innovation voucher amount per year?")
+        assert "186,400" in answer.text  # the dev corpus's yearly cap
+        assert application.bot_data["services"].records.stats().total.questions == 1  # the greeting is not one

@@ -33,6 +33,7 @@ MAX_CHARS = 60  # longer messages carry a question, whatever their words
 TYPO = 0.8  # difflib ratio at which an unknown word is taken as a misspelt exemplar word ("thnaks", "helo")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _NOISE = re.compile(r"[^\w\s]|_")  # emoji and punctuation carry no meaning the model needs
+_STRETCHED = re.compile(r"([a-z])\1{2,}")  # "heyyy", "hiiii": chat spelling, read as "heyy", "hii"
 # Chinese sentence-final particles: grammar, not topic ("谢啦", "好吧"), in any text.
 _PARTICLES = frozenset("啊呀啦吧哦嘛呢哈噢喔嗯咯哇")
 
@@ -87,7 +88,7 @@ class SmallTalk:
 
     def content_words(self, message: str) -> list[str]:
         """The words of `message` that are not small talk (the topic of a question)."""
-        return [word for word in tokenize(message) if not self._known(word)]
+        return [word for word in tokenize(_unstretched(message)) if not self._known(word)]
 
     @cached_property
     def _vectors(self) -> np.ndarray:
@@ -95,7 +96,7 @@ class SmallTalk:
 
     def closest(self, message: str) -> tuple[Intent, float]:
         """The intent of the exemplar closest in meaning, and its cosine similarity."""
-        words = _NOISE.sub(" ", message.lower()).split()
+        words = _NOISE.sub(" ", _unstretched(message)).split()
         cleaned = " ".join(self._spelled(word) or word for word in words) or message
         scores = self._vectors @ _normalized([self.embeddings.embed_query(cleaned)])[0]
         best = int(np.argmax(scores))
@@ -107,6 +108,10 @@ class SmallTalk:
             return None
         intent, score = self.closest(message)
         return intent if score >= self.threshold else None
+
+
+def _unstretched(message: str) -> str:
+    return _STRETCHED.sub(r"\1\1", message.lower())
 
 
 def _normalized(vectors: list[list[float]]) -> np.ndarray:
