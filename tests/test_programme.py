@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import string
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from bot.core.eligibility import EligibilityAdvisor
 from bot.core.interview import Interview
 from bot.core.llm import answer_messages
 from bot.core.texts import EN, ZH, identity, text
+from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.programme import PROGRAMME_FILE, Programme, ProgrammeError, parse_programme
 from knowledge.rules import FACTS
@@ -117,21 +117,25 @@ def test_ingest_lists_an_invalid_programme_file_and_never_indexes_it(tmp_path: P
     assert PROGRAMME_FILE in report.ignored and report.added == ["about.md"]
 
 
-async def test_an_edited_programme_file_is_used_after_the_next_ingest_without_a_restart(
-    tmp_path: Path, local_embeddings
+async def test_a_programme_file_added_or_edited_is_used_after_the_next_ingest_without_a_restart(
+    tmp_path: Path, local_embeddings: LocalEmbeddings
 ) -> None:
     kb = tmp_path / "kb"
-    shutil.copytree(SAMPLE_KNOWLEDGE, kb)
+    kb.mkdir()
+    (kb / "about.md").write_text("# About\n\nThe programme funds robotics start-ups.\n", encoding="utf-8")
     settings = make_settings(tmp_path / "data", knowledge_sources=[kb])
     ingest = Ingest(make_store(settings), local_embeddings)
     ingest.run([kb])
     assistant = build_assistant(settings)
     assistant.searcher.refresh_seconds = 0
-    refused = await assistant.answer("陆家嘴附近哪家小笼包好吃？")
-    assert "GOI服务中心（service@goi-sample.example.org）" in refused.answer
+    assert assistant.programme == Programme()  # neutral: no file yet
 
     (kb / PROGRAMME_FILE).write_text(HARBOUR, encoding="utf-8")
     assert ingest.run([kb]).published  # the programme file alone publishes a generation
-    moved = await assistant.answer("陆家嘴附近哪家小笼包好吃？")
-    assert "HBF服务台（help@hbf.example.org）" in moved.answer
-    assert assistant.programme == Programme.model_validate_json(parse_programme(kb / PROGRAMME_FILE).model_dump_json())
+    refused = await assistant.answer("陆家嘴附近哪家小笼包好吃？")
+    assert "HBF服务台（help@hbf.example.org）" in refused.answer
+
+    (kb / PROGRAMME_FILE).write_text(HARBOUR.replace("HBF Help Desk", "") + "  phone: 1\n", encoding="utf-8")
+    assert ingest.run([kb]).published
+    kept = await assistant.answer("陆家嘴附近哪家小笼包好吃？")
+    assert "HBF服务台（help@hbf.example.org）" in kept.answer  # an invalid file is logged, the last good one stays
