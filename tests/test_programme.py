@@ -58,7 +58,7 @@ def test_without_a_programme_file_the_wording_is_neutral_and_names_no_contact() 
 
 def test_the_sample_programme_names_itself_its_office_and_contact() -> None:
     assert text("en", "not_found", SAMPLE).endswith("the GOI Service Centre (service@goi-sample.example.org).")
-    assert text("en", "tg_staff_reply", SAMPLE, text="ok") == "GOI team: ok"
+    assert text("en", "staff_reply", SAMPLE, text="ok") == "GOI team: ok"
     system = answer_messages("hi", "en", [], SAMPLE)[0].content
     assert "about the Pudong Group Open Innovation (GOI) programme." in system
 

@@ -49,15 +49,15 @@ def answer_actions(question_id: int, answer: Answer, handoff: bool) -> Rows:
     if answer.answered:
         rows.append(
             [
-                Action(kind=Kind.FEEDBACK, args=(str(question_id), "1"), label=text(language, "tg_button_helpful")),
-                Action(kind=Kind.FEEDBACK, args=(str(question_id), "0"), label=text(language, "tg_button_unhelpful")),
+                Action(kind=Kind.FEEDBACK, args=(str(question_id), "1"), label=text(language, "button_helpful")),
+                Action(kind=Kind.FEEDBACK, args=(str(question_id), "0"), label=text(language, "button_unhelpful")),
             ]
         )
     more = []
     if answer.sources:
-        more.append(Action(kind=Kind.SOURCES, args=(str(question_id),), label=text(language, "tg_button_sources")))
+        more.append(Action(kind=Kind.SOURCES, args=(str(question_id),), label=text(language, "button_sources")))
     if handoff:
-        more.append(Action(kind=Kind.HUMAN, args=(str(question_id),), label=text(language, "tg_button_human")))
+        more.append(Action(kind=Kind.HUMAN, args=(str(question_id),), label=text(language, "button_human")))
     return [*rows, more] if more else rows
 
 

@@ -107,7 +107,7 @@ class ConversationService:
         """Keep the user's choice of language; confirmed in that language."""
         if who.user_id is not None:
             self.conversations.set_language(who.user_id, language)
-        return say(language, "tg_lang_set")
+        return say(language, "lang_set")
 
     def state(self, who: Who) -> ChatState:
         """The chat's conversation, as stored now."""
@@ -120,7 +120,7 @@ class ConversationService:
     def forget(self, who: Who) -> Reply:
         """Forget the conversation and leave any dialogue, so the next question is read on its own."""
         self.update(who, history=[], misses=0, dialogue=None)
-        return say(self.language(who), "tg_cancel")
+        return say(self.language(who), "forgotten")
 
     def dialogue_part(self, who: Who, name: str) -> Any:
         """One feature's share of the chat's dialogue slot (the guided check, the listing searches), if stored."""
@@ -145,7 +145,7 @@ class ConversationService:
         if not question:
             return say(language, "tg_ask_usage")
         if len(question) > self.max_question_chars:
-            return say(language, "tg_too_long", limit=self.max_question_chars)
+            return say(language, "too_long", limit=self.max_question_chars)
         return None
 
     async def ask(self, who: Who, question: str, on_draft: OnDraft | None = None) -> Asked:
@@ -190,7 +190,7 @@ class ConversationService:
         self.records.add_handoff(staff_message_id, who.user_id, handoff)
         self.update(who, misses=0)
         log.info("handed chat %s to staff", who.chat_id)
-        return say(language, "tg_handoff_done", programme=self.programme)
+        return say(language, "handoff_done", programme=self.programme)
 
     def staff_reply(self, staff_message_id: int, reply: str) -> tuple[Handoff, Reply] | None:
         """A staff member answered a hand-off note: the hand-off (whose chat) and the message for the user; None
@@ -198,4 +198,4 @@ class ConversationService:
         handoff = self.records.handoff(staff_message_id)
         if handoff is None:
             return None
-        return handoff, say(handoff.language, "tg_staff_reply", programme=self.programme, text=reply)
+        return handoff, say(handoff.language, "staff_reply", programme=self.programme, text=reply)

@@ -165,7 +165,7 @@ async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """👍 / 👎 under an answer (`fb:<question id>:<1|0>`): stored for the staff report."""
     query = update.callback_query
     question_id, vote = pressed(update).args
-    await query.answer(text(ui_language(update, context), "tg_feedback_thanks"))
+    await query.answer(text(ui_language(update, context), "feedback_thanks"))
     conversation(context).feedback(who(update), int(question_id), vote == "1")  # only on this chat's answers
 
 
@@ -180,7 +180,7 @@ async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def talk_to_person(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "Talk to a person" (`human:<question id>`): hand the conversation to the staff chat."""
     await update.callback_query.answer()
-    await hand_off(update, context, "tg_reason_button")
+    await hand_off(update, context, "reason_button")
 
 
 async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:  # noqa: ARG001

@@ -120,7 +120,7 @@ def _source_line(number: int, source: Source, language: Language) -> str:
     if source.date:
         line += f" · {escape(text(language, 'as_of'))} {escape(source.date)}"
     if source.expired:
-        line += f" · ⚠️ {escape(text(language, 'tg_expired_short'))}"
+        line += f" · ⚠️ {escape(text(language, 'expired_short'))}"
     return line
 
 
@@ -145,7 +145,7 @@ def draft_message(plain: str) -> str:
 def sources_message(sources: list[Source], language: Language) -> str:
     """The sources of an answer in full: title and link, clause, file and row, date."""
     if not sources:
-        return escape(text(language, "tg_no_sources"))
+        return escape(text(language, "no_sources"))
     entries = [f"<b>{escape(text(language, 'sources'))}</b>"]
     for number, source in enumerate(sources, 1):
         lines = [f"{number}. <b>{_link(source.title or source.path, source.url)}</b>"]
@@ -156,7 +156,7 @@ def sources_message(sources: list[Source], language: Language) -> str:
         lines.append(f"<code>{escape(where)}</code>")
         if source.date or source.expired:
             when = f"{text(language, 'as_of')} {source.date}" if source.date else ""
-            lines.append(escape(when) + (f" ⚠️ {escape(text(language, 'tg_expired_short'))}" if source.expired else ""))
+            lines.append(escape(when) + (f" ⚠️ {escape(text(language, 'expired_short'))}" if source.expired else ""))
         entries.append("\n   ".join(lines))
     return "\n".join(entries)
 
@@ -218,10 +218,10 @@ def reply_messages(reply: Reply) -> list[str]:
 
 def handoff_message(note: StaffNote) -> str:
     """What the staff chat sees when a user is handed over (staff read English)."""
-    lines = [plain_message("en", "tg_handoff_staff", who=note.who, reason=note.reason)]
+    lines = [plain_message("en", "handoff_staff", who=note.who, reason=note.reason)]
     if note.recent:
         recent = (f"• {escape(q[:300])}" for q in note.recent)
-        lines += ["", f"<b>{plain_message('en', 'tg_handoff_recent')}</b>", *recent]
+        lines += ["", f"<b>{plain_message('en', 'handoff_recent')}</b>", *recent]
     return "\n".join(lines)
 
 

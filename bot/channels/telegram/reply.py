@@ -128,4 +128,4 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         asked = await service.ask(asker, question, on_draft=drafts.update if idle() else None)
     await drafts.finish(render.reply_messages(asked.reply), render.keyboard(asked.reply.actions))
     if asked.hand_off:
-        await hand_off(update, context, "tg_reason_unanswered")
+        await hand_off(update, context, "reason_unanswered")

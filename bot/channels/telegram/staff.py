@@ -38,7 +38,7 @@ async def relay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     handoff, reply = relayed
     await context.bot.send_message(handoff.chat_id, render.reply_messages(reply)[0])
-    await message.reply_html(render.plain_message("en", "tg_staff_delivered", who=handoff.who))
+    await message.reply_html(render.plain_message("en", "staff_delivered", who=handoff.who))
 
 
 async def reload_and_report(bot: Bot, found: Services, chat_id: int, language: Language) -> None:
