@@ -102,7 +102,7 @@ def _line(text: str, loc: tuple[int | str, ...]) -> int | None:
 
 
 def parse_programme(path: Path) -> Programme:
-    """The programme described by `path`; ProgrammeError with the key and line of the first mistake."""
+    """The programme described by `path`; ProgrammeError with the key and line of every mistake."""
     try:
         text = path.read_text(encoding="utf-8")
         raw = yaml.safe_load(text)
@@ -112,10 +112,12 @@ def parse_programme(path: Path) -> Programme:
         raise ProgrammeError(f"{path}: expected keys such as name:, short_name:, contact:, topics:")
     try:
         programme = Programme.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise ProgrammeError(f"{path}, line {_line(text, error['loc'])}: {where}: {error['msg']}") from None
+    except ValidationError as exc:  # every mistake at once: staff fix the file in one go
+        problems = [
+            f"line {_line(text, error['loc'])}: {'.'.join(map(str, error['loc']))}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise ProgrammeError(f"{path}, {'; '.join(problems)}") from None
     ids = [topic.id for topic in programme.topics]
     if len(set(ids)) != len(ids):
         raise ProgrammeError(f"{path}: topics: an id is used twice ({', '.join(ids)})")

@@ -110,10 +110,12 @@ def test_ingest_lists_an_invalid_programme_file_and_never_indexes_it(tmp_path: P
     kb = tmp_path / "kb"
     kb.mkdir()
     (kb / "about.md").write_text("# About\n\nThe programme funds robotics start-ups.\n", encoding="utf-8")
-    (kb / PROGRAMME_FILE).write_text("short_name: {en: HBF}\n", encoding="utf-8")
+    broken = "short_name: {en: HBF}\ncontact:\n  office: {en: Desk, zh: 服务台}\n  email: nobody\n"
+    (kb / PROGRAMME_FILE).write_text(broken, encoding="utf-8")
     report = Ingest(make_store(make_settings(tmp_path / "data")), DeterministicFakeEmbedding(size=32)).run([kb])
     [failure] = report.failed
     assert failure.path == PROGRAMME_FILE and "line 1: short_name.zh: Field required" in failure.reason
+    assert "line 4: contact.email" in failure.reason  # every mistake at once
     assert PROGRAMME_FILE in report.ignored and report.added == ["about.md"]
 
 
