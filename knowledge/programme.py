@@ -124,10 +124,8 @@ def parse_programme(path: Path) -> Programme:
     return programme
 
 
-def load_programme(folders: list[Path], file: Path | None = None) -> Programme:
-    """The programme `file` describes, else that of the first folder with a programme.yaml; neutral without."""
-    if file is not None:
-        return parse_programme(file)
+def load_programme(folders: list[Path]) -> Programme:
+    """The programme of the first folder that has a programme.yaml; neutral when none has."""
     for folder in folders:
         path = (folder if folder.is_dir() else folder.parent) / PROGRAMME_FILE
         if path.is_file():

@@ -38,12 +38,6 @@ class Settings(BaseSettings):
         description="YAML file of curated answers (format: knowledge/sample/curated.yaml);"
         " unset: curated.yaml at the top of each KNOWLEDGE_SOURCES folder.",
     )
-    programme_file: Path | None = Field(
-        None,
-        description="programme.yaml naming the programme, its contact and greeting topics (format:"
-        " knowledge/programme.py); unset: programme.yaml at the top of the first KNOWLEDGE_SOURCES folder that has"
-        " one; none anywhere: neutral wording.",
-    )
     listing_columns: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="Card columns of a listing file when the guess is wrong, as JSON: file name -> role (title, what,"

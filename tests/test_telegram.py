@@ -32,7 +32,7 @@ from bot.channels.telegram.render import answer_messages
 from bot.channels.telegram.webhook import webhook_running
 from bot.core.assistant import Assistant
 from bot.core.models import Answer, Source
-from knowledge.programme import PROGRAMME_FILE
+from knowledge.programme import PROGRAMME_FILE, parse_programme
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from tests.conftest import DEV_CORPUS, STAFF_CHAT, make_settings
@@ -52,12 +52,12 @@ async def running(
         telegram_base_url=fake.base_url,
         admin_user_ids=[ADMIN],
         knowledge_sources=[DEV_CORPUS],
-        programme_file=SAMPLE_KNOWLEDGE / PROGRAMME_FILE,  # the dev corpus documents the sample's programme
         telegram_staff_chat_id=STAFF_CHAT,
         http_port=0,  # the operator endpoints on a free port: tests run side by side
         **config,
     )
-    application = build_application(settings, make_assistant=lambda _: assistant)
+    sample = parse_programme(SAMPLE_KNOWLEDGE / PROGRAMME_FILE)  # the dev corpus documents the sample's programme
+    application = build_application(settings, make_assistant=lambda _: assistant, programme=sample)
     if webhook:
         async with webhook_running(application, settings):
             yield application

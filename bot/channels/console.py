@@ -15,6 +15,7 @@ from bot.conversation.tables import connect
 from bot.core.assistant import Assistant
 from bot.core.models import Answer
 from bot.core.texts import text
+from knowledge.language import detect_language
 from knowledge.settings import Settings
 
 ME = Who(chat_id=1, user_id=1)  # one user, one chat: the person at the terminal
@@ -59,6 +60,8 @@ async def turn(service: ConversationService, line: str, offered: list[Action]) -
     """The replies to one typed line: a number picks an offered choice, text in the guided check answers it."""
     if line.isdigit() and 0 < int(line) <= len(offered):
         return await press(service, offered[int(line) - 1])
+    if any(char.isalpha() for char in line):  # a terminal has no app language: the one last typed in
+        service.choose_language(ME, detect_language(line))
     if guided.in_progress(service, ME):
         return [await guided.typed(service, ME, line)]
     return [(await service.ask(ME, line)).reply]

@@ -62,7 +62,7 @@ class StaffNote:
 
 def _configured_programme(settings: Settings) -> Programme:
     try:
-        return load_programme(settings.knowledge_sources, settings.programme_file)
+        return load_programme(settings.knowledge_sources)
     except ProgrammeError as exc:  # ingest reports it to staff; the bot still talks, neutrally
         log.error("programme.yaml not used, neutral wording: %s", exc)
         return Programme()
@@ -79,6 +79,7 @@ class ConversationService:
         conversations: Conversations,
         max_question_chars: int,
         handoffs: bool = False,
+        programme: Programme | None = None,
     ) -> None:
         self.settings = settings
         self.assistant = assistant
@@ -86,12 +87,12 @@ class ConversationService:
         self.conversations = conversations
         self.max_question_chars = max_question_chars
         self.handoffs = handoffs  # whether staff take hand-offs in this channel
-        self._configured = _configured_programme(settings)
+        self._configured = programme or _configured_programme(settings)
 
     @property
     def programme(self) -> Programme:
         """Who the assistant speaks for: the indexed knowledge base's programme.yaml (followed as the index
-        changes), else the one in KNOWLEDGE_SOURCES when the assistant was not built from folders."""
+        changes); when the assistant was not built from folders, the one given, else KNOWLEDGE_SOURCES'."""
         return self.assistant.programme or self._configured
 
     # -- the user's language and the chat's state -------------------------------------------------------------

@@ -41,7 +41,7 @@ def build_assistant(settings: Settings) -> Assistant:
     def staff_files() -> StaffFiles:
         sources = indexed_sources(store, settings.knowledge_sources)
         folders = settings.model_copy(update={"knowledge_sources": sources})
-        programme = load_programme(sources, settings.programme_file)
+        programme = load_programme(sources)
         advisor = EligibilityAdvisor.from_sources(sources, programme)
         return advisor, CuratedAnswers.from_files(folders.curated_files, embeddings, programme), programme
 

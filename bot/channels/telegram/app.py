@@ -25,6 +25,7 @@ from bot.conversation.tables import connect, database_url
 from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
 from bot.ops.site import new_metrics, start_operator_site
+from knowledge.programme import Programme
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,10 @@ log = logging.getLogger(__name__)
 def build_application(
     settings: Settings,
     make_assistant: Callable[[Settings], Assistant] = build_assistant,
+    programme: Programme | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot, ready for `run_polling`, or for `serve_webhook` when a webhook is configured; nothing is loaded or
-    contacted until it starts."""
+    contacted until it starts. `programme`: whom it speaks for when the assistant was not built from folders."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -50,6 +52,7 @@ def build_application(
             Conversations(engine),
             max_question_chars=settings.telegram_max_question_chars,
             handoffs=settings.telegram_staff_chat_id is not None,
+            programme=programme,
         )
         flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)
         application.bot_data["services"] = Services(conversation=conversation, flood=flood)
