@@ -52,9 +52,12 @@ def _summary_table(report: IngestReport) -> Table:
     table.add_column("result")
     table.add_column("files", justify="right")
     table.add_column("details")
-    for name in ("added", "updated", "unchanged", "removed", "ignored"):
+    for name in ("added", "updated", "unchanged", "removed"):
         items: list[str] = getattr(report, name)
         table.add_row(name, str(len(items)), ", ".join(items[:5]) + (" ..." if len(items) > 5 else ""))
+    table.add_row("ignored", str(len(report.ignored)), "")
+    for skipped in report.ignored:
+        table.add_row("", "", f"{skipped.path}: {skipped.reason}")
     table.add_row("failed", str(len(report.failed)), "")
     for failure in report.failed:
         table.add_row("", "", f"[red]{failure.path}[/red]: {failure.reason}")

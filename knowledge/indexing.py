@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,6 @@ from knowledge.store import IndexInfo, KnowledgeStore, flat_metadata, new_genera
 
 log = logging.getLogger(__name__)
 
-STAFF_FILES = (CURATED_FILE, PROGRAMME_FILE)  # at the top of a knowledge folder, read by the bot, never indexed
 
 Progress = Callable[[str, int, int], None]
 EMBED_BATCH = 256
@@ -42,6 +42,13 @@ class FileFailure(BaseModel):
     reason: str
 
 
+class Skipped(BaseModel):
+    """A file ingest leaves alone on purpose, and why."""
+
+    path: str
+    reason: str
+
+
 class IngestReport(BaseModel):
     """What an ingest did, file by file."""
 
@@ -50,8 +57,8 @@ class IngestReport(BaseModel):
     unchanged: list[str] = Field(default_factory=list)
     removed: list[str] = Field(default_factory=list)
     failed: list[FileFailure] = Field(default_factory=list)
-    ignored: list[str] = Field(
-        default_factory=list, description="Hidden and editor temp files; curated answers (the bot serves them)."
+    ignored: list[Skipped] = Field(
+        default_factory=list, description="Hidden files, Office lock files, links read once; curated answers."
     )
     chunks: int = 0
     embedded: int = 0
@@ -82,39 +89,82 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def _is_ignored(path: Path, root: Path) -> bool:
-    # Office lock files (~$x.xlsx) and dotfiles are never staff content.
-    return any(part.startswith((".", "~$")) for part in path.relative_to(root).parts)
+LINK_OUTSIDE = "links outside the knowledge folder are not followed"
+
+
+def _ignore_reason(rel: Path) -> str | None:
+    """Why a file is never staff content: hidden files and folders (.git, .DS_Store), Office lock files (~$x.xlsx)."""
+    for part in rel.parts:
+        if part.startswith("~$"):
+            return "Office lock file"
+        if part.startswith("."):
+            return "hidden file or folder"
+    return None
 
 
 def _walk(source: Path) -> Iterator[tuple[Path, Path]]:
-    if source.is_file():
+    """(path, root) of every file and every link under a source, in a stable order; links are not descended."""
+    if not source.is_dir():
         yield source, source.parent
         return
-    for path in sorted(source.rglob("*")):
-        if path.is_file():
-            yield path, source
+    for folder, subfolders, names in os.walk(source):
+        subfolders.sort()
+        for name in sorted(names + [d for d in subfolders if (Path(folder) / d).is_symlink()]):
+            yield Path(folder) / name, source
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
 
 
 def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
-    """Every file under the sources, with a content digest; odd ones go to the report."""
+    """Every file under the sources, with a content digest; odd ones go to the report.
+
+    A link is followed only when its target lies inside the folder being ingested, and a target that is read
+    anyway is read once: a link to a synced drive or to the bot's own `.env` must not publish what it points at."""
     found: dict[str, SourceFile] = {}
     curated: list[str] = []
+    links: list[tuple[Path, Path, str]] = []
     for source in sources:
         for path, root in _walk(source):
             rel = path.relative_to(root).as_posix()
-            if rel in STAFF_FILES:  # read by the bot itself: a change must publish a generation it notices
+            if (reason := _ignore_reason(Path(rel))) is not None:
+                report.ignored.append(Skipped(path=rel, reason=reason))
+            elif path.is_symlink():
+                links.append((path, root, rel))
+            elif rel == CURATED_FILE:
                 curated.append(_digest(path))
-            if rel == PROGRAMME_FILE and (problem := programme_problem(path)):
-                report.failed.append(FileFailure(path=rel, reason=problem))
-            if _is_ignored(path, root) or rel in STAFF_FILES:
-                report.ignored.append(rel)
-            elif rel in found:
-                report.failed.append(FileFailure(path=rel, reason=f"same relative path also in {found[rel].root}"))
-            else:
-                found[rel] = SourceFile(path=path, root=root, rel=rel, digest=_digest(path))
+                report.ignored.append(Skipped(path=rel, reason="curated answers: the bot reads them itself"))
+            elif rel == PROGRAMME_FILE:  # its digest too: an edit must publish a generation the bot notices
+                curated.append(_digest(path))
+                report.ignored.append(Skipped(path=rel, reason="the programme's identity: the bot reads it itself"))
+                if problem := programme_problem(path):
+                    report.failed.append(FileFailure(path=rel, reason=problem))
+            elif path.is_file():
+                _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(path)), report)
+    read = {file.path.resolve(): file.rel for file in found.values()}
+    for path, root, rel in links:
+        target = path.resolve()
+        if not _inside(path, root):
+            report.failed.append(FileFailure(path=rel, reason=LINK_OUTSIDE))
+        elif target in read:
+            report.ignored.append(Skipped(path=rel, reason=f"link to {read[target]}, which is read once"))
+        elif target.is_dir():
+            report.ignored.append(Skipped(path=rel, reason="link to a folder already in the knowledge folder"))
+        elif target.is_file():
+            read[target] = rel
+            _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(target)), report)
+        else:
+            report.failed.append(FileFailure(path=rel, reason="broken link: its target does not exist"))
     report.curated_digest = ",".join(curated)
     return list(found.values())
+
+
+def _add(found: dict[str, SourceFile], file: SourceFile, report: IngestReport) -> None:
+    if file.rel in found:
+        report.failed.append(FileFailure(path=file.rel, reason=f"same relative path also in {found[file.rel].root}"))
+    else:
+        found[file.rel] = file
 
 
 def _chunks_of(file: SourceFile) -> list[Document]:

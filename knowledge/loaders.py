@@ -7,6 +7,7 @@ Every document carries `source` (path relative to the ingested folder), `kind` (
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -22,6 +23,7 @@ from bs4 import BeautifulSoup, Tag
 from langchain_core.documents import Document
 
 from knowledge.language import detect_language
+from knowledge.safe_yaml import load_yaml
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 META_FIELDS = ("title", "language", "effective", "expires", "url", "topics")
@@ -140,14 +142,30 @@ def _prose(path: Path, root: Path, text: str, meta: dict[str, Any]) -> list[Docu
     return [Document(page_content=text.strip(), metadata=metadata)]
 
 
+# UTF-32's marks begin with UTF-16's, so they are tried first.
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 def _decode(path: Path, data: bytes) -> str:
-    """UTF-8 (with or without BOM), else GB18030, the superset of GBK that Chinese Excel writes."""
-    for encoding in ("utf-8-sig", "gb18030"):
+    """By its byte-order mark (Excel's "Unicode text" is UTF-16), else UTF-8, else GB18030 (GBK's superset)."""
+    for mark, encoding in _BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                raise LoadError(path, f"text has a {encoding.upper()} byte-order mark but is not {encoding}") from None
+    for encoding in ("utf-8", "gb18030"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise LoadError(path, "text is neither UTF-8 nor GBK/GB18030")
+    raise LoadError(path, "text is neither UTF-8/16/32 nor GBK/GB18030")
 
 
 def _markdown(path: Path, root: Path) -> list[Document]:
@@ -156,7 +174,7 @@ def _markdown(path: Path, root: Path) -> list[Document]:
     match = _FRONT_MATTER.match(text)
     if match:
         try:
-            raw = yaml.safe_load(match.group(1)) or {}
+            raw = load_yaml(match.group(1)) or {}
         except yaml.YAMLError as exc:
             raise LoadError(path, f"front matter is not valid YAML: {exc}") from None
         if not isinstance(raw, dict):
@@ -420,7 +438,7 @@ def _json(path: Path, root: Path) -> list[Document]:
 
 def _yaml(path: Path, root: Path) -> list[Document]:
     try:
-        data = yaml.safe_load(_decode(path, path.read_bytes()))
+        data = load_yaml(_decode(path, path.read_bytes()))
     except yaml.YAMLError as exc:
         raise LoadError(path, f"invalid YAML: {exc}") from None
     return _structured(path, root, data, "YAML")

@@ -27,40 +27,73 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         entry |= {key: value for key, value in vars(record).items() if key not in _STANDARD}
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+MIN_SECRET_CHARS = 8  # shorter values are words ("x" would star every x in every line and so reveal itself)
+
+
+class Redactor:
+    """Replaces each configured secret with *** in any text: log lines, tracebacks, and what the bot says."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        """`text` with every secret starred out."""
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+
 class Redact(logging.Filter):
-    """Replaces each secret in a record's message with ***: at DEBUG, PTB logs the Bot API URL, token included."""
+    """Stars secrets out of a record's message and traceback: at DEBUG, PTB logs the Bot API URL, token included,
+    and an LLM server's 401 may quote the key it refused."""
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = [secret for secret in secrets if secret]
+        self.redact = Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Always keeps the record; rewrites its message when a secret is in it."""
+        """Always keeps the record; rewrites its message and exception text when a secret is in them."""
         message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+        if (clean := self.redact(message)) != message:
+            record.msg, record.args = clean, None
+        if record.exc_info:
+            # Formatters print exc_text when it is set: format the traceback once here, redacted.
+            record.exc_text = self.redact(record.exc_text or logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """The values of every secret setting that is set (any SecretStr field, present or future)."""
-    return [value.get_secret_value() for value in vars(settings).values() if isinstance(value, SecretStr)]
+def secret_settings(settings: Settings) -> dict[str, str]:
+    """Name -> value of every secret setting that is set (any SecretStr field, present or future)."""
+    return {
+        name: value.get_secret_value()
+        for name, value in vars(settings).items()
+        if isinstance(value, SecretStr) and value.get_secret_value()
+    }
 
 
 def setup_logging(settings: Settings) -> None:
     """Log at LOG_LEVEL in LOG_FORMAT, secrets redacted; httpx quiet because Telegram URLs carry the bot token."""
     handler = logging.StreamHandler()
-    handler.addFilter(Redact(secret_values(settings)))
+    handler.addFilter(Redact(list(secret_settings(settings).values())))
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # sets itself to DEBUG: a line per index build
+    for name, value in secret_settings(settings).items():
+        if len(value) < MIN_SECRET_CHARS:
+            logging.getLogger(__name__).warning(
+                "%s is only %d characters long: too short to be a real secret, so it is not redacted from logs",
+                name.upper(),
+                len(value),
+            )

@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from knowledge.language import Language
+from knowledge.safe_yaml import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def parse_programme(path: Path) -> Programme:
     """The programme described by `path`; ProgrammeError with the key and line of every mistake."""
     try:
         text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ProgrammeError(f"{path}: {exc}") from None
     if not isinstance(raw, dict):

@@ -55,6 +55,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from knowledge.language import Language, detect_language
 from knowledge.loaders import LoadError
+from knowledge.safe_yaml import NoAliasLoader
 
 RULES_FOLDER = "programmes"
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -510,7 +511,7 @@ def _semantic_problems(scheme: Scheme, root: Node, kb_root: Path | None) -> Iter
 
 
 def _compose(text: str) -> tuple[Node, object]:
-    loader = yaml.SafeLoader(text)
+    loader = NoAliasLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -7,11 +7,12 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from bot.core.assistant import Assistant
+from bot.core.assistant import MAX_TURN_CHARS, Assistant
 from bot.core.components import build_assistant
 from bot.ops.metrics import Metrics
 from bot.ops.site import ASSISTANT, METRICS, SETTINGS, add_operator_routes, new_metrics
@@ -24,7 +25,7 @@ class AskRequest(BaseModel):
     """The body of `POST /ask`: a question and the user's earlier turns, oldest first."""
 
     question: str
-    history: list[str] = Field(default_factory=list, max_length=20)
+    history: list[Annotated[str, Field(max_length=MAX_TURN_CHARS)]] = Field(default_factory=list, max_length=20)
 
 
 def _bad_request(message: str) -> web.HTTPBadRequest:
@@ -34,8 +35,9 @@ def _bad_request(message: str) -> web.HTTPBadRequest:
 def _authorized(request: web.Request, token: SecretStr | None) -> bool:
     if token is None:
         return True
-    expected = f"Bearer {token.get_secret_value()}".encode()
-    return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # The scheme name is case-insensitive (RFC 9110); the token is compared in constant time.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())
 
 
 async def ask(request: web.Request) -> web.Response:

@@ -18,7 +18,7 @@ from bot.conversation.records import Handoff, Records
 from bot.conversation.replies import Reply, answer_actions, say, small_talk
 from bot.conversation.smalltalk import SmallTalk
 from bot.conversation.state import ChatState, Conversations
-from bot.core.assistant import Assistant
+from bot.core.assistant import HISTORY_TURNS, Assistant
 from bot.core.models import Source
 from bot.core.texts import text
 from knowledge.language import Language, detect_language
@@ -27,7 +27,6 @@ from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
-HISTORY_TURNS = 4  # earlier questions a follow-up is read with; the core looks at the last ones only
 MISSES_BEFORE_HANDOFF = 2  # questions in a row unanswered before a person is brought in
 OnDraft = Callable[[str], Awaitable[None]]
 _LETTERS = re.compile(r"[A-Za-z\u4e00-\u9fff]")  # a message of emoji alone is in the user's language

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel
 
 from knowledge.embeddings import LocalEmbeddings, model_id
 from knowledge.lexical import tokenize
+from knowledge.safe_yaml import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Fitted(BaseModel):
 
 def load_exemplars(path: Path = EXEMPLARS) -> dict[Intent, list[str]]:
     """The exemplar messages per intent."""
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return load_yaml(path.read_text(encoding="utf-8"))
 
 
 class SmallTalk:

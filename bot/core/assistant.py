@@ -28,6 +28,10 @@ from knowledge.store import StoreUnavailable
 log = logging.getLogger(__name__)
 
 OnDraft = Callable[[str], Awaitable[None]]
+# Input limits every channel gets (SECURITY.md): a question, and the turns before it that a follow-up may lean on.
+MAX_QUESTION_CHARS = 1000
+MAX_TURN_CHARS = 1000
+HISTORY_TURNS = 4
 StaffFiles = tuple[EligibilityAdvisor | None, CuratedAnswers | None, Programme]
 
 
@@ -74,6 +78,20 @@ class AnswerConfig:
     llm_seconds: float = 30.0  # the whole LLM answer, streaming included; then the quotes instead
 
 
+def bounded(question: str, history: list[str]) -> tuple[str, list[str]]:
+    """The question and the last turns of history cut to their limits: what a channel passes in never costs more
+    than a short conversation (a 1 MB history item took the HTTP server from 380 MB to 4.4 GB)."""
+    turns = [turn[:MAX_TURN_CHARS] for turn in history[-HISTORY_TURNS:]]
+    return question[:MAX_QUESTION_CHARS], turns
+
+
+def _redacted_drafts(on_draft: OnDraft, redact: Callable[[str], str]) -> OnDraft:
+    async def draft(text: str) -> None:
+        await on_draft(redact(text))
+
+    return draft
+
+
 def _sources(passages: list[Passage], limit: int) -> list[Source]:
     seen: dict[str, Source] = {}
     today = date.today().isoformat()
@@ -111,8 +129,10 @@ class Assistant:
         observer: Observer | None = None,
         reload_staff_files: Callable[[], StaffFiles] | None = None,
         programme: Programme | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self.searcher = searcher
+        self.redact = redact
         self.chat = chat
         self.config = config or AnswerConfig()
         self._advisor = advisor
@@ -192,6 +212,7 @@ class Assistant:
 
     def answer_extractive(self, question: str, history: list[str] | None = None) -> Answer:
         """Answer without an LLM: the best passages quoted, or an honest "I don't know"."""
+        question, history = bounded(question, history or [])
         language = detect_language(question)
         if advice := self._advice(question, language):
             return advice
@@ -236,7 +257,12 @@ class Assistant:
         """Answer one question; with an LLM, drafts go to `on_draft` as it writes (without one the reply comes whole),
         and quotes replace it on failure."""
         started = time.monotonic()
-        answer = await self._answer(question, history or [], on_draft)
+        question, history = bounded(question, history or [])
+        if on_draft is not None:
+            on_draft = _redacted_drafts(on_draft, self.redact)
+        answer = await self._answer(question, history, on_draft)
+        # A last line of defence: a document or a model that repeats a configured secret must not publish it.
+        answer = answer.model_copy(update={"answer": self.redact(answer.answer)})
         if self.observer is not None:
             self.observer.answered(answer, time.monotonic() - started)
         return answer

@@ -10,6 +10,7 @@ from bot.core.curated import CuratedAnswers
 from bot.core.eligibility import EligibilityAdvisor
 from bot.core.llm import make_chat_model
 from knowledge.embeddings import make_embeddings
+from knowledge.logs import Redactor, secret_settings
 from knowledge.programme import load_programme
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
@@ -54,4 +55,5 @@ def build_assistant(settings: Settings) -> Assistant:
         curated=curated,
         reload_staff_files=staff_files,
         programme=programme,
+        redact=Redactor(list(secret_settings(settings).values())),
     )

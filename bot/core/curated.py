@@ -26,6 +26,7 @@ from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.lexical import tokenize
 from knowledge.programme import Programme, load_programme
+from knowledge.safe_yaml import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def load_entries(paths: Iterable[Path]) -> list[CuratedEntry]:
     entries: dict[str, CuratedEntry] = {}
     for path in paths:
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = load_yaml(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
             raise CuratedError(f"{path}: {exc}") from None
         if not isinstance(raw, list):

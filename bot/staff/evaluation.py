@@ -8,10 +8,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, Field
 
 from bot.core.models import Answer
+from knowledge.safe_yaml import load_yaml
 
 
 class EvalQuestion(BaseModel):
@@ -47,7 +47,7 @@ class Outcome(BaseModel):
 
 def load_questions(path: Path) -> list[EvalQuestion]:
     """Read a questions.yaml file."""
-    return [EvalQuestion.model_validate(item) for item in yaml.safe_load(path.read_text(encoding="utf-8"))]
+    return [EvalQuestion.model_validate(item) for item in load_yaml(path.read_text(encoding="utf-8"))]
 
 
 def _rank(question: EvalQuestion, answer: Answer) -> int | None:

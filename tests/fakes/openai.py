@@ -97,6 +97,7 @@ class FakeOpenAI:
     models: tuple[str, ...] = (CHAT_MODEL, EMBEDDING_MODEL)  # what GET /v1/models lists
     chunk_size: int = 4  # characters per streamed chunk, about one token; small enough to split "[1]"
     chunk_delay: float = 0.0  # seconds between streamed chunks, for tests that watch drafts arrive
+    echo_wrong_key: bool = False  # some OpenAI-compatible servers quote a refused key whole, not masked
     requests: list[Recorded] = field(default_factory=list)
     port: int = 0
     _faults: list[_Fault] = field(default_factory=list)
@@ -236,6 +237,7 @@ class FakeOpenAI:
         if key != self.api_key:
             # OpenAI shows only the ends of a wrong key.
             masked = f"{key[:3]}{'*' * max(len(key) - 7, 0)}{key[-4:]}" if len(key) > 8 else "*" * len(key)
+            masked = key if self.echo_wrong_key else masked
             raise OpenAIError(
                 401,
                 f"Incorrect API key provided: {masked}. You can find your API key at "

@@ -1,0 +1,31 @@
+"""YAML as staff write it, without aliases: an anchor referenced by aliases can expand a few hundred bytes into
+gigabytes ("billion laughs"), and no knowledge file needs one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent
+from yaml.nodes import Node
+
+ALIAS_REFUSED = "YAML aliases (*name) are not accepted: write the value out"
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that stops at the first alias instead of expanding it."""
+
+    def compose_node(self, parent: Node | None, index: object) -> Node | None:  # type: ignore[override]
+        if self.check_event(AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, ALIAS_REFUSED, event.start_mark)
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+
+def load_yaml(text: str) -> Any:
+    """The data of one YAML document; `yaml.YAMLError` for invalid YAML or any alias."""
+    loader = NoAliasLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()

@@ -1,0 +1,149 @@
+"""What staff drop in a knowledge folder: links, hidden files, Excel's Unicode exports, YAML written to explode."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import resource
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from knowledge.indexing import LINK_OUTSIDE, Ingest
+from knowledge.loaders import LoadError, load_file
+from knowledge.settings import Settings
+from knowledge.store import make_store
+from tests.conftest import clean_env
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICY = "# Rent subsidy\n\nA doctor receives RMB 2,500 a month for at most 24 months.\n"
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join([f'*{chr(97 + n)}'] * 9)}]\n" for n in range(8)
+)
+
+
+def _ingest(folder: Path, tmp_path: Path):
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    report = Ingest(store, DeterministicFakeEmbedding(size=16)).run([folder])
+    info = store.current()
+    texts = store.open(info.generation).get(include=["documents"])["documents"] if info else []
+    return report, texts
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "rent.md").write_text(POLICY, encoding="utf-8")
+    return kb
+
+
+def test_a_link_out_of_the_folder_is_refused_and_its_target_never_indexed(folder: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "outside" / ".env"
+    secret.parent.mkdir()
+    secret.write_text("TELEGRAM_BOT_TOKEN=123456:very-secret-token\n", encoding="utf-8")
+    (folder / "settings-notes.txt").symlink_to(secret)
+    (folder / "share").symlink_to(secret.parent, target_is_directory=True)
+    report, texts = _ingest(folder, tmp_path)
+    refused = {f.path: f.reason for f in report.failed}
+    assert refused == {"settings-notes.txt": LINK_OUTSIDE, "share": LINK_OUTSIDE}
+    assert report.added == ["rent.md"] and report.published
+    assert not any("very-secret-token" in text for text in texts)
+
+
+def test_a_link_inside_the_folder_is_read_once(folder: Path, tmp_path: Path) -> None:
+    (folder / "same-rent.md").symlink_to(folder / "rent.md")
+    (folder / "again").symlink_to(folder, target_is_directory=True)
+    report, texts = _ingest(folder, tmp_path)
+    assert report.added == ["rent.md"] and report.failed == []
+    assert {i.path for i in report.ignored} == {"same-rent.md", "again"}
+    assert sum("RMB 2,500" in text for text in texts) == 1
+
+
+def test_a_source_given_as_a_link_to_a_file_elsewhere_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_text(POLICY, encoding="utf-8")
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "policy.md").symlink_to(elsewhere)
+    report, _ = _ingest(kb / "policy.md", tmp_path)
+    assert [(f.path, f.reason) for f in report.failed] == [("policy.md", LINK_OUTSIDE)]
+
+
+def test_hidden_files_git_and_office_lock_files_are_ignored_with_a_reason(folder: Path, tmp_path: Path) -> None:
+    (folder / ".git").mkdir()
+    (folder / ".git" / "config").write_text("[core]\n", encoding="utf-8")
+    (folder / ".DS_Store").write_bytes(b"\0\1")
+    (folder / "~$fees.xlsx").write_bytes(b"lock")
+    report, _ = _ingest(folder, tmp_path)
+    reasons = {i.path: i.reason for i in report.ignored}
+    assert reasons == {
+        ".git/config": "hidden file or folder",
+        ".DS_Store": "hidden file or folder",
+        "~$fees.xlsx": "Office lock file",
+    }
+    assert report.failed == [] and report.added == ["rent.md"]
+
+
+def test_the_cli_shows_ignored_and_refused_files_with_their_reasons(folder: Path, tmp_path: Path) -> None:
+    (folder / "~$fees.xlsx").write_bytes(b"lock")
+    (folder / "passwd.txt").symlink_to("/etc/passwd")
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), EMBEDDING_PROVIDER="local")
+    command = [sys.executable, str(ROOT / "ingest.py"), str(folder)]
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True, env=env, timeout=300, check=False)
+    summary = json.loads(done.stdout)
+    assert done.returncode == 1, "a refused link is a file that did not ingest"
+    assert summary["ignored"] == [{"path": "~$fees.xlsx", "reason": "Office lock file"}]
+    assert summary["failed"] == [{"path": "passwd.txt", "reason": LINK_OUTSIDE}]
+    wide = env | {"COLUMNS": "200"}
+    table = subprocess.run(command, capture_output=True, text=True, env=wide, timeout=300, check=False).stdout
+    assert "Office lock file" in table and LINK_OUTSIDE in table
+
+
+def test_excels_unicode_text_export_utf16_tab_separated(tmp_path: Path) -> None:
+    table = "编号\t仪器\t收费\nEQ-1\t冷冻电镜\t每次9800元\nEQ-2\tNMR 600 MHz\t每小时780元\n"
+    path = tmp_path / "instruments.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + table.encode("utf-16-le"))
+    rows = load_file(path, tmp_path)
+    assert [doc.metadata["row"] for doc in rows] == [1, 2]
+    assert "冷冻电镜" in rows[0].page_content and "每次9800元" in rows[0].page_content
+
+
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-16-be"])
+def test_other_byte_order_marks_are_honoured(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "fees.csv"
+    mark = codecs.BOM_UTF16_BE if encoding == "utf-16-be" else b""
+    path.write_bytes(mark + "id,name,fee\n1,Lathe,RMB 40 per hour\n".encode(encoding))
+    assert "RMB 40 per hour" in load_file(path, tmp_path)[0].page_content
+
+
+def test_semicolon_separated_csv(tmp_path: Path) -> None:
+    path = tmp_path / "fees.csv"
+    path.write_text("id;name;fee\n1;Lathe;RMB 40,50 per hour\n2;Mill;RMB 60 per hour\n", encoding="utf-8")
+    rows = load_file(path, tmp_path)
+    assert len(rows) == 2 and "RMB 40,50 per hour" in rows[0].page_content
+
+
+def test_garbage_still_gets_a_clear_reason(tmp_path: Path) -> None:
+    path = tmp_path / "broken.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + b"\x00\xd8")  # a lone surrogate half
+    with pytest.raises(LoadError, match="byte-order mark"):
+        load_file(path, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["bomb.yaml", "bomb.md"])
+def test_a_yaml_alias_bomb_is_refused_quickly_with_a_reason(folder: Path, tmp_path: Path, name: str) -> None:
+    body = BOMB if name.endswith(".yaml") else "---\ntitle: x\ntopics:\n" + textwrap.indent(BOMB, "  ") + "---\n# x\n"
+    (folder / name).write_text(body, encoding="utf-8")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    report, _ = _ingest(folder, tmp_path)
+    assert time.perf_counter() - started < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB
+    assert [f.path for f in report.failed] == [name]
+    assert "aliases" in report.failed[0].reason and report.added == ["rent.md"]
