@@ -2,7 +2,9 @@
 
     python ingest.py [PATH ...] [--data-dir DIR] [--rebuild] [--dry-run] [--strict] [--json]
 
-Exit code 0 when every file ingested, 1 when some failed (or --strict aborted), 2 on bad usage.
+Exit code 0 when every file ingested, 1 when some failed (or --strict aborted), 2 on bad usage, 4 when the new
+index would drop more than INGEST_MAX_SHRINK of the served chunks (an empty or unmounted folder) and nothing was
+published: check the folder, or pass --allow-shrink.
 """
 
 from __future__ import annotations
@@ -25,14 +27,26 @@ from knowledge.logs import setup_logging
 from knowledge.settings import get_settings
 from knowledge.store import make_store
 
+SHRINK_REFUSED = 4
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ingest.py", description="Refresh the assistant's knowledge base.")
+    parser = argparse.ArgumentParser(
+        prog="ingest.py",
+        description="Refresh the assistant's knowledge base.",
+        epilog="Exit codes: 0 every file ingested; 1 some failed; 2 bad usage; "
+        "4 not published, the index would shrink too much (see --allow-shrink).",
+    )
     parser.add_argument("paths", nargs="*", type=Path, help="folders or files (default: KNOWLEDGE_SOURCES)")
     parser.add_argument("--data-dir", type=Path, help="where the index lives (default: DATA_DIR)")
     parser.add_argument("--rebuild", action="store_true", help="re-embed everything instead of reusing")
     parser.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
     parser.add_argument("--strict", action="store_true", help="change nothing if any file fails")
+    parser.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="publish even when the new index drops more than INGEST_MAX_SHRINK of the served chunks (else exit 4)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     return parser
 
@@ -62,15 +76,17 @@ def _summary_table(report: IngestReport) -> Table:
     for failure in report.failed:
         table.add_row("", "", f"[red]{failure.path}[/red]: {failure.reason}")
     state = f"published {report.generation}" if report.published else "index unchanged"
+    if report.refused:
+        table.add_row("not published", str(sum(map(len, report.pending.values()))), f"[red]{report.refused}[/red]")
     table.caption = f"{report.chunks} chunks, {report.embedded} embedded, {state}, {report.seconds:.2f} s"
     return table
 
 
-def _outcome(report: IngestReport, strict: bool) -> Outcome:
-    """ok: every file ingested; partial: some failed, the rest is served; failed: --strict changed nothing."""
-    if not report.failed:
-        return "ok"
-    return "failed" if strict else "partial"
+def _outcome(report: IngestReport) -> Outcome:
+    """ok: every file ingested; partial: some failed, the rest is served; failed: nothing was published."""
+    if report.refused:
+        return "failed"
+    return "partial" if report.failed else "ok"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,20 +111,26 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(task, completed=done, total=total)  # type: ignore[arg-type]
 
         try:
-            ingest = Ingest(make_store(settings), make_embeddings(settings), progress)
-            report = ingest.run(sources, rebuild=args.rebuild, dry_run=args.dry_run, strict=args.strict)
+            ingest = Ingest(make_store(settings), make_embeddings(settings), progress, settings.ingest_max_shrink)
+            report = ingest.run(
+                sources,
+                rebuild=args.rebuild,
+                dry_run=args.dry_run,
+                strict=args.strict,
+                allow_shrink=args.allow_shrink,
+            )
         except RuntimeError as exc:
             print(f"ingest.py: {exc}", file=sys.stderr)
             record_run(settings.data_dir, "failed")
             return 1
     if not args.dry_run:
-        record_run(settings.data_dir, _outcome(report, args.strict))
+        record_run(settings.data_dir, _outcome(report))
     if args.json:
         print(json.dumps(report.model_dump(), ensure_ascii=False))
     else:
         console.print(_summary_table(report))
-        if args.strict and report.failed:
-            console.print("[red]--strict: nothing was changed because some files failed.[/red]")
+    if report.refused and not report.failed:
+        return SHRINK_REFUSED
     return 1 if report.failed else 0
 
 

@@ -20,7 +20,7 @@ from knowledge.embeddings import model_id
 from knowledge.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
 from knowledge.programme import PROGRAMME_FILE, programme_problem
 from knowledge.rules import is_rule_file, rule_documents
-from knowledge.settings import CURATED_FILE
+from knowledge.settings import CURATED_FILE, MAX_SHRINK
 from knowledge.split import content_hash, embedding_views, split_document
 from knowledge.store import IndexInfo, KnowledgeStore, flat_metadata, new_generation_name, utc_now
 
@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 EMBED_BATCH = 256
-# Bumped whenever loaders or splitting change what a file becomes (2: chapter headings of PDFs and plain text). An
-# index read the old way is rebuilt: reusing its chunks for unchanged files would mix two ways of reading.
-READING = 2
+# Bumped whenever loaders or splitting change what a file becomes (2: chapter headings of PDFs and plain text; 3: long
+# records split, embedded texts capped). An index read the old way is rebuilt: reusing its chunks for unchanged files
+# would mix two ways of reading.
+READING = 3
 COPY_BATCH = 1000
 
 
@@ -64,6 +65,10 @@ class IngestReport(BaseModel):
     embedded: int = 0
     generation: str | None = None
     published: bool = False
+    refused: str | None = Field(None, description="Why changes found were not published (--strict, a shrink).")
+    pending: dict[str, list[str]] = Field(
+        default_factory=dict, description="When refused: the files that would have been added, updated, removed."
+    )
     dry_run: bool = False
     embedding_model: str = ""
     sources: list[str] = Field(default_factory=list, description="The ingested folders, resolved.")
@@ -236,24 +241,47 @@ def _noop(stage: str, done: int, total: int) -> None:  # noqa: ARG001 - Progress
     return None
 
 
+def _refuse(report: IngestReport, reason: str) -> None:
+    """Record that the changes found were not published: the lists of what changed move to `pending`."""
+    report.refused = reason
+    report.pending = {"added": report.added, "updated": report.updated, "removed": report.removed}
+    report.added, report.updated, report.removed = [], [], []
+
+
 class Ingest:
     """One ingest run against a store with an embedding model."""
 
-    def __init__(self, store: KnowledgeStore, embeddings: Embeddings, progress: Progress = _noop) -> None:
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        embeddings: Embeddings,
+        progress: Progress = _noop,
+        max_shrink: float = MAX_SHRINK,
+    ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.progress = progress
+        self.max_shrink = max_shrink
 
     def run(
-        self, sources: list[Path], *, rebuild: bool = False, dry_run: bool = False, strict: bool = False
+        self,
+        sources: list[Path],
+        *,
+        rebuild: bool = False,
+        dry_run: bool = False,
+        strict: bool = False,
+        allow_shrink: bool = False,
     ) -> IngestReport:
-        """Bring the published index in line with `sources`; publish only a complete generation."""
+        """Bring the published index in line with `sources`; publish only a complete generation, and not one that
+        would drop most of what is served (an empty or unmounted folder) unless `allow_shrink`."""
         started = time.perf_counter()
         report = IngestReport(
             dry_run=dry_run, embedding_model=model_id(self.embeddings), sources=[str(s.resolve()) for s in sources]
         )
         with self.store.writer_lock():
-            self._run(sources, report, rebuild=rebuild, dry_run=dry_run, strict=strict)
+            if not dry_run:
+                self.store.discard_unfinished()
+            self._run(sources, report, rebuild=rebuild, dry_run=dry_run, strict=strict, allow_shrink=allow_shrink)
         report.seconds = round(time.perf_counter() - started, 3)
         log.info(
             "ingest done added=%d updated=%d unchanged=%d removed=%d failed=%d chunks=%d published=%s",
@@ -284,7 +312,16 @@ class Ingest:
         collection = self.store.open(info.generation)
         return collection, _indexed_files(collection)
 
-    def _run(self, sources: list[Path], report: IngestReport, *, rebuild: bool, dry_run: bool, strict: bool) -> None:
+    def _run(
+        self,
+        sources: list[Path],
+        report: IngestReport,
+        *,
+        rebuild: bool,
+        dry_run: bool,
+        strict: bool,
+        allow_shrink: bool,
+    ) -> None:
         files = discover(sources, report)
         old, indexed = self._previous(rebuild)
         fresh: list[Document] = []
@@ -301,6 +338,9 @@ class Ingest:
             except LoadError as exc:
                 report.failed.append(FileFailure(path=file.rel, reason=exc.reason))
                 continue
+            except MemoryError:  # numpy's allocation errors too: one file's problem, never the whole run's
+                report.failed.append(FileFailure(path=file.rel, reason="too large to read in memory"))
+                continue
             (report.updated if previous else report.added).append(file.rel)
         present = {f.rel for f in files}
         report.removed = sorted(rel for rel in indexed if rel not in present)
@@ -311,9 +351,24 @@ class Ingest:
         staff_files = (report.sources, report.curated_digest)
         moved = current is not None and (current.sources, current.curated_digest) != staff_files
         changed = report.added or report.updated or report.removed or moved
-        if dry_run or not changed or (strict and report.failed):
+        if dry_run or not changed:
             return
-        self._publish(old, keep_ids, fresh, report, files=len(present) - len(report.failed))
+        if strict and report.failed:
+            _refuse(report, f"--strict: {len(report.failed)} file(s) failed, so nothing was published")
+        elif not allow_shrink and (shrink := self._shrinks(current, report.chunks)):
+            _refuse(report, shrink)
+        else:
+            self._publish(old, keep_ids, fresh, report, files=len(present) - len(report.failed))
+
+    def _shrinks(self, current: IndexInfo | None, chunks: int) -> str | None:
+        """Why publishing `chunks` would wipe what is served: a sync that failed or a mount that was not there."""
+        if current is None or current.chunks == 0 or chunks >= current.chunks * (1 - self.max_shrink):
+            return None
+        return (
+            f"the new index would hold {chunks} of the {current.chunks} chunks served now "
+            f"(more than {self.max_shrink:.0%} fewer): nothing was published; check the folder, "
+            "or pass --allow-shrink if the documents were really removed"
+        )
 
     def _publish(
         self, old: Collection | None, keep_ids: list[str], fresh: list[Document], report: IngestReport, files: int

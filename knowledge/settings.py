@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SAMPLE_KNOWLEDGE = Path(__file__).parent / "sample"
 CURATED_FILE = "curated.yaml"  # staff-pinned answers at the top of a knowledge folder; ingest skips it
+MAX_SHRINK = 0.5  # share of the served chunks an ingest may drop before it must be told --allow-shrink
 
 
 def _split_list(value: object) -> object:
@@ -61,6 +62,13 @@ class Settings(BaseSettings):
         " unset: SQLite in DATA_DIR.",
     )
     collection_prefix: str = Field("goi", description="Prefix of the Chroma collections this bot owns.")
+    ingest_max_shrink: float = Field(
+        MAX_SHRINK,
+        ge=0,
+        le=1,
+        description="Ingest refuses to publish an index with this share fewer chunks than the served one (an empty or"
+        " unmounted folder would wipe the bot) unless run with --allow-shrink.",
+    )
     telegram_bot_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
     telegram_base_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL; tests point it at a local server."

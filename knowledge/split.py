@@ -20,6 +20,10 @@ _SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ",
 # the meaning per character. A lead-in shorter than MIN ("The steps are:") joins what follows.
 CHUNK_CHARS = {"en": 500, "zh": 250}
 MIN_CHARS = {"en": 100, "zh": 50}
+# A record longer than this (a JSON object holding a whole report) is split like prose: one chunk of 1 MB cost 4 GB.
+MAX_RECORD_CHARS = 4000
+# No text reaches the embedding model longer than this: its memory grows with the length of what it reads.
+MAX_EMBED_CHARS = 2000
 
 
 @dataclass
@@ -73,7 +77,7 @@ def content_hash(text: str) -> str:
 def split_document(document: Document) -> list[Document]:
     """Chunks of one loaded document; every chunk keeps the document's metadata plus its section."""
     meta = document.metadata
-    if meta.get("kind") == "listing":
+    if meta.get("kind") == "listing" and len(document.page_content) <= MAX_RECORD_CHARS:
         pieces = [("", document.page_content.strip())]
     else:
         language = meta.get("language", "en") if meta.get("language") in CHUNK_CHARS else "en"
@@ -109,6 +113,10 @@ def embedding_views(chunk: Document) -> list[str]:
     its name alone (so "冷冻电镜" finds "Cryo-electron microscope"), and by its name with what it
     does (so a need finds it): a long row's vector is too diluted by fees and contacts for either.
     """
+    return [view[:MAX_EMBED_CHARS] for view in _views(chunk)]
+
+
+def _views(chunk: Document) -> list[str]:
     meta = chunk.metadata
     if meta.get("kind") != "listing":
         heading = " > ".join(part for part in (meta.get("title"), meta.get("section")) if part)

@@ -240,6 +240,16 @@ class KnowledgeStore:
         """Remove a generation that was never published."""
         self._backend.drop(generation)
 
+    def discard_unfinished(self) -> list[str]:
+        """Remove generations newer than the published one: an ingest killed while building left them (hundreds
+        of MB each). Call it holding the writer lock, so that none of them is still being built."""
+        current = self.current()
+        unfinished = [g for g in self._backend.generations() if current is None or g > current.generation]
+        for generation in unfinished:
+            log.warning("removing generation %s, left unfinished by an ingest that was stopped", generation)
+            self._backend.drop(generation)
+        return unfinished
+
     @contextmanager
     def writer_lock(self) -> Iterator[None]:
         """Serialise ingests on this machine; a second one fails fast instead of interleaving."""

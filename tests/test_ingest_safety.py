@@ -147,3 +147,80 @@ def test_a_yaml_alias_bomb_is_refused_quickly_with_a_reason(folder: Path, tmp_pa
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB
     assert [f.path for f in report.failed] == [name]
     assert "aliases" in report.failed[0].reason and report.added == ["rent.md"]
+
+
+def _served(tmp_path: Path) -> str | None:
+    info = make_store(Settings(data_dir=tmp_path / "data", _env_file=None)).current()  # type: ignore[call-arg]
+    return info.generation if info else None
+
+
+def test_an_empty_or_unmounted_folder_does_not_wipe_the_served_index(folder: Path, tmp_path: Path) -> None:
+    (folder / "more.md").write_text(POLICY.replace("Rent", "Office rent"), encoding="utf-8")
+    _ingest(folder, tmp_path)
+    served = _served(tmp_path)
+    for path in folder.iterdir():
+        path.unlink()
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    report = Ingest(store, DeterministicFakeEmbedding(size=16)).run([folder])
+    assert not report.published and _served(tmp_path) == served
+    assert "would hold 0 of the" in (report.refused or "") and "--allow-shrink" in (report.refused or "")
+    assert report.removed == [] and sorted(report.pending["removed"]) == ["more.md", "rent.md"]
+    forced = Ingest(store, DeterministicFakeEmbedding(size=16)).run([folder], allow_shrink=True)
+    assert forced.published and forced.removed == ["more.md", "rent.md"]
+
+
+def test_the_cli_exits_4_on_a_refused_shrink_and_says_why(folder: Path, tmp_path: Path) -> None:
+    for name in ("office", "lab", "visa", "tax"):
+        (folder / f"{name}.md").write_text(POLICY.replace("Rent", name), encoding="utf-8")
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), EMBEDDING_PROVIDER="local")
+    command = [sys.executable, str(ROOT / "ingest.py"), str(folder), "--json"]
+    assert subprocess.run(command, capture_output=True, env=env, timeout=300, check=False).returncode == 0
+    for name in ("office", "lab", "visa", "tax"):
+        (folder / f"{name}.md").unlink()
+    (folder / "note.md").write_text("# Note\n\nNothing here yet.\n", encoding="utf-8")
+    refused = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    summary = json.loads(refused.stdout)
+    assert refused.returncode == 4 and not summary["published"] and summary["added"] == []
+    assert summary["pending"] == {
+        "added": ["note.md"],
+        "updated": [],
+        "removed": ["lab.md", "office.md", "tax.md", "visa.md"],
+    }
+    assert "would hold 2 of the 5 chunks served now" in summary["refused"]
+
+
+def test_strict_says_nothing_was_published_instead_of_listing_files_as_added(folder: Path, tmp_path: Path) -> None:
+    (folder / "broken.json").write_text("{not json", encoding="utf-8")
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    report = Ingest(store, DeterministicFakeEmbedding(size=16)).run([folder], strict=True)
+    assert not report.published and report.added == [] and report.pending["added"] == ["rent.md"]
+    assert report.refused == "--strict: 1 file(s) failed, so nothing was published"
+
+
+def test_a_killed_ingests_unfinished_generation_is_removed_by_the_next(folder: Path, tmp_path: Path) -> None:
+    _ingest(folder, tmp_path)
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    served = _served(tmp_path)
+    store.create("99991231T235959-abcdef")  # what a killed ingest leaves: built, never published
+    (folder / "rent.md").write_text(POLICY.replace("2,500", "2,600"), encoding="utf-8")
+    report = Ingest(store, DeterministicFakeEmbedding(size=16)).run([folder])
+    assert report.published and not (tmp_path / "data" / "index" / "99991231T235959-abcdef").exists()
+    assert served in [p.name for p in (tmp_path / "data" / "index").iterdir()], "the previous one stays for readers"
+
+
+def test_one_huge_record_is_split_and_every_embedded_text_is_bounded(folder: Path, tmp_path: Path) -> None:
+    words = " ".join(f"clause {n} of the long report says the fee is RMB {n}." for n in range(20_000))
+    (folder / "report.json").write_text(json.dumps([{"title": "Annual report", "body": words}]), encoding="utf-8")
+    seen: list[int] = []
+
+    class Measuring(DeterministicFakeEmbedding):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            seen.extend(map(len, texts))
+            return super().embed_documents(texts)
+
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = Ingest(store, Measuring(size=16)).run([folder])
+    assert report.published and report.failed == [] and report.chunks > 100
+    assert max(seen) <= 2000
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 300 * 1024  # KiB

@@ -18,7 +18,7 @@ from bot.core.llm import make_chat_model
 from bot.core.texts import text
 from knowledge.retrieve import HybridSearcher
 from tests.conftest import make_settings
-from tests.fakes.openai import API_KEY, FakeOpenAI
+from tests.fakes.openai import API_KEY, FakeOpenAI, asked_question, fenced_passages
 
 VOUCHER_CAP = "What is the most voucher money one company can use in a year?"
 VOUCHERS = "policies/innovation-vouchers.md"
@@ -35,8 +35,7 @@ def assistant(searcher: HybridSearcher, server: FakeOpenAI, **settings: Any) -> 
 
 def passages_in(request: dict[str, Any]) -> dict[int, str]:
     """The numbered passages the assistant put in the prompt, as the model reads them."""
-    system = request["messages"][0]["content"]
-    parts = _PASSAGE.split(system.split("Passages:", 1)[1])
+    parts = _PASSAGE.split(fenced_passages(request["messages"]) or "")
     return {int(n): body for n, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
@@ -49,7 +48,7 @@ def model(write: Callable[[dict[str, Any]], str]) -> Callable[[dict[str, Any]], 
     """A responder that also rewrites follow-ups, the way a chat model would."""
 
     def respond(request: dict[str, Any]) -> str:
-        if "Passages:" not in request["messages"][0]["content"]:
+        if fenced_passages(request["messages"]) is None:
             return "How does the rent subsidy for startups in incubators work in the 3rd year?"
         return write(request)
 
@@ -71,7 +70,8 @@ async def test_llm_answers_from_the_passages_and_its_citations_map_to_the_source
     [request] = server.chat_requests
     # Nobody watches this answer being written (no draft callback): one whole reply, not a token stream.
     assert request.body["model"] == "gpt-4.1-mini" and not request.body.get("stream")
-    assert request.body["messages"][-1] == {"role": "user", "content": VOUCHER_CAP}
+    assert asked_question(request.body["messages"]) == VOUCHER_CAP
+    assert "186,400" not in request.body["messages"][0]["content"], "passages are data, outside the system role"
     assert "Write the answer in English" in request.prompt and "186,400" in request.prompt
 
 
@@ -156,7 +156,7 @@ async def test_a_follow_up_is_rewritten_then_answered_from_the_right_policy(sear
 
     rewrite, final = server.chat_requests
     assert history[0] in rewrite.prompt and not rewrite.body.get("stream")
-    assert final.body["messages"][-1]["content"] == "and in the 3rd year?"
+    assert asked_question(final.body["messages"]) == "and in the 3rd year?"
     assert answer.mode == "llm" and "38%" in answer.answer
     assert answer.sources[0].path == "policies/incubator-rent-support.md"
 
@@ -212,7 +212,7 @@ async def test_a_slow_llm_is_not_waited_for_twice_on_a_follow_up(searcher, serve
     answer = await assistant(searcher, server, openai_timeout=0.3).answer("and in the 3rd year?", history)
 
     assert answer.mode == "extractive" and "38%" in answer.answer
-    assert all("Passages:" not in r.prompt for r in server.chat_requests)  # gave up after the rewrite
+    assert all(fenced_passages(r.body["messages"]) is None for r in server.chat_requests)  # gave up after the rewrite
 
 
 async def test_a_question_the_knowledge_base_cannot_answer_is_refused_without_calling_the_llm(searcher, server):

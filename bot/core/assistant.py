@@ -17,6 +17,7 @@ from bot.core import llm
 from bot.core.curated import CuratedAnswers, CuratedError
 from bot.core.eligibility import EligibilityAdvisor, conditions_first, is_eligibility_question
 from bot.core.extractive import compose
+from bot.core.grounding import ground
 from bot.core.models import Answer, Source
 from bot.core.texts import text
 from knowledge.language import Language, detect_language
@@ -41,6 +42,8 @@ class Observer(Protocol):
     def answered(self, answer: Answer, seconds: float) -> None: ...
 
     def llm_failed(self, kind: str) -> None: ...
+
+    def claims_dropped(self, reason: str, count: int) -> None: ...
 
 
 # Words that point back at the previous turn ("that one", "and for PhDs?", "那…呢", "它"); a question
@@ -334,7 +337,15 @@ class Assistant:
         if llm.NOT_FOUND in reply:
             return self._refusal(question, language, "not_found", "llm")
         body, cited = llm.resolve_citations(reply, passages)
-        cited = cited or llm.first_per_source(passages)[: self.config.sources]
+        grounded = ground(body, cited, question)
+        if self.observer is not None:
+            self.observer.claims_dropped("uncited", grounded.uncited)
+            self.observer.claims_dropped("unsupported_figure", grounded.unsupported)
+        if not grounded.text:
+            log.warning("llm reply had no sentence its passages support, answering extractively")
+            self._llm_failed(llm.UnsupportedReply())
+            return self._extractive(question, language, passages)
+        body, cited = llm.resolve_citations(grounded.text, cited)  # numbered again: a dropped one may leave a gap
         # Every cited source is returned, however many: [n] must always find its source.
         sources = _sources(cited, len(cited))
         return Answer(

@@ -52,6 +52,12 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self.claims = Counter(
+            "goi_llm_claims_dropped",
+            "Sentences of LLM answers dropped: citing no retrieved passage, or a figure its passages do not hold.",
+            ["reason"],
+            registry=registry,
+        )
         self.telegram_429 = Counter(
             "goi_telegram_429",
             "Telegram 'Too Many Requests' replies (each one retried after its wait).",
@@ -65,6 +71,8 @@ class Metrics:
         self.latency.labels(channel)
         for kind in FAILURE_KINDS:
             self.llm_errors.labels(kind)
+        for reason in ("uncited", "unsupported_figure"):
+            self.claims.labels(reason)
 
     def answered(self, answer: Answer, seconds: float) -> None:
         """Count one answered question and its latency."""
@@ -74,6 +82,10 @@ class Metrics:
     def llm_failed(self, kind: str) -> None:
         """Count one failed LLM call."""
         self.llm_errors.labels(kind).inc()
+
+    def claims_dropped(self, reason: str, count: int) -> None:
+        """Count sentences dropped from an LLM answer."""
+        self.claims.labels(reason).inc(count)
 
     def rate_limited(self) -> None:
         """Count one 429 from the Telegram Bot API."""

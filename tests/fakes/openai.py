@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import struct
 import threading
 import time
@@ -76,6 +77,22 @@ class Recorded:
         """Every message's text, joined: what a test searches for passages or rules."""
         messages = self.body.get("messages", []) if isinstance(self.body, dict) else []
         return "\n".join(_content_text(m.get("content")) for m in messages if isinstance(m, dict))
+
+
+_FENCE = re.compile(r"<passages (\w+)>\n(.*?)\n</passages \1>", re.S)
+
+
+def fenced_passages(messages: list[Any]) -> str | None:
+    """The reference passages the assistant fenced into its last user message, or None (a rewrite request)."""
+    last = messages[-1] if messages else {}
+    match = _FENCE.search(_content_text(last.get("content")) if isinstance(last, dict) else "")
+    return match.group(2) if match else None
+
+
+def asked_question(messages: list[Any]) -> str:
+    """The question of the last user message, without the passages fenced before it."""
+    last = _content_text(messages[-1].get("content"))
+    return last.rsplit("\nQuestion: ", 1)[-1]
 
 
 @dataclass
