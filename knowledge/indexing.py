@@ -23,6 +23,8 @@ from knowledge.rules import is_rule_file, rule_documents
 from knowledge.settings import CURATED_FILE, MAX_SHRINK
 from knowledge.split import content_hash, embedding_views, split_document
 from knowledge.store import IndexInfo, KnowledgeStore, flat_metadata, new_generation_name, utc_now
+from knowledge.suspicious import addressed_to_assistant
+from knowledge.vocabulary import VOCABULARY_FILE, vocabulary_problem
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ class IngestReport(BaseModel):
     embedded: int = 0
     generation: str | None = None
     published: bool = False
+    suspicious: list[Skipped] = Field(
+        default_factory=list, description="Chunks that speak to an AI assistant (never quoted as an answer)."
+    )
     refused: str | None = Field(None, description="Why changes found were not published (--strict, a shrink).")
     pending: dict[str, list[str]] = Field(
         default_factory=dict, description="When refused: the files that would have been added, updated, removed."
@@ -144,6 +149,11 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
                 curated.append(_digest(path))
                 report.ignored.append(Skipped(path=rel, reason="the programme's identity: the bot reads it itself"))
                 if problem := programme_problem(path):
+                    report.failed.append(FileFailure(path=rel, reason=problem))
+            elif rel == VOCABULARY_FILE:  # read by the bot too: a change must publish a generation it notices
+                curated.append(_digest(path))
+                report.ignored.append(Skipped(path=rel, reason="the programme's vocabulary: the bot reads it itself"))
+                if problem := vocabulary_problem(path):
                     report.failed.append(FileFailure(path=rel, reason=problem))
             elif path.is_file():
                 _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(path)), report)
@@ -257,11 +267,13 @@ class Ingest:
         embeddings: Embeddings,
         progress: Progress = _noop,
         max_shrink: float = MAX_SHRINK,
+        index_suspicious: bool = True,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.progress = progress
         self.max_shrink = max_shrink
+        self.index_suspicious = index_suspicious
 
     def run(
         self,
@@ -334,7 +346,7 @@ class Ingest:
                 keep_ids.extend(previous[1])
                 continue
             try:
-                fresh.extend(_chunks_of(file))
+                fresh.extend(self._screened(_chunks_of(file), file.rel, report))
             except LoadError as exc:
                 report.failed.append(FileFailure(path=file.rel, reason=exc.reason))
                 continue
@@ -359,6 +371,21 @@ class Ingest:
             _refuse(report, shrink)
         else:
             self._publish(old, keep_ids, fresh, report, files=len(present) - len(report.failed))
+
+    def _screened(self, chunks: list[Document], rel: str, report: IngestReport) -> list[Document]:
+        """The chunks to index; those that speak to an AI assistant are listed for staff (and left out when
+        INDEX_SUSPICIOUS is off). Answers never quote them either way."""
+        kept = []
+        for chunk in chunks:
+            if phrase := addressed_to_assistant(chunk.page_content):
+                where = f"{rel}#{chunk.metadata['row']}" if chunk.metadata.get("row") else rel
+                report.suspicious.append(Skipped(path=where, reason=f'speaks to an AI assistant: "{phrase}"'))
+                if not self.index_suspicious:
+                    continue
+            kept.append(chunk)
+        if not kept:
+            raise LoadError(Path(rel), "every chunk speaks to an AI assistant")
+        return kept
 
     def _shrinks(self, current: IndexInfo | None, chunks: int) -> str | None:
         """Why publishing `chunks` would wipe what is served: a sync that failed or a mount that was not there."""

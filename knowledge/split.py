@@ -86,10 +86,18 @@ def split_document(document: Document) -> list[Document]:
             for section in _sections(document.page_content)
             for piece in _pack("\n".join(section.lines), CHUNK_CHARS[language], MIN_CHARS[language])
         ]
+    # A record split like prose reads like prose: quoted as text, embedded as clauses, still cited by its row.
+    kind = "policy" if meta.get("kind") == "listing" and len(pieces) > 1 else meta.get("kind")
     return [
         Document(
             page_content=text,
-            metadata={**meta, "section": section or None, "chunk": index, "chunk_hash": content_hash(text)},
+            metadata={
+                **meta,
+                "kind": kind,
+                "section": section or None,
+                "chunk": index,
+                "chunk_hash": content_hash(text),
+            },
         )
         for index, (section, text) in enumerate(p for p in pieces if p[1])
     ]

@@ -64,5 +64,7 @@ async def typed(service: ConversationService, who: Who, reply: str) -> Reply:
     """Text typed while a question is open: a value, "skip", or a sentence stating facts."""
     state = _state(service, who)
     assert state is not None  # routed here only while a check is in progress
-    updated = await interview.answer(state, reply, service.assistant.chat)
+    advisor = service.assistant.advisor
+    reader = advisor.facts if advisor else None  # the programme's places and sectors
+    updated = await interview.answer(state, reply, service.assistant.chat, reader=reader)
     return _advance(service, who, updated or state, again=updated is None)
