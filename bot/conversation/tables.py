@@ -83,6 +83,21 @@ users = Table(
     Column("language", String(8)),
     Column("at", String(32), nullable=False),
 )
+# A firm profile (issue 15): the rule facts a user chose to save, where each came from, and whether the user wants
+# to hear about new matches. `told` is what the user was last told they match (scheme id -> signature), so a
+# change is announced once whichever replica or restart notices it.
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("facts", JSON, nullable=False),
+    Column("origins", JSON, nullable=False),
+    Column("subscribed", Boolean, nullable=False, default=False),
+    Column("told", JSON, nullable=False, default=dict),
+    Column("at", String(32), nullable=False),
+)
 
 
 def now() -> str:
