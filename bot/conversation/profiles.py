@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -56,10 +55,14 @@ class Profiles:
         profile.origins |= dict.fromkeys(facts, origin)
         self.save(profile.model_copy(update={"chat_id": chat_id, "language": language}))
 
-    def subscribe(self, user_id: int, on: bool) -> bool:
-        """Opt the user in or out; False when there is no profile to match."""
+    def subscribe(self, user_id: int, on: bool, told: dict[str, str] | None = None) -> bool:
+        """Opt the user in or out; `told` is what they match now, so only later changes are news.
+
+        False when there is no profile to match.
+        """
+        values = {"subscribed": on, "at": now()} | ({"told": told} if told is not None else {})
         with self.engine.begin() as db:
-            result = db.execute(update(profiles).where(profiles.c.user_id == user_id).values(subscribed=on, at=now()))
+            result = db.execute(update(profiles).where(profiles.c.user_id == user_id).values(**values))
         return result.rowcount > 0
 
     def forget(self, user_id: int) -> bool:
@@ -68,13 +71,8 @@ class Profiles:
             result = db.execute(delete(profiles).where(profiles.c.user_id == user_id))
         return result.rowcount > 0
 
-    def subscribed(self) -> Iterator[Profile]:
+    def subscribed(self) -> list[Profile]:
         """Every subscribed profile, read in one pass."""
         with self.engine.connect() as db:
             rows = db.execute(select(profiles).where(profiles.c.subscribed.is_(True))).mappings().all()
-        return (Profile.model_validate(dict(row)) for row in rows)
-
-    def set_told(self, user_id: int, told: dict[str, str]) -> None:
-        """Remember what the user has now been told they match."""
-        with self.engine.begin() as db:
-            db.execute(update(profiles).where(profiles.c.user_id == user_id).values(told=told, at=now()))
+        return [Profile.model_validate(dict(row)) for row in rows]

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.core.eligibility import Outcome, Verdict, check
+from bot.core.texts import text
+from knowledge.language import Language
 from knowledge.rules import Facts, Scheme
 
 ORDER = (Outcome.QUALIFIES, Outcome.CANNOT_TELL, Outcome.DOES_NOT_QUALIFY)  # best matches first
@@ -60,3 +62,36 @@ def notices(told: dict[str, str], facts: Facts, schemes: list[Scheme]) -> tuple[
     found += [Notice(i, Change.CHANGED, by_id[i]) for i in now if i in told and told[i] != now[i]]
     found += [Notice(i, Change.WITHDRAWN, None) for i in told if i not in by_id]
     return sorted(found, key=lambda n: (n.change, n.scheme_id)), now
+
+
+def clauses(scheme: Scheme, language: Language) -> str:
+    """The scheme's conditions as the policy words them, grouped by clause: what a match rests on."""
+    grouped: dict[str, list[str]] = {}
+    for condition in scheme.conditions:
+        grouped.setdefault(condition.clause, []).append(condition.wording(language))
+    return "; ".join(f"{clause}: {', '.join(words)}" for clause, words in grouped.items())
+
+
+def notice_text(notice: Notice, language: Language) -> str:
+    """The message telling a user about one change, in their language (plain text)."""
+    if notice.scheme is None:
+        return text(language, "pm_withdrawn", scheme=notice.scheme_id)
+    scheme = notice.scheme
+    benefit = f" ({scheme.benefit.get(language)})" if scheme.benefit else ""
+    key = "pm_new" if notice.change is Change.NEW else "pm_changed"
+    return text(language, key, title=scheme.title.get(language), benefit=benefit, clauses=clauses(scheme, language))
+
+
+def verdict_line(verdict: Verdict, language: Language) -> str:
+    """One scheme's verdict for /schemes: qualifies (on which clauses), not (the unmet clause), or what is missing."""
+    scheme = verdict.scheme
+    title = scheme.title.get(language)
+    if verdict.outcome is Outcome.QUALIFIES:
+        benefit = f" ({scheme.benefit.get(language)})" if scheme.benefit else ""
+        return text(language, "pm_qualifies", title=title, benefit=benefit, clauses=clauses(scheme, language))
+    deciding = verdict.deciding[0]
+    if verdict.outcome is Outcome.DOES_NOT_QUALIFY:
+        says = deciding.wording(language)
+        return text(language, "pm_does_not_qualify", title=title, clause=deciding.clause, says=says)
+    missing = ", ".join(verdict.missing or verdict.conflicts)
+    return text(language, "pm_cannot_tell", title=title, missing=missing, clause=deciding.clause)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from telegram import LinkPreviewOptions, Update
@@ -15,9 +16,12 @@ from telegram.ext import Application, Defaults
 from bot.channels.telegram import render
 from bot.channels.telegram.delivery import RetryingRequest
 from bot.channels.telegram.handlers import register
+from bot.channels.telegram.notices import watch
 from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter, Pacing
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
+from bot.conversation.outbox import Outbox
+from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
 from bot.conversation.state import Conversations
 from bot.conversation.tables import connect, database_url
@@ -50,6 +54,8 @@ def build_application(
             records=Records(engine),
             conversations=Conversations(engine),
             flood=FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds),
+            profiles=Profiles(engine),
+            outbox=Outbox(engine, lease=timedelta(seconds=settings.notice_lease_seconds)),
         )
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
         assistant = services(application).assistant
@@ -57,9 +63,11 @@ def build_application(
         application.bot_data["operator"] = await start_operator_site(settings, metrics, assistant)
         await application.bot.set_my_commands(render.bot_commands("en"))
         await application.bot.set_my_commands(render.bot_commands("zh"), language_code="zh")
+        application.bot_data["notices"] = asyncio.create_task(watch(application))
         log.info("telegram bot @%s started", application.bot.username)
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        application.bot_data["notices"].cancel()
         services(application).records.close()
         await application.bot_data["operator"].cleanup()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.channels.telegram import render
+from bot.channels.telegram import profile, render
 from bot.channels.telegram.session import dialogue_part, services, set_dialogue_part, ui_language
 from bot.core import interview
 from bot.core.interview import Interview
@@ -22,8 +22,12 @@ async def _advance(update: Update, context: ContextTypes.DEFAULT_TYPE, state: In
     chat = update.effective_chat
     if prompt is None:
         set_dialogue_part(update, context, PART, None)
-        for part in render.answer_messages(interview.result(state, advisor)):
-            await chat.send_message(part)
+        parts = render.answer_messages(interview.result(state, advisor))
+        keyboard = profile.offer(update, context, state.facts)
+        if keyboard is not None:  # the offer goes under the verdicts: one message fewer, no race with the next
+            parts = render.pack([*parts, render.plain_message(state.language, "pm_save_offer")])
+        for number, part in enumerate(parts, 1):
+            await chat.send_message(part, reply_markup=keyboard if number == len(parts) else None)
         return
     set_dialogue_part(update, context, PART, state.model_dump(mode="json"))
     message = render.prompt_message(prompt, state.language, again)

@@ -20,7 +20,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.channels.telegram import eligibility, listings, render
+from bot.channels.telegram import eligibility, listings, profile, render
 from bot.channels.telegram.reply import respond
 from bot.channels.telegram.session import chat_state, services, set_chat_state, set_ui_language, ui_language
 from bot.channels.telegram.staff import hand_off, relay, reload_and_report
@@ -134,6 +134,9 @@ async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if eligibility.in_progress(update, context):
         await eligibility.reply(update, context)
         return
+    if profile.editing(update, context):
+        await profile.edited(update, context)
+        return
     await respond(update, context, update.effective_message.text)
 
 
@@ -244,7 +247,8 @@ def register(application: Application, settings: Settings) -> None:
     commands: dict[str, Handler] = {
         "start": start, "help": help_command, "lang": choose_language, "sources": sources, "cancel": cancel,
         "ask": ask, "reload": reload, "stats": stats, "eligibility": eligibility.start, "equipment": listings.search,
-        "patents": listings.search, "solutions": listings.search,
+        "patents": listings.search, "solutions": listings.search, "profile": profile.show, "forget": profile.forget,
+        "schemes": profile.schemes, "subscribe": profile.subscribe, "unsubscribe": profile.unsubscribe,
     }  # fmt: skip
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))
@@ -259,7 +263,8 @@ def register(application: Application, settings: Settings) -> None:
     buttons: dict[str, Handler] = {
         r"^lang:(en|zh)$": set_language, rf"^topic:({'|'.join(render.TOPICS)})$": topic, r"^fb:\d+:[01]$": feedback,
         r"^src:\d+$": sources_button, r"^human:\d+$": talk_to_person,
-        r"^el:[a-z_]+:[A-Za-z0-9_.-]+$": eligibility.button,
+        r"^el:[a-z_]+:[A-Za-z0-9_.-]+$": eligibility.button, r"^pf:(save|nosave)$": profile.decide,
+        r"^pf:edit:[a-z_]+$": profile.edit, r"^pf:sub$": profile.subscribe,
         r"^more:(equipment|patents|solutions):\d+:[0-9a-f]+$": listings.more, r"": stale_button,
     }  # fmt: skip
     for pattern, handler in buttons.items():

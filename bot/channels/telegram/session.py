@@ -12,6 +12,8 @@ from typing import Any, Literal
 from telegram import Update
 from telegram.ext import Application, ContextTypes
 
+from bot.conversation.outbox import Outbox
+from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
 from bot.conversation.state import ChatState, Conversations
 from bot.core.assistant import Assistant
@@ -55,6 +57,8 @@ class Services:
     records: Records
     conversations: Conversations
     flood: FloodGate
+    profiles: Profiles
+    outbox: Outbox
     reload: asyncio.Task[Any] | None = field(default=None)
 
 
