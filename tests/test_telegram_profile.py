@@ -25,7 +25,7 @@ NEW_SCHEME = """scheme: master-bonus
 title: {en: Young master's bonus, zh: 青年硕士奖励}
 policy: policies/young-talent-rent-subsidy.zh.md
 applies_to: person
-benefit: {en: "RMB 5,000 once", zh: 一次性5,000元}
+benefit: {en: "RMB 5,000 once", zh: "一次性5,000元"}
 conditions:
   - fact: degree
     op: in
