@@ -61,8 +61,9 @@ async def bot(
         yield application
 
 
+@pytest.mark.usefixtures("bot")
 async def test_a_saved_subscribed_profile_hears_once_of_a_new_scheme_and_nothing_after_forget(
-    tg: FakeTelegram, bot: Application, kb: Path, tmp_path: Path, local_embeddings: LocalEmbeddings
+    tg: FakeTelegram, kb: Path, tmp_path: Path, local_embeddings: LocalEmbeddings
 ) -> None:
     wang = tg.user(501, "王", "zh-hans")
     await say(tg, wang, "/eligibility", count=2)
