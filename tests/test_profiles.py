@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from bot.conversation.outbox import Message, Outbox
 from bot.conversation.profiles import Profile, Profiles
 from bot.conversation.tables import connect
 from bot.core.eligibility import Outcome
@@ -68,3 +70,24 @@ def test_each_change_is_announced_once_new_then_changed_then_withdrawn() -> None
     assert [(n.scheme_id, n.change) for n in changed] == [("rent-subsidy", Change.CHANGED)]
     gone, told = notices(told, facts, [s for s in rules if s is not rent])
     assert [(n.scheme_id, n.change) for n in gone] == [("rent-subsidy", Change.WITHDRAWN)] and told == {}
+
+
+def test_a_restart_in_the_middle_of_5000_notices_resumes_and_every_user_gets_exactly_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    clock = [datetime(2026, 12, 5, 9, tzinfo=UTC)]
+    first = Outbox(connect(url), clock=lambda: clock[0])
+    messages = [Message(key=f"g1:{user}:x:new", user_id=user, chat_id=user, body="news") for user in range(5000)]
+    first.insert(messages)
+    first.insert(messages[:100])  # a second replica deciding the same news queues nothing more
+    received: list[int] = []
+    for message in first.claim(200)[:150]:  # the process dies with 50 claimed but not sent
+        received.append(message.chat_id)
+        first.sent(message.id)
+    first.claim(200)  # ... and another 200 claimed, none sent
+    clock[0] += timedelta(minutes=10)  # the restarted bot finds the dead claims past their lease
+    second = Outbox(connect(url), clock=lambda: clock[0])
+    while batch := second.claim(500):
+        for message in batch:
+            received.append(message.chat_id)
+            second.sent(message.id)
+    assert sorted(received) == list(range(5000)) and second.pending() == 0
