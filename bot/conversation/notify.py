@@ -14,7 +14,7 @@ from sqlalchemy import and_, update
 from bot.conversation.outbox import Message, Outbox, stamp
 from bot.conversation.profiles import Profile, Profiles
 from bot.conversation.tables import announcements, profiles
-from bot.core.matching import notice_text, notices
+from bot.core.matching import notice_text, notices, signature
 from knowledge.rules import Scheme
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,10 @@ def _claim(outbox: Outbox, generation: str, lease: timedelta) -> bool:
         return True
 
 
-def _messages(generation: str, profile: Profile, schemes: list[Scheme]) -> tuple[list[Message], dict[str, str]]:
-    found, told = notices(profile.told, profile.as_facts(), schemes)
+def _messages(
+    generation: str, profile: Profile, schemes: list[Scheme], signatures: dict[str, str]
+) -> tuple[list[Message], dict[str, str]]:
+    found, told = notices(profile.told, profile.as_facts(), schemes, signatures)
     return [
         Message(
             key=f"{generation}:{profile.user_id}:{notice.scheme_id}:{notice.change}",
@@ -57,11 +59,11 @@ def announce(
     """Queue every subscribed user's notices for `generation`; None when another replica has it (or had it)."""
     if not _claim(outbox, generation, lease):
         return None
-    queued = 0
-    subscribed = store.subscribed()
-    for start in range(0, len(subscribed), BATCH):
-        batch = subscribed[start : start + BATCH]
-        found = [(profile, *_messages(generation, profile, schemes)) for profile in batch]
+    queued, signatures = 0, {scheme.scheme: signature(scheme) for scheme in schemes}
+    after = -(2**63)
+    while batch := store.subscribed(after, BATCH):  # a page at a time: memory stays flat however many users
+        after = batch[-1].user_id
+        found = [(profile, *_messages(generation, profile, schemes, signatures)) for profile in batch]
         changed = [(profile, messages, told) for profile, messages, told in found if told != profile.told]
         with outbox.engine.begin() as db:
             outbox.insert_in(db, [message for _, messages, _ in changed for message in messages])

@@ -65,7 +65,7 @@ class Outbox:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         at = stamp(self.clock())
         rows = [message.model_dump() | {"at": at} for message in messages]
-        db.execute(dialect.insert(outbox).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+        db.execute(dialect.insert(outbox).on_conflict_do_nothing(index_elements=["key"]), rows)  # executemany
 
     def claim(self, limit: int) -> list[Queued]:
         """Up to `limit` unsent messages nobody else is sending, oldest first, now claimed by the caller."""

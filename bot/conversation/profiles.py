@@ -71,8 +71,9 @@ class Profiles:
             result = db.execute(delete(profiles).where(profiles.c.user_id == user_id))
         return result.rowcount > 0
 
-    def subscribed(self) -> list[Profile]:
-        """Every subscribed profile, read in one pass."""
+    def subscribed(self, after: int = -(2**63), limit: int | None = None) -> list[Profile]:
+        """Subscribed profiles by user id, those after `after` (a page at a time when `limit` is given)."""
+        query = select(profiles).where(profiles.c.subscribed.is_(True), profiles.c.user_id > after)
         with self.engine.connect() as db:
-            rows = db.execute(select(profiles).where(profiles.c.subscribed.is_(True))).mappings().all()
+            rows = db.execute(query.order_by(profiles.c.user_id).limit(limit)).mappings().all()
         return [Profile.model_validate(dict(row)) for row in rows]

@@ -45,19 +45,26 @@ def signature(scheme: Scheme) -> str:
     return hashlib.sha256(json.dumps(terms, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def matched(facts: Facts, schemes: list[Scheme]) -> dict[str, str]:
-    """The schemes the profile qualifies for, by id, with their signatures."""
-    return {v.scheme.scheme: signature(v.scheme) for v in check(facts, schemes) if v.outcome is Outcome.QUALIFIES}
+def matched(facts: Facts, schemes: list[Scheme], signatures: dict[str, str] | None = None) -> dict[str, str]:
+    """The schemes the profile qualifies for, by id, with their signatures (pass them when matching many)."""
+    signatures = signatures or {scheme.scheme: signature(scheme) for scheme in schemes}
+    return {
+        scheme.scheme: signatures[scheme.scheme]
+        for scheme in schemes
+        if all(condition.outcome(facts) is True for condition in scheme.conditions)
+    }
 
 
-def notices(told: dict[str, str], facts: Facts, schemes: list[Scheme]) -> tuple[list[Notice], dict[str, str]]:
+def notices(
+    told: dict[str, str], facts: Facts, schemes: list[Scheme], signatures: dict[str, str] | None = None
+) -> tuple[list[Notice], dict[str, str]]:
     """What to tell a user whose last-told matches were `told`, and the matches to remember afterwards.
 
     A scheme the profile stops qualifying for while still published is forgotten silently (the user's facts or a
     stricter rule, not a withdrawal); one that disappears from the rules is reported withdrawn.
     """
     by_id = {scheme.scheme: scheme for scheme in schemes}
-    now = matched(facts, schemes)
+    now = matched(facts, schemes, signatures)
     found = [Notice(i, Change.NEW, by_id[i]) for i in now if i not in told]
     found += [Notice(i, Change.CHANGED, by_id[i]) for i in now if i in told and told[i] != now[i]]
     found += [Notice(i, Change.WITHDRAWN, None) for i in told if i not in by_id]
