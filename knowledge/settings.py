@@ -74,17 +74,6 @@ class Settings(BaseSettings):
         description="Ingest refuses to publish an index with this share fewer chunks than the served one (an empty or"
         " unmounted folder would wipe the bot) unless run with --allow-shrink.",
     )
-    notice_poll_seconds: float = Field(
-        30.0,
-        gt=0,
-        description="How often the bot looks for a newly published index to match subscribed profiles against, and"
-        " for queued notices to send.",
-    )
-    notice_lease_seconds: float = Field(
-        300.0,
-        gt=0,
-        description="A replica that claimed notices or a publish's matching and stopped for this long is taken over.",
-    )
     telegram_bot_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
     telegram_base_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL; tests point it at a local server."

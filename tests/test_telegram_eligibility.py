@@ -91,7 +91,7 @@ async def test_a_company_check_in_english_asks_what_matters_and_cites_the_decidi
         'members cannot apply (第六条, "开放专利许可与产业场景对接办法"); you said GOI SME member: no.'
     ) in result
     assert "GOI Service Centre makes the final decision" in result
-    assert question.buttons == [("Save to my profile", "pf:save"), ("Don't save", "pf:nosave")], "nothing kept unasked"
+    assert question.buttons == []
 
 
 @pytest.mark.usefixtures("bot")

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from telegram import LinkPreviewOptions, Update
@@ -16,18 +15,17 @@ from telegram.ext import Application, Defaults
 from bot.channels.telegram import render
 from bot.channels.telegram.delivery import RetryingRequest
 from bot.channels.telegram.handlers import register
-from bot.channels.telegram.notices import watch
 from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter, Pacing
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
-from bot.conversation.outbox import Outbox
-from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
+from bot.conversation.service import ConversationService
 from bot.conversation.state import Conversations
 from bot.conversation.tables import connect, database_url
 from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
 from bot.ops.site import new_metrics, start_operator_site
+from knowledge.programme import Programme
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,11 +34,13 @@ log = logging.getLogger(__name__)
 def build_application(
     settings: Settings,
     make_assistant: Callable[[Settings], Assistant] = build_assistant,
+    programme: Programme | None = None,
     *,
     pacing: Pacing = TELEGRAM_PACING,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot, ready for `run_polling`, or for `serve_webhook` when a webhook is configured; nothing is loaded or
-    contacted until it starts. `pacing`: Telegram's per-chat limits (tests not about them pass none)."""
+    contacted until it starts. `programme`: whom it speaks for when the assistant was not built from folders;
+    `pacing`: Telegram's per-chat limits (tests not about them pass none)."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -48,26 +48,26 @@ def build_application(
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         engine = connect(database_url(settings))
-        application.bot_data["services"] = Services(
-            settings=settings,
-            assistant=make_assistant(settings),
-            records=Records(engine),
-            conversations=Conversations(engine),
-            flood=FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds),
-            profiles=Profiles(engine),
-            outbox=Outbox(engine, lease=timedelta(seconds=settings.notice_lease_seconds)),
+        conversation = ConversationService(
+            settings,
+            make_assistant(settings),
+            Records(engine),
+            Conversations(engine),
+            max_question_chars=settings.telegram_max_question_chars,
+            handoffs=settings.telegram_staff_chat_id is not None,
+            programme=programme,
         )
+        flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)
+        application.bot_data["services"] = Services(conversation=conversation, flood=flood)
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
         assistant = services(application).assistant
         assistant.observer = metrics
         application.bot_data["operator"] = await start_operator_site(settings, metrics, assistant)
         await application.bot.set_my_commands(render.bot_commands("en"))
         await application.bot.set_my_commands(render.bot_commands("zh"), language_code="zh")
-        application.bot_data["notices"] = asyncio.create_task(watch(application))
         log.info("telegram bot @%s started", application.bot.username)
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        application.bot_data["notices"].cancel()
         services(application).records.close()
         await application.bot_data["operator"].cleanup()
 
