@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from bot.conversation.records import Records
 from bot.conversation.tables import connect
 from bot.core.models import Answer
-from tests.conftest import DEV_CORPUS
+from bot.staff.gaps import run_gaps
+from knowledge.settings import Settings
+from tests.conftest import DEV_CORPUS, make_settings
 
 WORLD_CUP = [
     ("Which football club won the 2022 world cup?", "en"),
@@ -29,7 +30,7 @@ def _answer(question: str, answered: bool, language: str = "en") -> Answer:
 
 
 @pytest.fixture
-def gaps_env(tmp_path: Path, dev_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def gaps_settings(tmp_path: Path, dev_data_dir: Path) -> Settings:
     """The dev index, and a bot database where users asked about the world cup (unanswered) and vouchers (👎)."""
     url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
     records = Records(connect(url))
@@ -40,15 +41,13 @@ def gaps_env(tmp_path: Path, dev_data_dir: Path, monkeypatch: pytest.MonkeyPatch
     liked = records.add_question(7, 7, None, _answer("Who runs GOI?", True))
     records.feedback(liked, 7, 7, helpful=True)
     records.close()
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("KNOWLEDGE_SOURCES", json.dumps([str(DEV_CORPUS)]))
-    return dev_data_dir
+    return make_settings(dev_data_dir, database_url=url, knowledge_sources=[DEV_CORPUS])
 
 
 def test_gaps_group_paraphrases_in_both_languages_biggest_first_and_recheck_them(
-    gaps_env: Path, capsys: pytest.CaptureFixture[str]
+    gaps_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["gaps", "--data-dir", str(gaps_env), "--json"]) == 0
+    assert run_gaps(gaps_settings, 7, None, "json") == 0
     groups = json.loads(capsys.readouterr().out)
     assert [g["count"] for g in groups] == [4, 1], "the four world-cup phrasings are one group, listed first"
     cup, voucher = groups
@@ -59,12 +58,12 @@ def test_gaps_group_paraphrases_in_both_languages_biggest_first_and_recheck_them
 
 
 def test_gaps_csv_and_table_show_the_same_groups(
-    gaps_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    gaps_settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "250")
-    assert main(["gaps", "--data-dir", str(gaps_env), "--csv", "--event", "expo"]) == 0
+    assert run_gaps(gaps_settings, 7, "expo", "csv") == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [(row["times"], row["answered_now"]) for row in rows] == [("4", "false")], "only the expo's questions"
-    assert main(["gaps", "--data-dir", str(gaps_env)]) == 0
+    assert run_gaps(gaps_settings, 7, None, "table") == 0
     shown = capsys.readouterr().out
     assert "Knowledge gaps in the last 7 days: 2 groups" in shown and "Which football club won the 2022 world" in shown
