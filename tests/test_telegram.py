@@ -33,7 +33,9 @@ from bot.channels.telegram.render import answer_messages
 from bot.channels.telegram.webhook import webhook_running
 from bot.core.assistant import Assistant
 from bot.core.models import Answer, Source
+from knowledge.programme import PROGRAMME_FILE, parse_programme
 from knowledge.retrieve import HybridSearcher
+from knowledge.settings import SAMPLE_KNOWLEDGE
 from tests.conftest import DEV_CORPUS, STAFF_CHAT, make_settings
 from tests.fakes.telegram import BotMessage, FakeTelegram, parse_html, utf16_len
 
@@ -62,7 +64,8 @@ async def running(
         http_port=0,  # the operator endpoints on a free port: tests run side by side
         **config,
     )
-    application = build_application(settings, make_assistant=lambda _: assistant, pacing=pacing)
+    sample = parse_programme(SAMPLE_KNOWLEDGE / PROGRAMME_FILE)  # the dev corpus documents the sample's programme
+    application = build_application(settings, make_assistant=lambda _: assistant, programme=sample, pacing=pacing)
     if webhook:
         async with webhook_running(application, settings):
             yield application
