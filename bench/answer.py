@@ -77,6 +77,7 @@ ROWS = {
     "median_chars": "median answer (chars)",
     "abstain_precision": "abstention precision",
     "abstain_recall": "abstention recall",
+    "confidently_wrong": "confidently wrong",
     "p50_ms": "p50 latency (ms)",
     "p95_ms": "p95 latency (ms)",
     "rss_mb": "peak RSS (MB)",
@@ -88,6 +89,7 @@ TARGETS = {
     "median_chars": Target(600, at_least=False),
     "abstain_precision": Target(0.90, at_least=True),
     "abstain_recall": Target(0.90, at_least=True),
+    "confidently_wrong": Target(0.05, at_least=False),
     "p95_ms": Target(150, at_least=False),
     "rss_mb": Target(500, at_least=False),
 }

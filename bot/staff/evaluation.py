@@ -50,13 +50,15 @@ def load_questions(path: Path) -> list[EvalQuestion]:
     return [EvalQuestion.model_validate(item) for item in load_yaml(path.read_text(encoding="utf-8"))]
 
 
-def _rank(question: EvalQuestion, answer: Answer) -> int | None:
+def gold_rank(question: EvalQuestion, answer: Answer) -> int | None:
+    """1-based rank of the first gold source among the answer's sources, None if absent."""
     keys = [f"{s.path}#{s.row}" if s.row is not None else s.path for s in answer.sources]
     ranks = [keys.index(gold) + 1 for gold in question.sources if gold in keys]
     return min(ranks) if ranks else None
 
 
-def _facts_found(question: EvalQuestion, answer: Answer) -> bool:
+def facts_found(question: EvalQuestion, answer: Answer) -> bool:
+    """True when the answer's text holds every required fact (one alternative of each)."""
     body = answer.answer.lower()
     return all(any(alt.lower() in body for alt in alternatives) for alternatives in question.facts)
 
@@ -75,8 +77,8 @@ async def run_eval(questions: list[EvalQuestion], ask: Callable[[str, list[str]]
                 lang=q.lang,
                 abstain=q.abstain,
                 answered=answer.answered,
-                rank=None if q.abstain else _rank(q, answer),
-                facts=None if q.abstain else (answer.answered and _facts_found(q, answer)),
+                rank=None if q.abstain else gold_rank(q, answer),
+                facts=None if q.abstain else (answer.answered and facts_found(q, answer)),
                 seconds=elapsed,
                 chars=len(answer.answer),
             )
@@ -94,8 +96,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
+def wrong(outcome: Outcome) -> bool:
+    """Answered as if sure, yet out of scope, without the gold source in the top 3, or lacking a required fact."""
+    if not outcome.answered:
+        return False
+    return outcome.abstain or not (outcome.rank and outcome.rank <= 3) or not outcome.facts
+
+
 def summarise(outcomes: list[Outcome]) -> dict[str, float | int | None]:
-    """recall@1/@3, MRR, facts, abstention precision and recall, latency, answer length."""
+    """recall@1/@3, MRR, facts, abstention precision and recall, confidently wrong, latency, answer length."""
     scored = [o for o in outcomes if not o.abstain]
     abstained = [o for o in outcomes if not o.answered]
     should = [o for o in outcomes if o.abstain]
@@ -107,6 +116,7 @@ def summarise(outcomes: list[Outcome]) -> dict[str, float | int | None]:
         "facts": _share(bool(o.facts) for o in scored),
         "abstain_precision": _share(o.abstain for o in abstained),
         "abstain_recall": _share(not o.answered for o in should),
+        "confidently_wrong": _share(wrong(o) for o in outcomes if o.answered),
         "p50_ms": round(_percentile([o.seconds for o in outcomes], 0.5) * 1000, 1),
         "p95_ms": round(_percentile([o.seconds for o in outcomes], 0.95) * 1000, 1),
         "median_chars": int(statistics.median(o.chars for o in outcomes)) if outcomes else 0,
