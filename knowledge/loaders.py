@@ -96,13 +96,20 @@ def _clean_meta(raw: dict[str, Any], path: Path) -> dict[str, Any]:
             items = value if isinstance(value, list) else str(value).split(",")
             meta[field] = ",".join(str(item).strip() for item in items if str(item).strip())
         elif field == "language":
-            language = str(value).strip().lower()
-            if language not in ("en", "zh"):
-                raise LoadError(path, f"'language' must be en or zh, got '{value}'")
-            meta[field] = language
+            meta.update(_languages(value, path))
         else:
             meta[field] = str(value).strip()
     return meta
+
+
+def _languages(value: object, path: Path) -> dict[str, str]:
+    """`language: en`, or a bilingual document's `en, zh` (or a YAML list): then each chunk's language is taken
+    from its own text (`languages` says the document holds both)."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    languages = list(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
+    if not languages or any(language not in ("en", "zh") for language in languages):
+        raise LoadError(path, f"'language' must be en, zh, or both as 'en, zh', got '{value}'")
+    return {"language": languages[0]} if len(languages) == 1 else {"languages": ",".join(languages)}
 
 
 def _header_dates(text: str) -> dict[str, str]:

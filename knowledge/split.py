@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from knowledge.language import detect_language
+
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 # A list item continues the clause that introduces it: "（一）…", "(a) …", "- …", "1. …".
 _LIST_ITEM = re.compile(r"^(（[一二三四五六七八九十\d]+）|\([a-z\d]{1,3}\)|[-*•]\s|\d{1,2}[.)、]\s)")
@@ -80,19 +82,32 @@ def split_document(document: Document) -> list[Document]:
     if meta.get("kind") == "listing" and len(document.page_content) <= MAX_RECORD_CHARS:
         pieces = [("", document.page_content.strip())]
     else:
-        language = meta.get("language", "en") if meta.get("language") in CHUNK_CHARS else "en"
         pieces = [
             (" > ".join(section.path), piece)
             for section in _sections(document.page_content)
-            for piece in _pack("\n".join(section.lines), CHUNK_CHARS[language], MIN_CHARS[language])
+            for piece in _pack_section(section, meta)
         ]
     return [
         Document(
             page_content=text,
-            metadata={**meta, "section": section or None, "chunk": index, "chunk_hash": content_hash(text)},
+            metadata={
+                **meta,
+                **({"language": detect_language(text)} if meta.get("languages") else {}),
+                "section": section or None,
+                "chunk": index,
+                "chunk_hash": content_hash(text),
+            },
         )
         for index, (section, text) in enumerate(p for p in pieces if p[1])
     ]
+
+
+def _pack_section(section: _Section, meta: dict[str, object]) -> list[str]:
+    """A section's pieces, sized for its language: the document's, or in a bilingual one the section's own."""
+    text = "\n".join(section.lines)
+    language = detect_language(text) if meta.get("languages") else meta.get("language")
+    language = language if language in CHUNK_CHARS else "en"
+    return _pack(text, CHUNK_CHARS[str(language)], MIN_CHARS[str(language)])
 
 
 _CONTACT = re.compile(r"@|https?://|^[\d\s.,:/+-]*$")
