@@ -111,7 +111,13 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(task, completed=done, total=total)  # type: ignore[arg-type]
 
         try:
-            ingest = Ingest(make_store(settings), make_embeddings(settings), progress, settings.ingest_max_shrink)
+            ingest = Ingest(
+                make_store(settings),
+                make_embeddings(settings),
+                progress,
+                settings.ingest_max_shrink,
+                settings.ingest_lean_listing_bytes,
+            )
             report = ingest.run(
                 sources,
                 rebuild=args.rebuild,
