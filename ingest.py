@@ -12,16 +12,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from knowledge.embeddings import make_embeddings
-from knowledge.indexing import Ingest, IngestReport
+from knowledge.indexing import FILES_STAGE, Ingest, IngestReport
 from knowledge.ingest_runs import Outcome, record_run
 from knowledge.logs import setup_logging
 from knowledge.settings import get_settings
@@ -56,9 +64,31 @@ def _progress_bar(console: Console) -> Iterator[Progress | None]:
     if not console.is_terminal:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
         yield bar
+
+
+def _progress_to(bar: Progress | None) -> Callable[[str, int, int], None]:
+    """Two lines: files done of those to read, and rows done in the current file (with its ETA when known)."""
+    tasks: dict[str, TaskID] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        if bar is None:
+            return
+        line = "files" if name == FILES_STAGE else "file"
+        if line not in tasks:
+            tasks[line] = bar.add_task(name, total=total or None)
+        bar.update(tasks[line], description=name, completed=done, total=total or None)
+
+    return progress
 
 
 def _summary_table(report: IngestReport) -> Table:
@@ -103,13 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings)
     console = Console(stderr=args.json)
     with _progress_bar(console) as bar:
-        tasks: dict[str, object] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if bar is not None:
-                task = tasks.setdefault(stage, bar.add_task(stage, total=total))
-                bar.update(task, completed=done, total=total)  # type: ignore[arg-type]
-
+        progress = _progress_to(bar)
         try:
             ingest = Ingest(
                 make_store(settings),

@@ -32,6 +32,7 @@ READING = 3
 COPY_BATCH = 1000
 INDEX_PAGE = 10_000
 # Tables whose rows get one embedding view each when the file is big (see `LEAN_LISTING_BYTES`).
+FILES_STAGE = "files"  # the progress line counting files; the other names the file being read
 LISTING_SUFFIXES = frozenset({".csv", ".xlsx", ".json", ".yaml", ".yml"})
 
 
@@ -306,14 +307,16 @@ class Ingest:
         )
         kept = sum(not is_view(i) for i in keep_ids)
         if dry_run or not (todo or report.removed or moved):
-            report.chunks = kept + sum(self._read(file, indexed, report, None).chunks for file in todo)
+            report.chunks = kept + sum(
+                self._read(file, indexed, report, None, (n, len(todo))).chunks for n, file in enumerate(todo, 1)
+            )
             return
         generation = new_generation_name()
         try:
             new = self.store.create(generation)
             if old is not None and keep_ids:
                 _copy(old, new, keep_ids)
-            filled = [self._read(file, indexed, report, new) for file in todo]
+            filled = [self._read(file, indexed, report, new, (n, len(todo))) for n, file in enumerate(todo, 1)]
             report.chunks = kept + sum(f.chunks for f in filled)
             expected = len(keep_ids) + sum(f.entries for f in filled)
             if new.count() != expected:
@@ -331,9 +334,15 @@ class Ingest:
         report.embedded = sum(f.chunks for f in filled)
 
     def _read(
-        self, file: SourceFile, indexed: dict[str, tuple[str, list[str]]], report: IngestReport, into: Collection | None
+        self,
+        file: SourceFile,
+        indexed: dict[str, tuple[str, list[str]]],
+        report: IngestReport,
+        into: Collection | None,
+        position: tuple[int, int],
     ) -> Filled:
         """Stream one changed file into the new generation (into nothing on a dry run); a failure is that file's."""
+        self.progress(FILES_STAGE, position[0] - 1, position[1])
         progress = FileProgress(file.rel, estimate_rows(file.path), self.progress)
         lean = file.path.suffix.lower() in LISTING_SUFFIXES and file.path.stat().st_size > self.lean_listing_bytes
         try:
