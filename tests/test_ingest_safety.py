@@ -262,3 +262,22 @@ def test_a_big_listing_is_embedded_once_per_row(folder: Path, tmp_path: Path) ->
         counts.append((report.chunks, store.open(report.generation or "").count()))
     assert counts[0][0] == counts[1][0] == 301
     assert counts[1][1] == 301 and counts[0][1] > 600
+
+
+def test_an_alias_bomb_in_a_programme_rule_file_is_that_files_failure(folder: Path, tmp_path: Path) -> None:
+    (folder / "programmes").mkdir()
+    (folder / "programmes" / "bomb.yaml").write_text("scheme:\n" + textwrap.indent(BOMB, "  "), encoding="utf-8")
+    started = time.perf_counter()
+    report, _ = _ingest(folder, tmp_path)
+    assert time.perf_counter() - started < 5
+    assert [f.path for f in report.failed] == ["programmes/bomb.yaml"] and "aliases" in report.failed[0].reason
+    assert report.published and report.added == ["rent.md"]
+
+
+def test_an_alias_bomb_in_curated_answers_is_refused_with_a_reason(tmp_path: Path) -> None:
+    from bot.core.curated import CuratedError, load_entries
+
+    path = tmp_path / "curated.yaml"
+    path.write_text("- id: x\n  answer: y\n  notes:\n" + textwrap.indent(BOMB, "    "), encoding="utf-8")
+    with pytest.raises(CuratedError, match="aliases"):
+        load_entries([path])
