@@ -15,9 +15,10 @@ RUN pip install --no-cache-dir uv==0.13.9 \
     && python -m venv /opt/venv
 
 WORKDIR /src
-# Dependencies first, from pyproject.toml alone, so code changes reuse this (slow) layer.
-COPY pyproject.toml README.md ./
-RUN uv pip install --python /opt/venv/bin/python -r pyproject.toml
+# Dependencies first, from pyproject.toml alone, so code changes reuse this (slow) layer; pinned to the versions
+# the tests ran with (requirements.lock), without the dev tools.
+COPY pyproject.toml README.md requirements.lock ./
+RUN uv pip install --python /opt/venv/bin/python -r pyproject.toml -c requirements.lock
 
 COPY knowledge ./knowledge
 COPY bot ./bot

@@ -15,25 +15,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+if TYPE_CHECKING:  # the heavy modules are imported where used, so `--help` answers at once
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+    from rich.table import Table
 
-from knowledge.embeddings import make_embeddings
-from knowledge.indexing import FILES_STAGE, Ingest, IngestReport
-from knowledge.ingest_runs import Outcome, record_run
-from knowledge.logs import setup_logging
-from knowledge.settings import get_settings
-from knowledge.store import make_store
+    from knowledge.indexing import IngestReport
+    from knowledge.ingest_runs import Outcome
 
 SHRINK_REFUSED = 4
 
@@ -64,6 +54,15 @@ def _progress_bar(console: Console) -> Iterator[Progress | None]:
     if not console.is_terminal:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -78,6 +77,8 @@ def _progress_bar(console: Console) -> Iterator[Progress | None]:
 
 def _progress_to(bar: Progress | None) -> Callable[[str, int, int], None]:
     """Two lines: files done of those to read, and rows done in the current file (with its ETA when known)."""
+    from knowledge.indexing import FILES_STAGE
+
     tasks: dict[str, TaskID] = {}
 
     def progress(name: str, done: int, total: int) -> None:
@@ -92,6 +93,8 @@ def _progress_to(bar: Progress | None) -> Callable[[str, int, int], None]:
 
 
 def _summary_table(report: IngestReport) -> Table:
+    from rich.table import Table
+
     table = Table(title="Ingest summary" + (" (dry run: nothing written)" if report.dry_run else ""))
     table.add_column("result")
     table.add_column("files", justify="right")
@@ -102,6 +105,9 @@ def _summary_table(report: IngestReport) -> Table:
     table.add_row("ignored", str(len(report.ignored)), "")
     for skipped in report.ignored:
         table.add_row("", "", f"{skipped.path}: {skipped.reason}")
+    table.add_row("suspicious", str(len(report.suspicious)), "")
+    for flagged in report.suspicious:
+        table.add_row("", "", f"[yellow]{flagged.path}[/yellow]: {flagged.reason}")
     table.add_row("failed", str(len(report.failed)), "")
     for failure in report.failed:
         table.add_row("", "", f"[red]{failure.path}[/red]: {failure.reason}")
@@ -122,7 +128,20 @@ def _outcome(report: IngestReport) -> Outcome:
 def main(argv: list[str] | None = None) -> int:
     """Run one ingest and print its summary; returns the exit code."""
     args = _parser().parse_args(argv)
-    settings = get_settings()
+    from rich.console import Console
+
+    from knowledge.embeddings import make_embeddings
+    from knowledge.indexing import Ingest
+    from knowledge.ingest_runs import record_run
+    from knowledge.logs import setup_logging
+    from knowledge.settings import SettingsError, get_settings
+    from knowledge.store import make_store
+
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"ingest.py: invalid settings (environment or .env):\n{exc}", file=sys.stderr)
+        return 2
     if args.data_dir:
         settings = settings.model_copy(update={"data_dir": args.data_dir})
     sources = args.paths or settings.knowledge_sources
@@ -139,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
                 make_store(settings),
                 make_embeddings(settings),
                 progress,
-                settings.ingest_max_shrink,
-                settings.ingest_lean_listing_bytes,
+                max_shrink=settings.ingest_max_shrink,
+                index_suspicious=settings.index_suspicious,
+                lean_listing_bytes=settings.ingest_lean_listing_bytes,
             )
             report = ingest.run(
                 sources,

@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from knowledge.logs import setup_logging
-from knowledge.settings import get_settings
-
 if TYPE_CHECKING:
     from bot.core.assistant import Assistant
 
@@ -43,9 +40,19 @@ async def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bot.staff.evaluation import breakdown, load_questions, run_eval
+    from bot.staff.evaluation import breakdown, load_questions, missing_corpus, run_eval
 
     questions = load_questions(args.questions)
+    info = assistant.searcher.store.current()
+    folders = [Path(folder) for folder in info.sources] if info else []
+    if missing_corpus(questions, folders):
+        corpus = args.questions.parent / "corpus"
+        print(
+            "warning: none of the questions' gold sources is in the index (built from "
+            f"{', '.join(map(str, folders)) or 'nothing'}), so every score would be 0; ingest their corpus first:\n"
+            f"  python ingest.py {corpus} --data-dir DIR && python -m bot eval {args.questions} --data-dir DIR",
+            file=sys.stderr,
+        )
     outcomes = await run_eval(questions, assistant.answer)
     report = breakdown(outcomes)
     if args.json:
@@ -71,10 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="answer over HTTP: POST /ask, GET /healthz /readyz /metrics")
     serve.add_argument("--host", help="address to bind (default: HTTP_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default: HTTP_PORT)")
-    qr = sub.add_parser("qr", help="QR code of the bot's deep link for an event poster")
+    qr = sub.add_parser("qr", help="printable event poster with a QR code of the bot's deep link")
     qr.add_argument("--event", required=True, help="event code: letters, digits, _ and -")
-    qr.add_argument("--out", type=Path, help="PNG to write (default: qr-CODE.png)")
+    qr.add_argument("--out", type=Path, help="poster to write, .png or .svg (default: qr-CODE.png and qr-CODE.svg)")
     qr.add_argument("--bot", help="the bot's username (default: asked from Telegram with TELEGRAM_BOT_TOKEN)")
+    qr.add_argument("--name", help="the programme's name, the poster's title (default: a neutral title)")
+    qr.add_argument("--font", type=Path, help="a font file with Chinese glyphs for the PNG (default: a system one)")
     report = sub.add_parser("report", help="staff report on the Telegram questions: table and chart")
     report.add_argument("--event", help="only this event's questions")
     report.add_argument("--days", type=int, default=7, help="how many days back, today included (default: 7)")
@@ -94,13 +103,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bot`."""
-    args = _parser().parse_args(argv)
-    settings = get_settings()
+    args = _parser().parse_args(argv)  # --help and usage errors end here, before pydantic is imported
+    from knowledge.logs import setup_logging
+    from knowledge.settings import SettingsError, get_settings
+
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"python -m bot: invalid settings (environment or .env):\n{exc}", file=sys.stderr)
+        return 2
     data_dir = getattr(args, "data_dir_sub", None) or args.data_dir
     if data_dir:
         settings = settings.model_copy(update={"data_dir": data_dir})
-    setup_logging(settings)
     command = args.command or ("telegram" if settings.telegram_bot_token else "console")
+    if command == "console" and "log_level" not in settings.model_fields_set:
+        # Log lines would interleave with the chat: only warnings, on stderr, unless LOG_LEVEL asks for more.
+        settings = settings.model_copy(update={"log_level": "WARNING"})
+    setup_logging(settings)
     if command == "telegram":
         from bot.channels.telegram.app import run_telegram
 
@@ -113,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "qr":
         from bot.staff.qr import run_qr
 
-        return run_qr(settings, args.event, args.out, args.bot)
+        return run_qr(settings, args.event, args.out, args.bot, name=args.name, font=args.font)
     if command == "report":
         from bot.staff.report import run_report
 

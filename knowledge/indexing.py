@@ -22,6 +22,8 @@ from knowledge.rules import is_rule_file, rule_documents
 from knowledge.settings import CURATED_FILE, LEAN_LISTING_BYTES, MAX_SHRINK
 from knowledge.split import split_document
 from knowledge.store import IndexInfo, KnowledgeStore, new_generation_name, utc_now
+from knowledge.suspicious import addressed_to_assistant
+from knowledge.vocabulary import VOCABULARY_FILE, vocabulary_problem
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ class IngestReport(BaseModel):
     embedded: int = 0
     generation: str | None = None
     published: bool = False
+    suspicious: list[Skipped] = Field(
+        default_factory=list, description="Chunks that speak to an AI assistant (never quoted as an answer)."
+    )
     refused: str | None = Field(None, description="Why changes found were not published (--strict, a shrink).")
     pending: dict[str, list[str]] = Field(
         default_factory=dict, description="When refused: the files that would have been added, updated, removed."
@@ -140,6 +145,11 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
             elif rel == CURATED_FILE:
                 curated.append(_digest(path))
                 report.ignored.append(Skipped(path=rel, reason="curated answers: the bot reads them itself"))
+            elif rel == VOCABULARY_FILE:  # read by the bot too: a change must publish a generation it notices
+                curated.append(_digest(path))
+                report.ignored.append(Skipped(path=rel, reason="the programme's vocabulary: the bot reads it itself"))
+                if problem := vocabulary_problem(path):
+                    report.failed.append(FileFailure(path=rel, reason=problem))
             elif path.is_file():
                 _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(path)), report)
     read = {file.path.resolve(): file.rel for file in found.values()}
@@ -219,12 +229,14 @@ class Ingest:
         progress: Progress = _noop,
         max_shrink: float = MAX_SHRINK,
         lean_listing_bytes: int = LEAN_LISTING_BYTES,
+        index_suspicious: bool = True,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.progress = progress
         self.max_shrink = max_shrink
         self.lean_listing_bytes = lean_listing_bytes
+        self.index_suspicious = index_suspicious
 
     def run(
         self,
@@ -346,7 +358,8 @@ class Ingest:
         progress = FileProgress(file.rel, estimate_rows(file.path), self.progress)
         lean = file.path.suffix.lower() in LISTING_SUFFIXES and file.path.stat().st_size > self.lean_listing_bytes
         try:
-            filled = fill(into, _chunks_of(file), self.embeddings, progress, lean=lean)
+            chunks = self._screened(_chunks_of(file), file.rel, report)
+            filled = fill(into, chunks, self.embeddings, progress, lean=lean)
         except (LoadError, MemoryError) as exc:  # numpy's allocation errors too: never the whole run's
             reason = exc.reason if isinstance(exc, LoadError) else "too large to read in memory"
             report.failed.append(FileFailure(path=file.rel, reason=reason))
@@ -363,6 +376,21 @@ class Ingest:
         if strict and report.failed:
             return f"--strict: {len(report.failed)} file(s) failed, so nothing was published"
         return None if allow_shrink else self._shrinks(current, report.chunks)
+
+    def _screened(self, chunks: Iterable[Document], rel: str, report: IngestReport) -> Iterator[Document]:
+        """The chunks to index, as they are read; those that speak to an AI assistant are listed for staff (and left
+        out when INDEX_SUSPICIOUS is off). Answers never quote them either way."""
+        kept = 0
+        for chunk in chunks:
+            if phrase := addressed_to_assistant(chunk.page_content):
+                where = f"{rel}#{chunk.metadata['row']}" if chunk.metadata.get("row") else rel
+                report.suspicious.append(Skipped(path=where, reason=f'speaks to an AI assistant: "{phrase}"'))
+                if not self.index_suspicious:
+                    continue
+            kept += 1
+            yield chunk
+        if not kept:
+            raise LoadError(Path(rel), "every chunk speaks to an AI assistant")
 
     def _shrinks(self, current: IndexInfo | None, chunks: int) -> str | None:
         """Why publishing `chunks` would wipe what is served: a sync that failed or a mount that was not there."""

@@ -15,10 +15,7 @@ from typing import Any
 
 import numpy as np
 from chromadb.api.models.Collection import Collection
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict
 
 from knowledge.bridge import TermBridge
@@ -299,21 +296,3 @@ class HybridSearcher:
             scored.append((cosine + weight * bridged, index, cosine, own, cosine + weight * own))
         scored.sort(reverse=True)
         return [_passage(snapshot, i, d, lx, evidence) for _, i, d, lx, evidence in scored[:k]]
-
-
-class KnowledgeRetriever(BaseRetriever):
-    """LangChain face of the hybrid searcher, for chains that expect a retriever."""
-
-    searcher: Any
-    k: int = 5
-
-    def _get_relevant_documents(
-        self,
-        query: str,
-        *,
-        run_manager: CallbackManagerForRetrieverRun,  # noqa: ARG002 - LangChain's signature
-    ) -> list[Document]:
-        return [
-            Document(page_content=p.text, metadata=p.model_dump(exclude={"text"}))
-            for p in self.searcher.search(query, k=self.k)
-        ]

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SAMPLE_KNOWLEDGE = Path(__file__).parent / "sample"
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         " unset: SQLite in DATA_DIR.",
     )
     collection_prefix: str = Field("goi", description="Prefix of the Chroma collections this bot owns.")
+    index_suspicious: bool = Field(
+        True,
+        description="Index chunks that speak to an AI assistant ('ignore previous instructions…'); ingest lists them"
+        " either way, and answers never quote them.",
+    )
     ingest_max_shrink: float = Field(
         MAX_SHRINK,
         ge=0,
@@ -105,6 +110,12 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="Address of the HTTP server (/ask, /healthz, /readyz, /metrics).")
     http_port: int = Field(8080, description="Port of the HTTP server; the Telegram bot serves /healthz there too.")
     http_max_question_chars: int = Field(1000, description="Longer questions to POST /ask are refused with 400.")
+    http_client_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A client must send its request headers, and then its body, within this many seconds each (and"
+        " an idle connection closes after it): slow partial requests cannot hold the server's connections.",
+    )
     http_api_token: SecretStr | None = Field(
         None, description="When set, POST /ask needs `Authorization: Bearer <token>`; health and metrics stay open."
     )
@@ -134,7 +145,19 @@ class Settings(BaseSettings):
         return self.openai_api_key is not None or self.openai_base_url is not None
 
 
+class SettingsError(Exception):
+    """The environment or `.env` holds a setting the assistant cannot run with; the message names it."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Build the settings once per process."""
-    return Settings()
+    """Build the settings once per process; SettingsError names each setting that is wrong, in one line each."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{name}: {message}" if name else message)
+        raise SettingsError("\n".join(lines)) from None

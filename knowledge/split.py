@@ -87,12 +87,15 @@ def split_document(document: Document) -> list[Document]:
             for section in _sections(document.page_content)
             for piece in _pack_section(section, meta)
         ]
+    # A record split like prose reads like prose: quoted as text, embedded as clauses, still cited by its row.
+    kind = "policy" if meta.get("kind") == "listing" and len(pieces) > 1 else meta.get("kind")
     return [
         Document(
             page_content=text,
             metadata={
                 **meta,
                 **({"language": detect_language(text)} if meta.get("languages") else {}),
+                "kind": kind,
                 "section": section or None,
                 "chunk": index,
                 "chunk_hash": content_hash(text),

@@ -9,7 +9,6 @@ in a file; server mode keeps each in its own collection with the pointer in a sm
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import secrets
@@ -31,8 +30,6 @@ from pydantic import BaseModel
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
-
-KEEP_GENERATIONS = 2  # the current one and the one before, which a reader may still hold
 
 
 class StoreUnavailable(RuntimeError):
@@ -280,8 +277,3 @@ def flat_metadata(metadata: dict[str, Any]) -> dict[str, str | int | float | boo
 def utc_now() -> str:
     """ISO timestamp for index records."""
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def dump_info(info: IndexInfo) -> str:
-    """The pointer as one JSON line, for logs and `--json` output."""
-    return json.dumps(info.model_dump(), ensure_ascii=False)

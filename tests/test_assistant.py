@@ -16,12 +16,13 @@ from bot.core.components import build_assistant
 from knowledge.indexing import Ingest
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from knowledge.store import make_store
-from tests.conftest import ROOT, make_settings
+from tests.conftest import DEV_CORPUS, ROOT, make_settings
 
 
-@pytest.fixture
-def assistant(dev_settings) -> Assistant:
-    return build_assistant(dev_settings)
+@pytest.fixture(scope="module")
+def assistant(dev_data_dir, local_embeddings) -> Assistant:
+    """One assistant over the dev index for the module's read-only questions: building one loads the model."""
+    return build_assistant(make_settings(dev_data_dir, knowledge_sources=[DEV_CORPUS]), local_embeddings)
 
 
 def test_english_question_gets_the_figure_and_its_source(assistant):
@@ -78,13 +79,15 @@ def test_expired_policy_is_flagged(tmp_path, local_embeddings):
     )
     settings = make_settings(tmp_path / "data")
     Ingest(make_store(settings), local_embeddings).run([kb])
-    answer = build_assistant(settings).answer_extractive("How much is the rent of a talent apartment?")
+    answer = build_assistant(settings, local_embeddings).answer_extractive(
+        "How much is the rent of a talent apartment?"
+    )
     assert answer.sources[0].expired and answer.sources[0].date == "2022-07-01"
     assert "expired on 2025-12-31" in answer.answer
 
 
-def test_empty_knowledge_base_says_so(tmp_path):
-    answer = build_assistant(make_settings(tmp_path / "empty")).answer_extractive("anything?")
+def test_empty_knowledge_base_says_so(tmp_path, local_embeddings):
+    answer = build_assistant(make_settings(tmp_path / "empty"), local_embeddings).answer_extractive("anything?")
     assert not answer.answered and "not ready" in answer.answer
 
 
@@ -111,6 +114,7 @@ def test_ask_json_has_the_documented_shape(dev_data_dir):
     assert answer["sources"][0]["path"] == "policies/integrated-circuit-fund.md"
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_ask_reads_json_lines_with_history(dev_data_dir):
     lines = [
         {"question": "想找个能做冷冻电镜的地方", "history": []},
@@ -130,7 +134,7 @@ def sample_assistant(tmp_path_factory, local_embeddings) -> Assistant:
     """The assistant over the shipped sample knowledge base, rule files included."""
     settings = make_settings(tmp_path_factory.mktemp("sample"))
     Ingest(make_store(settings), local_embeddings).run(settings.knowledge_sources)
-    return build_assistant(settings)
+    return build_assistant(settings, local_embeddings)
 
 
 def test_eligibility_question_is_decided_by_the_rule_and_cites_its_clause(sample_assistant):
@@ -173,6 +177,7 @@ def test_eligibility_question_gets_the_conditions_of_the_scheme_it_asks_about(as
     assert "社会保险满3个月" in answer.answer and "2,100" in answer.answer  # the condition and the amount
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_rules_and_curated_answers_come_from_the_folder_the_index_was_built_from(tmp_path, local_embeddings):
     kb = tmp_path / "kb"
     shutil.copytree(SAMPLE_KNOWLEDGE, kb)
@@ -180,7 +185,7 @@ def test_rules_and_curated_answers_come_from_the_folder_the_index_was_built_from
     elsewhere.mkdir()
     settings = make_settings(tmp_path / "data", knowledge_sources=[elsewhere])
     Ingest(make_store(settings), local_embeddings).run([kb])
-    answer = build_assistant(settings).answer_extractive(
+    answer = build_assistant(settings, local_embeddings).answer_extractive(
         "I'm 31, PhD, 10 months of social insurance, no home of my own, and I work at a GOI member company. "
         "Do I qualify for the rent subsidy?"
     )

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 
 BENCH = ROOT / "bench" / "answer.py"
 # Each run starts three fresh interpreters that load the embedding model; slow on a busy 2-core machine.
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]  # runs the answer benchmark in subprocesses
 DESK = """# Coworking Desk Subsidy
 
 The programme pays 60% of a hot-desk fee, up to RMB 3,000 per month, for at most twelve months.

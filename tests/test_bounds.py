@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import resource
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +18,11 @@ from bot.core.assistant import MAX_TURN_CHARS, Assistant
 from bot.core.llm import make_chat_model
 from knowledge.logs import Redactor, setup_logging
 from knowledge.retrieve import HybridSearcher
-from tests.conftest import make_settings
+from tests.conftest import DEV_CORPUS, DEV_QUESTIONS, clean_env, make_settings
 from tests.fakes.openai import FakeOpenAI
-from tests.test_http import VOUCHER_CAP, over, post_ask, serving
+from tests.test_http import VOUCHER_CAP, _post, _when_up, free_port, over, post_ask, serving
 
+ROOT = Path(__file__).resolve().parents[1]
 WRONG_KEY = "sk-live-this-key-was-refused-0042"
 
 
@@ -89,3 +94,77 @@ def test_a_short_secret_is_warned_about_and_does_not_garble_the_log(dev_data_dir
     errors = capsys.readouterr().err
     assert "OPENAI_API_KEY is only 1 characters long" in errors
     assert "answering extractively" in errors
+
+
+def test_slow_partial_requests_are_dropped_and_a_hang_up_is_no_server_error(dev_data_dir, tmp_path) -> None:
+    port = free_port()
+    env = clean_env(DATA_DIR=str(dev_data_dir), KNOWLEDGE_SOURCES=str(DEV_CORPUS), HTTP_CLIENT_SECONDS="1")
+    serve = [sys.executable, "-m", "bot", "serve", "--port", str(port)]
+    process = subprocess.Popen(serve, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        _when_up(port, process, lambda: None)
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+        for client in slow[:10]:
+            client.sendall(b"POST /ask HTTP/1.1\r\nHost: bot\r\n")  # headers never finished
+        for client in slow[10:]:
+            client.sendall(b"POST /ask HTTP/1.1\r\nHost: bot\r\nContent-Length: 100\r\n\r\n{")  # a body that stalls
+        hung = socket.create_connection(("127.0.0.1", port))
+        hung.sendall(b"POST /ask HTTP/1.1\r\nHost: bot\r\nContent-Length: 100\r\n\r\n{")
+        hung.close()
+        started = time.monotonic()
+        replies = []
+        for client in slow:
+            client.settimeout(10)
+            replies.append(client.recv(200))
+            client.close()
+        assert time.monotonic() - started < 5, "every slow client was let go within the limit"
+        assert replies[:10] == [b""] * 10, "unfinished headers: the connection is closed"
+        assert all(reply.startswith(b"HTTP/1.1 408") for reply in replies[10:])
+        assert _post(port, {"question": VOUCHER_CAP})["answered"], "the server still answers"
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=30)
+    assert "ERROR" not in errors and "Traceback" not in errors, errors
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "named"),
+    [
+        (["-m", "bot", "ask", "hi"], {"TELEGRAM_WEBHOOK_URL": "https://bot.example/hook"}, "TELEGRAM_WEBHOOK_SECRET"),
+        (["ingest.py", "--dry-run"], {"HTTP_PORT": "eighty"}, "HTTP_PORT: Input should be a valid integer"),
+    ],
+)
+def test_a_bad_setting_is_one_clear_line_not_a_traceback(tmp_path, command, env, named) -> None:
+    script = [str(ROOT / command[0]), *command[1:]] if command[0].endswith(".py") else command
+    done = subprocess.run(
+        [sys.executable, *script], env=clean_env(**env), cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and named in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_eval_against_an_index_of_another_corpus_says_so(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "eval", str(DEV_QUESTIONS), "--json"],
+        env=clean_env(DATA_DIR=str(tmp_path / "empty")),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "none of the questions' gold sources is in the index" in done.stderr
+    assert f"ingest.py {DEV_QUESTIONS.parent / 'corpus'}" in done.stderr
+
+
+def test_the_console_chat_is_not_interleaved_with_info_logs(dev_data_dir, tmp_path) -> None:
+    env = clean_env(DATA_DIR=str(dev_data_dir), KNOWLEDGE_SOURCES=str(DEV_CORPUS))
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "console"],
+        input=f"{VOUCHER_CAP}\n\n",
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0 and "186,400" in done.stdout
+    assert " INFO " not in done.stderr, done.stderr

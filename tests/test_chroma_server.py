@@ -25,6 +25,9 @@ from knowledge.store import StoreUnavailable, make_store
 from tests.chroma_server import ChromaServer, running_server
 from tests.conftest import DEV_CORPUS, ROOT, make_settings
 
+# A Chroma server in a subprocess, filled by a real-model ingest: the slow run (scripts/test.sh) covers it.
+pytestmark = pytest.mark.slow
+
 HOUSING = "博士的租房补帖一个月给多少"  # sic: 补帖 is a common typo of 补贴
 HOUSING_SOURCE = "policies/youth-housing-support.zh.md"
 CHIP = "how much of our MPW shuttle cost does the chip fund cover?"
@@ -53,8 +56,8 @@ def server_settings(
 
 
 @pytest.fixture(scope="module")
-def assistant(server_settings: Settings) -> Assistant:
-    return build_assistant(server_settings)
+def assistant(server_settings: Settings, local_embeddings: LocalEmbeddings) -> Assistant:
+    return build_assistant(server_settings, local_embeddings)
 
 
 def _process_env(chroma: ChromaServer, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -162,7 +165,9 @@ def test_outage_refuses_politely_then_recovers_without_restart(
     try:
         down = assistant.answer_extractive(CHIP)
         assert not down.answered and down.answer == text("en", "store_down")
-        started_during_outage = build_assistant(server_settings)  # must not fail: the client connects lazily
+        started_during_outage = build_assistant(
+            server_settings, local_embeddings
+        )  # must not fail: the client connects lazily
         down_zh = started_during_outage.answer_extractive(HOUSING)
         assert not down_zh.answered and down_zh.answer == text("zh", "store_down")
         with pytest.raises(StoreUnavailable):

@@ -182,6 +182,7 @@ def test_start_script_ingests_then_runs_the_bot(
     assert (tmp_path / "calls").read_text().splitlines() == calls
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_healthcheck_is_healthy_while_the_bot_serves_healthz(instructions: list[Instruction], tmp_path: Path) -> None:
     """The image's health command, run with this venv's python before, while and after `python -m bot serve` runs."""
     health = json.loads(_one(instructions, "HEALTHCHECK").args.split("CMD", 1)[1])

@@ -21,9 +21,11 @@ from bot.core.eligibility import (
 from knowledge.language import detect_language
 from knowledge.rules import Facts, Scheme
 from knowledge.settings import SAMPLE_KNOWLEDGE
+from knowledge.vocabulary import load_vocabulary
 from tests.fakes.openai import API_KEY, FakeOpenAI
 
 TODAY = date(2026, 11, 25)
+SAMPLE_WORDS = load_vocabulary([SAMPLE_KNOWLEDGE])  # the sample programme's places and sectors
 HOUSING = "policies/young-talent-rent-subsidy.zh.md"
 MEMBERSHIP = "policies/sme-eligibility-and-joining.zh.md"
 
@@ -122,12 +124,12 @@ def test_each_scheme_gets_its_own_verdict() -> None:
     ],
 )  # fmt: skip
 def test_facts_are_read_from_english_and_chinese(message: str, expected: dict[str, object]) -> None:
-    facts = parse_facts(message, TODAY).model_dump(exclude_defaults=True)
+    facts = parse_facts(message, TODAY, SAMPLE_WORDS).model_dump(exclude_defaults=True)
     assert facts == expected
 
 
 def test_two_different_values_for_one_fact_are_a_conflict() -> None:
-    facts = parse_facts("我35岁……不对，是36岁，硕士", TODAY)
+    facts = parse_facts("我35岁……不对，是36岁，硕士", TODAY, SAMPLE_WORDS)
     assert facts.age is None and facts.conflicts == {"age": ["35", "36"]} and facts.degree == "master"
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
+import zxingcpp
 from PIL import Image
 
 from bot.cli import main
@@ -21,7 +24,7 @@ from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
 from bot.core.curated import CuratedAnswers, CuratedError, load_entries
 from bot.core.models import Answer
-from bot.staff.qr import BORDER, SCALE, qr_code, run_qr
+from bot.staff.qr import qr_code, run_qr
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.retrieve import HybridSearcher
@@ -33,16 +36,23 @@ from tests.test_telegram import ADMIN, ask, running, say
 
 SAMPLE_CURATED = SAMPLE_KNOWLEDGE / "curated.yaml"
 EXPO_LINK = "https://t.me/goi_test_bot?start=event_expo2026"
+SVG = "{http://www.w3.org/2000/svg}"
 
 
-def qr_modules(path: Path) -> list[list[bool]]:
-    """The dark/light modules of a QR code PNG, read back from its pixels (module centres)."""
+def qr_links(path: Path) -> list[str]:
+    """What a phone reads from a poster PNG: the text of every QR code a barcode reader finds on it."""
     image = Image.open(path)
     assert image.format == "PNG"
-    gray = image.convert("L")
-    size = image.width // SCALE - 2 * BORDER
-    centre = lambda n: (BORDER + n) * SCALE + SCALE // 2  # noqa: E731
-    return [[gray.getpixel((centre(x), centre(y))) < 128 for x in range(size)] for y in range(size)]
+    return [found.text for found in zxingcpp.read_barcodes(image) if found.format == zxingcpp.BarcodeFormat.QRCode]
+
+
+def svg_modules(path: Path) -> list[list[bool]]:
+    """The dark/light modules of the QR code in a poster SVG, from its path of unit squares."""
+    root = ElementTree.parse(path).getroot()
+    squares = re.findall(r"M(\d+),(\d+)h1v1h-1z", root.find(f"{SVG}path").get("d"))
+    dark = {(int(x), int(y)) for x, y in squares}
+    size = max(max(x, y) for x, y in dark) + 1
+    return [[(x, y) in dark for x in range(size)] for y in range(size)]
 
 
 def modules_of(link: str) -> list[list[bool]]:
@@ -58,8 +68,36 @@ def test_qr_encodes_the_deep_link_of_the_event(tmp_path: Path, capsys: pytest.Ca
     assert main(["qr", "--event", "expo2026", "--bot", "@goi_test_bot", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == f"{out}: {EXPO_LINK}"
     assert out.read_bytes().startswith(PNG_SIGNATURE)
-    assert qr_modules(out) == modules_of(EXPO_LINK)
-    assert qr_modules(out) != modules_of(EXPO_LINK.replace("expo2026", "expo2025"))
+    assert qr_links(out) == [EXPO_LINK]
+
+
+def test_the_poster_has_the_programme_name_the_call_in_both_languages_and_the_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["qr", "--event", "expo2026", "--bot", "goi_test_bot", "--name", "Harbour Bay Open Innovation"]) == 0
+    png, svg = tmp_path / "qr-expo2026.png", tmp_path / "qr-expo2026.svg"
+    assert capsys.readouterr().out.splitlines() == [f"{png.name}: {EXPO_LINK}", f"{svg.name}: {EXPO_LINK}"]
+    assert qr_links(png) == [EXPO_LINK]
+    assert Image.open(png).size == (1240, 1754)  # A4 at 150 dpi
+    texts = [element.text for element in ElementTree.parse(svg).getroot().iter(f"{SVG}text")]
+    assert texts == ["Harbour Bay Open Innovation", "Scan to ask", "扫码提问", EXPO_LINK]
+    assert svg_modules(svg) == modules_of(EXPO_LINK)
+
+
+def test_a_poster_without_a_programme_name_has_a_neutral_title(tmp_path: Path) -> None:
+    out = tmp_path / "poster.svg"
+    assert main(["qr", "--event", "expo2026", "--bot", "goi_test_bot", "--out", str(out)]) == 0
+    texts = [element.text for element in ElementTree.parse(out).getroot().iter(f"{SVG}text")]
+    assert texts[:2] == ["The programme assistant", "项目咨询助手"]
+    assert not (tmp_path / "poster.png").exists()
+
+
+def test_a_poster_is_png_or_svg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "poster.pdf"
+    assert main(["qr", "--event", "expo2026", "--bot", "goi_test_bot", "--out", str(out)]) == 2
+    assert "a poster is written as .png or .svg" in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
@@ -96,7 +134,7 @@ async def test_qr_asks_telegram_for_the_bot_name_with_the_token(tg: FakeTelegram
     output, _ = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, output.decode()
     assert tg.calls_to("getMe")
-    assert qr_modules(tmp_path / "qr-expo2026.png") == modules_of(EXPO_LINK)
+    assert qr_links(tmp_path / "qr-expo2026.png") == [EXPO_LINK]
     assert tg.token not in output.decode()
 
 
@@ -164,6 +202,7 @@ async def test_the_assistant_answers_a_curated_question_before_searching(
     assert not follow_up.curated
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_python_m_bot_ask_serves_curated_answers_from_the_configured_file(dev_data_dir: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TELEGRAM_", "CHROMA_", "CURATED_"))}
     env |= {"DATA_DIR": str(dev_data_dir), "KNOWLEDGE_SOURCES": str(DEV_CORPUS), "CURATED_ANSWERS": str(SAMPLE_CURATED)}
@@ -297,6 +336,7 @@ async def test_stats_in_telegram_sends_the_events_table_and_chart_to_staff_only(
     assert tg.photos(eve["id"]) == []
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 async def test_an_edited_curated_file_is_served_after_the_next_ingest_without_a_restart(
     tmp_path: Path, local_embeddings: LocalEmbeddings
 ) -> None:
@@ -305,7 +345,7 @@ async def test_an_edited_curated_file_is_served_after_the_next_ingest_without_a_
     settings = make_settings(tmp_path / "data", knowledge_sources=[kb])
     ingest = Ingest(make_store(settings), local_embeddings)
     ingest.run([kb])
-    assistant = build_assistant(settings)
+    assistant = build_assistant(settings, local_embeddings)
     assistant.searcher.refresh_seconds = 0
     before = await assistant.answer("How do I apply to join GOI?")
     assert before.curated and "service platform" in before.answer

@@ -148,6 +148,7 @@ async def test_chroma_outage_in_llm_mode_says_so_without_asking_the_llm_and_reco
 # ---- ingest killed mid-way ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 async def test_ingest_killed_at_a_random_point_during_a_burst_leaves_every_answer_on_the_old_index(
     local_embeddings: LocalEmbeddings, tmp_path: Path
 ) -> None:

@@ -201,6 +201,7 @@ async def test_metrics_count_questions_and_llm_errors(dev_data_dir, searcher, se
     assert after[("goi_answer_seconds_count", (("channel", "http"),))] == 1
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 async def test_metrics_count_ingest_runs_by_outcome(tmp_path, searcher):
     kb = tmp_path / "kb"
     kb.mkdir()
@@ -223,6 +224,7 @@ async def test_metrics_count_ingest_runs_by_outcome(tmp_path, searcher):
     assert runs == {(("outcome", "partial"),): 1}
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_serve_logs_one_json_object_per_line_without_secrets(dev_data_dir, tmp_path, server):
     """`python -m bot serve` with LOG_FORMAT=json: every stderr line parses; no API key, no question text."""
     server.fail(500)  # a failing LLM logs a warning with its traceback

@@ -157,6 +157,7 @@ def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_cli_json_summary_and_exit_codes(tmp_path, corpus):
     data = tmp_path / "cli-data"
     ok = _cli(str(corpus), "--json", data_dir=data)
@@ -172,6 +173,7 @@ def test_cli_json_summary_and_exit_codes(tmp_path, corpus):
     assert "broken.json" in table.stdout and "unchanged" in table.stdout
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_ingest_killed_midway_leaves_previous_index_answering(settings, embeddings, corpus):
     first = _ingest(settings, embeddings, corpus)
     big = corpus / "resources" / "big.csv"

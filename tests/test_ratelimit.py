@@ -7,6 +7,8 @@ import bisect
 import itertools
 import time
 
+import pytest
+
 from bot.channels.telegram.ratelimit import CountingRateLimiter
 
 
@@ -33,11 +35,13 @@ async def test_a_burst_to_many_chats_goes_out_at_30_per_second_in_any_second() -
     assert busiest(times, 1.0) <= 30 and times[-1] - times[0] < 4.0
 
 
+@pytest.mark.slow  # waits out a group's real 3.3 s pauses
 async def test_messages_to_one_group_are_spaced_for_20_a_minute() -> None:
     times = await sends(CountingRateLimiter(lambda: None), [-100123] * 3)
     assert all(later - earlier >= 2.9 for earlier, later in itertools.pairwise(times))
 
 
+@pytest.mark.slow  # waits out a group's real 3.3 s pauses
 async def test_group_messages_queued_behind_a_crowd_still_leave_spaced() -> None:
     # 100 private answers fill almost four seconds of the overall pace; two group answers then queue behind them.
     times: dict[int, list[float]] = {}

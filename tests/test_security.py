@@ -29,13 +29,15 @@ from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.logs import setup_logging
 from knowledge.retrieve import HybridSearcher
-from knowledge.settings import Settings
+from knowledge.settings import SAMPLE_KNOWLEDGE, Settings
 from knowledge.store import make_store
+from knowledge.vocabulary import load_vocabulary
 from tests.conftest import DEV_CORPUS, make_settings
 from tests.fakes.openai import API_KEY, FakeOpenAI, asked_question, fenced_passages
 from tests.fakes.telegram import FakeTelegram
 from tests.test_telegram import ask, running, say
 
+SAMPLE_WORDS = load_vocabulary([SAMPLE_KNOWLEDGE])
 POLICIES = ("youth-housing-support.zh.md", "incubator-rent-support.md", "innovation-vouchers.md")
 PLANTED = """# Notice on subsidies
 
@@ -89,6 +91,19 @@ def test_planted_instruction_does_not_change_the_extractive_answer(
     answer = Assistant(searcher).answer_extractive(question)
     assert answer.answered and grounded(answer.answer, fact), answer.answer
     assert answer.sources[0].path != "notice.md"
+
+
+def test_the_planted_notice_is_flagged_by_ingest_and_never_quoted_even_when_asked_for(
+    tmp_path: Path, searcher: HybridSearcher, local_embeddings: LocalEmbeddings
+) -> None:
+    answer = Assistant(searcher).answer_extractive("What does the notice on subsidies say about the subsidy amount?")
+    assert "1 million" not in answer.answer and "admin mode" not in answer.answer
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "notice.md").write_text(PLANTED, encoding="utf-8")
+    report = Ingest(make_store(make_settings(tmp_path / "data")), local_embeddings).run([kb], dry_run=True)
+    assert [flag.path for flag in report.suspicious] == ["notice.md"]
+    assert "Ignore previous instructions" in report.suspicious[0].reason
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -177,7 +192,7 @@ def test_any_question_gets_an_answer_not_an_exception(
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=400) | st.from_regex(r"[0-9一二三四五六七八九十百千万亿%年月日岁 .,，。a-z]{0,80}"))
 def test_fact_parsing_never_raises_and_stays_in_range(message: str) -> None:
-    facts = parse_facts(message)
+    facts = parse_facts(message, vocabulary=SAMPLE_WORDS)
     for name, value in facts.model_dump().items():
         if isinstance(value, float | int) and not isinstance(value, bool) and name.endswith("share"):
             assert 0 <= value <= 100, (name, value, message)

@@ -28,6 +28,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.channels.telegram.app import build_application
+from bot.channels.telegram.ratelimit import NO_PACING, TELEGRAM_PACING, Pacing
 from bot.channels.telegram.render import answer_messages
 from bot.channels.telegram.webhook import webhook_running
 from bot.core.assistant import Assistant
@@ -41,9 +42,16 @@ ADMIN = 900
 
 @asynccontextmanager
 async def running(
-    fake: FakeTelegram, data_dir: Path, assistant: Assistant, webhook: bool = False, **config: Any
+    fake: FakeTelegram,
+    data_dir: Path,
+    assistant: Assistant,
+    webhook: bool = False,
+    pacing: Pacing = NO_PACING,
+    **config: Any,
 ) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
-    """The bot started the way `python -m bot telegram` starts it, stopped (and its state saved) on exit."""
+    """The bot started the way `python -m bot telegram` starts it, stopped (and its state saved) on exit.
+
+    Without Telegram's per-chat pauses unless a test is about them (`pacing`): they only make tests wait."""
     settings = make_settings(
         data_dir,
         telegram_bot_token=fake.token,
@@ -54,7 +62,7 @@ async def running(
         http_port=0,  # the operator endpoints on a free port: tests run side by side
         **config,
     )
-    application = build_application(settings, make_assistant=lambda _: assistant)
+    application = build_application(settings, make_assistant=lambda _: assistant, pacing=pacing)
     if webhook:
         async with webhook_running(application, settings):
             yield application
@@ -259,7 +267,7 @@ async def test_long_llm_answer_streams_in_throttled_edits_and_is_split_below_the
     reply = "\n\n".join(parts)  # about 6,500 characters, streamed in about 2.5 s
     chat = WordByWord(responses=[reply])
     ada = tg.user(171, "Ada")
-    async with running(tg, tmp_path, Assistant(searcher, chat)):
+    async with running(tg, tmp_path, Assistant(searcher, chat), pacing=TELEGRAM_PACING):
         messages = await ask(tg, ada, "What is the most voucher money one company can use in a year?")
     assert len(messages) == 2 and all(len(m.text) <= 4096 for m in messages)
     assert messages[0].text.startswith("Rule 1.0") and messages[1].text.endswith("(as of 2025-10-01)")

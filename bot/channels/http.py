@@ -40,6 +40,20 @@ def _authorized(request: web.Request, token: SecretStr | None) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())
 
 
+async def _body(request: web.Request, seconds: float) -> bytes:
+    """The request body, or a 4xx when it does not arrive in time or the client hangs up sending it."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await request.read()
+    except TimeoutError:
+        log.info("POST /ask body from %s not complete after %.0f s: dropped", request.remote, seconds)
+        body = json.dumps({"error": "request body too slow"})
+        raise web.HTTPRequestTimeout(text=body, content_type="application/json") from None
+    except ConnectionResetError:
+        log.info("client %s hung up while sending its request body", request.remote)
+        raise _bad_request("request body incomplete: the connection closed") from None
+
+
 async def ask(request: web.Request) -> web.Response:
     """`POST /ask`: the Answer as JSON, the same object `python -m bot ask --json` prints."""
     settings = request.app[SETTINGS]
@@ -51,7 +65,7 @@ async def ask(request: web.Request) -> web.Response:
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        body = AskRequest.model_validate_json(await request.read())
+        body = AskRequest.model_validate_json(await _body(request, settings.http_client_seconds))
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
@@ -90,5 +104,13 @@ def make_app(
 def serve(settings: Settings) -> int:
     """`python -m bot serve`: answer over HTTP until interrupted."""
     app = make_app(settings, new_metrics(settings, "http"))
-    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None)
+    # The keep-alive timer also runs from the moment a connection opens: a client that has not sent whole headers
+    # by then is dropped (aiohttp has no separate header timeout).
+    web.run_app(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        print=None,
+        keepalive_timeout=settings.http_client_seconds,
+    )
     return 0

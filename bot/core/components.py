@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.core.assistant import AnswerConfig, Assistant, StaffFiles
 from bot.core.curated import CuratedAnswers
@@ -14,6 +15,9 @@ from knowledge.logs import Redactor, secret_settings
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import KnowledgeStore, StoreUnavailable, make_store
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +37,9 @@ def indexed_sources(store: KnowledgeStore, configured: list[Path]) -> list[Path]
     return folders
 
 
-def build_assistant(settings: Settings) -> Assistant:
-    """The assistant over the configured store, embeddings and (optional) chat model."""
-    embeddings = make_embeddings(settings)
+def build_assistant(settings: Settings, embeddings: Embeddings | None = None) -> Assistant:
+    """The assistant over the configured store, embeddings (unless a caller already loaded the model) and chat."""
+    embeddings = embeddings or make_embeddings(settings)
     store = make_store(settings)
 
     def staff_files() -> StaffFiles:

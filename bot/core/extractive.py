@@ -10,6 +10,7 @@ from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.lexical import tokenize
 from knowledge.retrieve import Passage
+from knowledge.suspicious import without_instructions
 
 BUDGET = 600  # characters: what a phone shows without scrolling
 CANDIDATES = 5
@@ -75,6 +76,12 @@ def cite(passages: list[Passage], language: Language) -> str:
     return "— " + " › ".join([first.title, *(["; ".join(places)] if places else [])]) + date
 
 
+def _readable(passage: Passage) -> Passage:
+    """The passage without paragraphs that speak to an AI assistant: a planted instruction is never quoted."""
+    clean = without_instructions(passage.text)
+    return passage if clean == passage.text else passage.model_copy(update={"text": clean})
+
+
 def _evidence(passages: list[Passage]) -> list[Passage]:
     """Passages close enough to the best one, the best one's document first: the conditions
     of a scheme sit in sibling clauses, a near-tie from another document is usually noise."""
@@ -102,11 +109,11 @@ def compose(
     chosen: list[tuple[Passage, str]] = []
     covered: set[str] = set()
     used = 0
-    for passage in _evidence(passages):
+    for passage in map(_readable, _evidence(passages)):
         if passage.id in covered:
             continue
         room = BUDGET - used - len(cite([passage], language)) - 4
-        body, ids = _body(passage, section_of(passage), terms, room)
+        body, ids = _body(passage, [_readable(p) for p in section_of(passage)], terms, room)
         # A lead-in without its list ("…all of the following are true:") confuses more than it tells.
         fragment = len(body) < min(60, len(passage.text)) or body.rstrip().endswith((":", "："))
         if not body or (chosen and fragment):

@@ -15,7 +15,7 @@ from datetime import date
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.core.eligibility import EligibilityAdvisor, Outcome, check, extract_facts, normalize, parse_facts
+from bot.core.eligibility import EligibilityAdvisor, FactReader, Outcome, check, extract_facts, normalize
 from bot.core.models import Answer
 from bot.core.texts import text
 from knowledge.language import Language
@@ -138,20 +138,26 @@ def _said(reply: str, fact: str) -> Scalar | None:
     return None
 
 
-async def _read(reply: str, chat: BaseChatModel | None, today: date | None) -> Facts:
+async def _read(reply: str, chat: BaseChatModel | None, today: date | None, reader: FactReader) -> Facts:
     """The facts a reply states: by the LLM when there is one (the patterns if it fails), else the patterns."""
     if chat is not None:
         try:
             return await extract_facts(chat, reply, today)
         except Exception:  # any model or network failure: the patterns still read the common phrasings
             log.warning("fact extraction by the LLM failed; reading the reply with the patterns", exc_info=True)
-    return parse_facts(reply, today)
+    return reader.read(reply, today)
 
 
 async def answer(
-    interview: Interview, reply: str, chat: BaseChatModel | None = None, today: date | None = None
+    interview: Interview,
+    reply: str,
+    chat: BaseChatModel | None = None,
+    today: date | None = None,
+    reader: FactReader | None = None,
 ) -> Interview | None:
-    """A typed answer: "skip", a bare value for the asked fact, or a sentence whose facts are all taken."""
+    """A typed answer: "skip", a bare value for the asked fact, or a sentence whose facts are all taken.
+
+    `reader` knows the programme's places and sectors (the advisor's); without it none are read."""
     fact = interview.asking
     if fact is None:
         return None
@@ -160,7 +166,9 @@ async def answer(
     value = _said(reply, fact) if fact != WHO else None
     if value is not None:
         return _with(interview, {fact: value})
-    stated = (await _read(reply, chat, today)).model_dump(exclude_none=True, exclude={"conflicts"})
+    stated = (await _read(reply, chat, today, reader or FactReader())).model_dump(
+        exclude_none=True, exclude={"conflicts"}
+    )
     if fact == WHO:  # "we're a 3-year-old chip startup" answers whom the questions are about, and more
         subjects = {FACTS[name].subject for name in stated}
         updated = _with(interview, stated) if len(subjects) == 1 else None

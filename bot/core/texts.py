@@ -177,6 +177,8 @@ EN: dict[str, str] = {
     "ls_none": "I found nothing in the listings for that. Try other words, or ask me in your own words.",
     "ls_more": "More ▸",
     "ls_gone": "That search has expired; please run the command again.",
+    "poster_name": "The programme assistant",  # an event poster's title when no programme name is given
+    "poster_scan": "Scan to ask",
 }
 
 ZH: dict[str, str] = {
@@ -344,6 +346,8 @@ ZH: dict[str, str] = {
     "ls_none": "清单里没有找到相关内容。可以换个说法，或直接用文字提问。",
     "ls_more": "更多 ▸",
     "ls_gone": "这次查询已过期，请重新发送命令。",
+    "poster_name": "项目咨询助手",
+    "poster_scan": "扫码提问",
 }
 
 TEXTS: dict[Language, dict[str, str]] = {"en": EN, "zh": ZH}

@@ -121,3 +121,10 @@ def breakdown(outcomes: list[Outcome]) -> dict[str, dict[str, float | int | None
         groups[f"kind={o.kind}"].append(o)
         groups[f"lang={o.lang}"].append(o)
     return {name: summarise(items) for name, items in groups.items()}
+
+
+def missing_corpus(questions: list[EvalQuestion], indexed_folders: list[Path]) -> bool:
+    """True when not one gold source of the questions is a file of the folders the index was built from: the
+    scores would be zero because the wrong corpus is indexed, not because the answers are wrong."""
+    gold = {source.split("#", 1)[0] for q in questions for source in q.sources}
+    return bool(gold) and not any((folder / path).is_file() for folder in indexed_folders for path in gold)

@@ -1,4 +1,4 @@
-"""QR codes for event posters: the bot's deep link `https://t.me/<bot>?start=event_<code>`.
+"""Event posters with a QR code of the bot's deep link `https://t.me/<bot>?start=event_<code>`.
 
 Scanning it opens the bot, and /start tags the chat with the event so the staff report can count it.
 """
@@ -14,6 +14,7 @@ import segno
 from telegram import Bot
 from telegram.error import TelegramError
 
+from bot.staff.poster import make_poster, write_png, write_svg
 from knowledge.settings import Settings
 
 EVENT_PREFIX = "event_"
@@ -21,8 +22,7 @@ MAX_PAYLOAD = 64  # Telegram's limit on a /start payload
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]+")
 _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}")  # Telegram usernames: 5-32 characters
 ERROR_LEVEL = "m"  # survives a crease or a glare spot on a printed poster
-SCALE = 10  # pixels per module: about 4 cm wide at 300 dpi for a typical link
-BORDER = 4  # the quiet zone the QR standard asks for
+POSTER_KINDS = (".png", ".svg")
 
 
 class QrError(ValueError):
@@ -52,11 +52,19 @@ def qr_code(link: str) -> segno.QRCode:
     return segno.make(link, error=ERROR_LEVEL, boost_error=False)
 
 
-def write_png(link: str, out: Path) -> Path:
-    """Write the QR code of `link` as a PNG; returns the path."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    qr_code(link).save(out, kind="png", scale=SCALE, border=BORDER)
-    return out
+def poster_paths(event: str, out: Path | None) -> list[Path]:
+    """Where the poster goes: `out` (PNG or SVG, by its suffix), else qr-EVENT.png and qr-EVENT.svg here."""
+    if out is None:
+        return [Path(f"qr-{event}{suffix}") for suffix in POSTER_KINDS]
+    if out.suffix.lower() not in POSTER_KINDS:
+        raise QrError(f"--out {out}: a poster is written as .png or .svg")
+    return [out]
+
+
+def write_poster(link: str, outs: list[Path], name: str | None = None, font: Path | None = None) -> list[Path]:
+    """Write the event poster of `link` to each path, PNG or SVG by suffix; returns the paths."""
+    poster = make_poster(qr_code(link), link, name)
+    return [write_svg(poster, out) if out.suffix.lower() == ".svg" else write_png(poster, out, font) for out in outs]
 
 
 async def bot_username(settings: Settings) -> str:
@@ -67,14 +75,23 @@ async def bot_username(settings: Settings) -> str:
         return bot.username  # starting the Bot calls getMe
 
 
-def run_qr(settings: Settings, event: str, out: Path | None, bot: str | None) -> int:
-    """`python -m bot qr`: write the event's QR code; exit code 2 with the reason on a bad code or bot."""
+def run_qr(
+    settings: Settings,
+    event: str,
+    out: Path | None,
+    bot: str | None,
+    *,
+    name: str | None = None,
+    font: Path | None = None,
+) -> int:
+    """`python -m bot qr`: write the event's poster; exit code 2 with the reason on a bad code, path or bot."""
     try:
         event_payload(event)  # before asking Telegram anything
+        outs = poster_paths(event, out)
         link = event_link(bot or asyncio.run(bot_username(settings)), event)
     except (QrError, TelegramError) as exc:
         print(f"python -m bot qr: {exc}", file=sys.stderr)
         return 2
-    written = write_png(link, out or Path(f"qr-{event}.png"))
-    print(f"{written}: {link}")
+    for written in write_poster(link, outs, name, font):
+        print(f"{written}: {link}")
     return 0

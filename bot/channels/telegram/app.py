@@ -15,7 +15,7 @@ from telegram.ext import Application, Defaults
 from bot.channels.telegram import render
 from bot.channels.telegram.delivery import RetryingRequest
 from bot.channels.telegram.handlers import register
-from bot.channels.telegram.ratelimit import CountingRateLimiter
+from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter, Pacing
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
 from bot.conversation.records import Records
@@ -32,9 +32,11 @@ log = logging.getLogger(__name__)
 def build_application(
     settings: Settings,
     make_assistant: Callable[[Settings], Assistant] = build_assistant,
+    *,
+    pacing: Pacing = TELEGRAM_PACING,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot, ready for `run_polling`, or for `serve_webhook` when a webhook is configured; nothing is loaded or
-    contacted until it starts."""
+    contacted until it starts. `pacing`: Telegram's per-chat limits (tests not about them pass none)."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +69,7 @@ def build_application(
         .base_url(settings.telegram_base_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .request(RetryingRequest())
-        .rate_limiter(CountingRateLimiter(metrics.rate_limited, max_retries=3))
+        .rate_limiter(CountingRateLimiter(metrics.rate_limited, pacing, max_retries=3))
         .concurrent_updates(True)
         .post_init(post_init)
         .post_shutdown(post_shutdown)

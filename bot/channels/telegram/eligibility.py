@@ -71,5 +71,7 @@ async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Text typed while a question is open: a value, "skip", or a sentence stating facts."""
     state = _state(update, context)
     assert state is not None  # routed here only while a check is in progress
-    updated = await interview.answer(state, update.effective_message.text or "", services(context).assistant.chat)
+    assistant = services(context).assistant
+    reader = assistant.advisor.facts if assistant.advisor else None
+    updated = await interview.answer(state, update.effective_message.text or "", assistant.chat, reader=reader)
     await _advance(update, context, updated or state, again=updated is None)

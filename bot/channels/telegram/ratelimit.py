@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from telegram.error import RetryAfter
@@ -27,6 +28,18 @@ COSMETIC = frozenset({"sendChatAction"})
 CHAT_PERIOD = 1.0
 GROUP_PERIOD = 3.3  # 18 a minute, under Telegram's 20 in a group
 KEEP_CHATS = 10_000  # per-chat pacers kept before idle ones are dropped
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """Seconds between requests in one chat: Telegram's limits; only tests not about them pass NO_PACING."""
+
+    chat: float = CHAT_PERIOD
+    group: float = GROUP_PERIOD
+
+
+TELEGRAM_PACING = Pacing()
+NO_PACING = Pacing(chat=0.0, group=0.0)
 
 
 class ChatPacer:
@@ -56,9 +69,10 @@ class ChatPacer:
 class CountingRateLimiter(AIORateLimiter):
     """AIORateLimiter, paced (PACED), that calls `on_429` each time Telegram answers a request with RetryAfter."""
 
-    def __init__(self, on_429: Callable[[], None], **options: Any) -> None:
+    def __init__(self, on_429: Callable[[], None], pacing: Pacing = TELEGRAM_PACING, **options: Any) -> None:
         super().__init__(**(PACED | options))
         self.on_429 = on_429
+        self.pacing = pacing
         self._chats: dict[int | str, ChatPacer] = {}
 
     def idle(self) -> bool:
@@ -100,4 +114,4 @@ class CountingRateLimiter(AIORateLimiter):
             self._chats = {chat: pacer for chat, pacer in self._chats.items() if not pacer.idle}
         # Negative ids and @usernames are groups and channels.
         group = isinstance(chat_id, str) or chat_id < 0
-        return self._chats.setdefault(chat_id, ChatPacer(GROUP_PERIOD if group else CHAT_PERIOD))
+        return self._chats.setdefault(chat_id, ChatPacer(self.pacing.group if group else self.pacing.chat))
