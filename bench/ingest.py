@@ -7,8 +7,7 @@ Runs the same `Ingest` path as `ingest.py` with the configured embedding model, 
 data folder. The model is loaded before timing starts, so the figures are ingest work only.
 `--limits` runs `ingest.py` itself, one whole process per case (model loading included), and prints each
 process's own peak RSS: a long listing, a folder of many policies and the re-ingest of one changed file, a kill at
-a random moment of the long listing's ingest, and the small inputs that once cost gigabytes
-(bench/ingest_limits.py).
+a random moment of the long listing's ingest (bench/ingest_limits.py; small hostile inputs: bench/bounds.py).
 """
 
 from __future__ import annotations

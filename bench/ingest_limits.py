@@ -2,10 +2,9 @@
 
     .venv/bin/python bench/ingest.py --limits [--listing-rows 200000] [--policies 2000] [--kill]
 
-Targets (issues 13 and 18): a 200,000-row listing <= 600 MB and <= 15 min; 2,000 policy files <= 600 MB and the
-re-ingest of one changed file <= 3 s; a kill at a random moment leaves the served index answering as before; a
-336-byte YAML alias bomb (as a file and in front matter) and a 967 KB one-record JSON file each <= 600 MB and
-<= 5 s, reported with a reason.
+Targets (issue 13): a 200,000-row listing <= 600 MB and <= 15 min; 2,000 policy files <= 600 MB and the re-ingest
+of one changed file <= 3 s; a kill at a random moment leaves the served index answering as before. The small
+hostile inputs of issue 18 (alias bombs, a 967 KB record) are measured by bench/bounds.py.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -32,9 +30,6 @@ from knowledge.store import make_store
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_MB = 600
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join([f'*{chr(97 + n)}'] * 9)}]\n" for n in range(8)
-)
 POLICY = "# Rent subsidy\n\nA doctor receives RMB {amount} a month for at most 24 months.\n"
 QUERIES = ("rent subsidy for a doctor", "Lathe 17 fee", "博士租房补贴")
 
@@ -100,35 +95,6 @@ def _row(table: Table, case: str, run: dict[str, Any], target: str, met: bool, n
     table.add_row(*map(str, cells))
 
 
-def _bounds(work: Path, table: Table) -> None:
-    """The small inputs that cost gigabytes: each beside one good policy, which must still be published."""
-    front = "---\ntitle: x\ntopics:\n" + textwrap.indent(BOMB, "  ") + "---\n# x\n\ntext\n"
-    record = json.dumps([{"title": "Annual report", "body": "word " * 193_000}])  # 967 KB, one string
-    cases = {
-        "yaml alias bomb": ("bomb.yaml", BOMB),
-        "front-matter bomb": ("bomb.md", front),
-        "967 KB record": ("report.json", record),
-    }
-    for case, (name, body) in cases.items():
-        folder = work / case.replace(" ", "-")
-        folder.mkdir()
-        (folder / "rent.md").write_text(POLICY.format(amount="2,500"), encoding="utf-8")
-        (folder / name).write_text(body, encoding="utf-8")
-        for flags in ((), ("--dry-run",)) if name == "bomb.yaml" else ((),):
-            run = ingest_process(folder, work / f"data-{folder.name}", *flags)
-            own = float(run["summary"].get("seconds", 99))
-            ok = run["rss_mb"] <= LIMIT_MB and own <= 5 and run["exit"] in (0, 1)
-            note = f"{run['summary'].get('chunks')} chunks" if name == "report.json" else ""
-            _row(
-                table,
-                f"{case} ({len(body.encode()):,} B){' --dry-run' if flags else ''}",
-                run,
-                "<= 600 MB, 5 s",
-                ok,
-                note,
-            )
-
-
 def _many(work: Path, files: int, table: Table) -> None:
     folder = work / "policies"
     folder.mkdir()
@@ -180,7 +146,6 @@ def run_limits(rows: int, policies: int, *, kill: bool) -> int:
         table.add_column(column, justify="left" if column in ("case", "target", "notes") else "right")
     with tempfile.TemporaryDirectory(prefix="bench-limits-") as tmp:
         work = Path(tmp)
-        _bounds(work, table)
         if policies:
             _many(work, policies, table)
         if rows:
