@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the heavy modules are imported where used, so `--help` answers at once
     from rich.console import Console
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
     from rich.table import Table
 
     from knowledge.indexing import IngestReport
@@ -54,11 +54,42 @@ def _progress_bar(console: Console) -> Iterator[Progress | None]:
     if not console.is_terminal:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
         yield bar
+
+
+def _progress_to(bar: Progress | None) -> Callable[[str, int, int], None]:
+    """Two lines: files done of those to read, and rows done in the current file (with its ETA when known)."""
+    from knowledge.indexing import FILES_STAGE
+
+    tasks: dict[str, TaskID] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        if bar is None:
+            return
+        line = "files" if name == FILES_STAGE else "file"
+        if line not in tasks:
+            tasks[line] = bar.add_task(name, total=total or None)
+        bar.update(tasks[line], description=name, completed=done, total=total or None)
+
+    return progress
 
 
 def _summary_table(report: IngestReport) -> Table:
@@ -121,13 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings)
     console = Console(stderr=args.json)
     with _progress_bar(console) as bar:
-        tasks: dict[str, object] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if bar is not None:
-                task = tasks.setdefault(stage, bar.add_task(stage, total=total))
-                bar.update(task, completed=done, total=total)  # type: ignore[arg-type]
-
+        progress = _progress_to(bar)
         try:
             ingest = Ingest(
                 make_store(settings),
@@ -135,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress,
                 max_shrink=settings.ingest_max_shrink,
                 index_suspicious=settings.index_suspicious,
+                lean_listing_bytes=settings.ingest_lean_listing_bytes,
             )
             report = ingest.run(
                 sources,

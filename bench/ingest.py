@@ -1,9 +1,13 @@
 """Ingest benchmark: the dev corpus (full, then unchanged re-ingest) and a scale curve on a generated corpus.
 
     .venv/bin/python bench/ingest.py [--sizes 1000,5000,20000] [--corpus DIR] [--json]
+    .venv/bin/python bench/ingest.py --limits [--listing-rows 200000] [--policies 2000] [--kill]
 
 Runs the same `Ingest` path as `ingest.py` with the configured embedding model, each run into a fresh
 data folder. The model is loaded before timing starts, so the figures are ingest work only.
+`--limits` runs `ingest.py` itself, one whole process per case (model loading included), and prints each
+process's own peak RSS: a long listing, a folder of many policies and the re-ingest of one changed file, a kill at
+a random moment of the long listing's ingest (bench/ingest_limits.py; small hostile inputs: bench/bounds.py).
 """
 
 from __future__ import annotations
@@ -218,7 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,5000,20000", help="generated corpus sizes in chunks, comma-separated")
     parser.add_argument("--corpus", type=Path, default=DEV_CORPUS, help="the real corpus to time")
     parser.add_argument("--json", action="store_true", help="print the runs as one JSON object")
+    parser.add_argument("--limits", action="store_true", help="run the memory and scale limits instead (slow)")
+    parser.add_argument("--listing-rows", type=int, default=200_000, help="rows of the long listing (--limits)")
+    parser.add_argument("--policies", type=int, default=2000, help="files of the many-policies folder (--limits)")
+    parser.add_argument("--kill", action="store_true", help="also kill the long listing's ingest at random (--limits)")
     args = parser.parse_args(argv)
+    if args.limits:
+        from ingest_limits import run_limits  # beside this script, which Python puts first on the path
+
+        return run_limits(args.listing_rows, args.policies, kill=args.kill)
     try:
         sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
     except ValueError:

@@ -6,10 +6,9 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from chromadb.api.models.Collection import Collection
 from langchain_core.documents import Document
@@ -17,25 +16,28 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, Field
 
 from knowledge.embeddings import model_id
-from knowledge.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
+from knowledge.fill import FileProgress, Filled, Progress, fill, is_view
+from knowledge.loaders import SUPPORTED_SUFFIXES, LoadError, estimate_rows, iter_file
 from knowledge.programme import PROGRAMME_FILE, programme_problem
 from knowledge.rules import is_rule_file, rule_documents
-from knowledge.settings import CURATED_FILE, MAX_SHRINK
-from knowledge.split import content_hash, embedding_views, split_document
-from knowledge.store import IndexInfo, KnowledgeStore, flat_metadata, new_generation_name, utc_now
+from knowledge.settings import CURATED_FILE, LEAN_LISTING_BYTES, MAX_SHRINK
+from knowledge.split import split_document
+from knowledge.store import IndexInfo, KnowledgeStore, new_generation_name, utc_now
 from knowledge.suspicious import addressed_to_assistant
 from knowledge.vocabulary import VOCABULARY_FILE, vocabulary_problem
 
 log = logging.getLogger(__name__)
 
 
-Progress = Callable[[str, int, int], None]
-EMBED_BATCH = 256
 # Bumped whenever loaders or splitting change what a file becomes (2: chapter headings of PDFs and plain text; 3: long
 # records split, embedded texts capped). An index read the old way is rebuilt: reusing its chunks for unchanged files
 # would mix two ways of reading.
 READING = 3
 COPY_BATCH = 1000
+INDEX_PAGE = 10_000
+# Tables whose rows get one embedding view each when the file is big (see `LEAN_LISTING_BYTES`).
+FILES_STAGE = "files"  # the progress line counting files; the other names the file being read
+LISTING_SUFFIXES = frozenset({".csv", ".xlsx", ".json", ".yaml", ".yml"})
 
 
 class FileFailure(BaseModel):
@@ -182,30 +184,28 @@ def _add(found: dict[str, SourceFile], file: SourceFile, report: IngestReport) -
         found[file.rel] = file
 
 
-def _chunks_of(file: SourceFile) -> list[Document]:
+def _chunks_of(file: SourceFile) -> Iterator[Document]:
+    """The file's chunks as they are read; `LoadError` (possibly after some chunks) when it cannot be."""
     if file.path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise LoadError(file.path, f"unsupported file type '{file.path.suffix or '(none)'}'")
-    load = rule_documents if is_rule_file(file.path, file.root) else load_file  # programmes/*.yaml: validated rules
-    chunks = [chunk for doc in load(file.path, file.root) for chunk in split_document(doc)]
-    if not chunks:
+    load = rule_documents if is_rule_file(file.path, file.root) else iter_file  # programmes/*.yaml: validated rules
+    found = False
+    for document in load(file.path, file.root):
+        for chunk in split_document(document):
+            chunk.metadata["file_hash"] = file.digest
+            found = True
+            yield chunk
+    if not found:
         raise LoadError(file.path, "no text found")
-    for chunk in chunks:
-        chunk.metadata["file_hash"] = file.digest
-    return chunks
-
-
-def chunk_id(metadata: dict[str, Any]) -> str:
-    """Deterministic id: re-ingesting the same file never adds a duplicate."""
-    key = f"{metadata['source']}\0{metadata.get('sheet') or ''}\0{metadata.get('row') or 0}"
-    return f"{content_hash(key)}-{metadata['chunk']}"
 
 
 def _indexed_files(collection: Collection) -> dict[str, tuple[str, list[str]]]:
-    """source -> (file hash, chunk ids) of what a generation holds."""
-    got = collection.get(include=["metadatas"])
+    """source -> (file hash, chunk ids) of what a generation holds, read a page at a time."""
     files: dict[str, tuple[str, list[str]]] = {}
-    for chunk, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-        files.setdefault(str(meta["source"]), (str(meta["file_hash"]), []))[1].append(chunk)
+    for offset in range(0, collection.count(), INDEX_PAGE):
+        got = collection.get(include=["metadatas"], limit=INDEX_PAGE, offset=offset)
+        for chunk, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            files.setdefault(str(meta["source"]), (str(meta["file_hash"]), []))[1].append(chunk)
     return files
 
 
@@ -213,38 +213,6 @@ def _copy(old: Collection, new: Collection, ids: list[str]) -> None:
     for start in range(0, len(ids), COPY_BATCH):
         got = old.get(ids=ids[start : start + COPY_BATCH], include=["embeddings", "documents", "metadatas"])
         new.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
-
-
-def is_view(entry_id: str) -> bool:
-    """True for the extra embedding views of a chunk (see `embedding_views`)."""
-    return "~" in entry_id
-
-
-def _entries(chunks: list[Document]) -> list[tuple[str, str, Document]]:
-    """(id, text to embed, chunk) for every view of every chunk; view 0 is the chunk itself."""
-    entries = []
-    for chunk in chunks:
-        base = chunk_id(chunk.metadata)
-        for view, text in enumerate(embedding_views(chunk)):
-            entries.append((base if view == 0 else f"{base}~{view}", text, chunk))
-    return entries
-
-
-def _embed_into(collection: Collection, chunks: list[Document], embeddings: Embeddings, progress: Progress) -> int:
-    entries = _entries(chunks)
-    for start in range(0, len(entries), EMBED_BATCH):
-        batch = entries[start : start + EMBED_BATCH]
-        vectors = embeddings.embed_documents([text for _, text, _ in batch])
-        collection.add(
-            ids=[entry_id for entry_id, _, _ in batch],
-            embeddings=vectors,  # type: ignore[arg-type]
-            documents=[chunk.page_content for _, _, chunk in batch],
-            metadatas=[
-                flat_metadata({**c.metadata, "view": entry_id != chunk_id(c.metadata)}) for entry_id, _, c in batch
-            ],  # type: ignore[misc]
-        )
-        progress("embedding", min(start + EMBED_BATCH, len(entries)), len(entries))
-    return len(entries)
 
 
 def _noop(stage: str, done: int, total: int) -> None:  # noqa: ARG001 - Progress signature
@@ -267,12 +235,14 @@ class Ingest:
         embeddings: Embeddings,
         progress: Progress = _noop,
         max_shrink: float = MAX_SHRINK,
+        lean_listing_bytes: int = LEAN_LISTING_BYTES,
         index_suspicious: bool = True,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.progress = progress
         self.max_shrink = max_shrink
+        self.lean_listing_bytes = lean_listing_bytes
         self.index_suspicious = index_suspicious
 
     def run(
@@ -336,56 +306,98 @@ class Ingest:
     ) -> None:
         files = discover(sources, report)
         old, indexed = self._previous(rebuild)
-        fresh: list[Document] = []
         keep_ids: list[str] = []
-        for done, file in enumerate(files, 1):
-            self.progress("reading", done, len(files))
+        todo: list[SourceFile] = []
+        for file in files:
             previous = indexed.get(file.rel)
             if previous and previous[0] == file.digest:
                 report.unchanged.append(file.rel)
                 keep_ids.extend(previous[1])
-                continue
-            try:
-                fresh.extend(self._screened(_chunks_of(file), file.rel, report))
-            except LoadError as exc:
-                report.failed.append(FileFailure(path=file.rel, reason=exc.reason))
-                continue
-            except MemoryError:  # numpy's allocation errors too: one file's problem, never the whole run's
-                report.failed.append(FileFailure(path=file.rel, reason="too large to read in memory"))
-                continue
-            (report.updated if previous else report.added).append(file.rel)
+            else:
+                todo.append(file)
         present = {f.rel for f in files}
         report.removed = sorted(rel for rel in indexed if rel not in present)
-        report.chunks = sum(not is_view(i) for i in keep_ids) + len(fresh)
         current = self.store.current()
         # The bot rereads rule files and curated answers, from the folders the index was built from, when a
         # generation is published: a moved folder or an edited curated file alone publishes one.
-        staff_files = (report.sources, report.curated_digest)
-        moved = current is not None and (current.sources, current.curated_digest) != staff_files
-        changed = report.added or report.updated or report.removed or moved
-        if dry_run or not changed:
+        moved = current is not None and (current.sources, current.curated_digest) != (
+            report.sources,
+            report.curated_digest,
+        )
+        kept = sum(not is_view(i) for i in keep_ids)
+        if dry_run or not (todo or report.removed or moved):
+            report.chunks = kept + sum(
+                self._read(file, indexed, report, None, (n, len(todo))).chunks for n, file in enumerate(todo, 1)
+            )
             return
-        if strict and report.failed:
-            _refuse(report, f"--strict: {len(report.failed)} file(s) failed, so nothing was published")
-        elif not allow_shrink and (shrink := self._shrinks(current, report.chunks)):
-            _refuse(report, shrink)
-        else:
-            self._publish(old, keep_ids, fresh, report, files=len(present) - len(report.failed))
+        generation = new_generation_name()
+        try:
+            new = self.store.create(generation)
+            if old is not None and keep_ids:
+                _copy(old, new, keep_ids)
+            filled = [self._read(file, indexed, report, new, (n, len(todo))) for n, file in enumerate(todo, 1)]
+            report.chunks = kept + sum(f.chunks for f in filled)
+            expected = len(keep_ids) + sum(f.entries for f in filled)
+            if new.count() != expected:
+                raise RuntimeError(f"index has {new.count()} entries, expected {expected}")
+            refused = self._refusal(current, report, strict=strict, allow_shrink=allow_shrink)
+            if refused or not (report.added or report.updated or report.removed or moved):
+                if refused:
+                    _refuse(report, refused)
+                self.store.discard(generation)
+                return
+        except BaseException:
+            self.store.discard(generation)
+            raise
+        self._publish(generation, report, files=len(present) - len(report.failed))
+        report.embedded = sum(f.chunks for f in filled)
 
-    def _screened(self, chunks: list[Document], rel: str, report: IngestReport) -> list[Document]:
-        """The chunks to index; those that speak to an AI assistant are listed for staff (and left out when
-        INDEX_SUSPICIOUS is off). Answers never quote them either way."""
-        kept = []
+    def _read(
+        self,
+        file: SourceFile,
+        indexed: dict[str, tuple[str, list[str]]],
+        report: IngestReport,
+        into: Collection | None,
+        position: tuple[int, int],
+    ) -> Filled:
+        """Stream one changed file into the new generation (into nothing on a dry run); a failure is that file's."""
+        self.progress(FILES_STAGE, position[0] - 1, position[1])
+        progress = FileProgress(file.rel, estimate_rows(file.path), self.progress)
+        lean = file.path.suffix.lower() in LISTING_SUFFIXES and file.path.stat().st_size > self.lean_listing_bytes
+        try:
+            chunks = self._screened(_chunks_of(file), file.rel, report)
+            filled = fill(into, chunks, self.embeddings, progress, lean=lean)
+        except (LoadError, MemoryError) as exc:  # numpy's allocation errors too: never the whole run's
+            reason = exc.reason if isinstance(exc, LoadError) else "too large to read in memory"
+            report.failed.append(FileFailure(path=file.rel, reason=reason))
+            if into is not None:
+                into.delete(where={"source": file.rel})  # the rows read before the bad one
+            return Filled()
+        (report.updated if file.rel in indexed else report.added).append(file.rel)
+        return filled
+
+    def _refusal(
+        self, current: IndexInfo | None, report: IngestReport, *, strict: bool, allow_shrink: bool
+    ) -> str | None:
+        """Why the generation just built must not be published, if it must not."""
+        if strict and report.failed:
+            return f"--strict: {len(report.failed)} file(s) failed, so nothing was published"
+        return None if allow_shrink else self._shrinks(current, report.chunks)
+
+    def _screened(self, chunks: Iterable[Document], rel: str, report: IngestReport) -> Iterator[Document]:
+        """The chunks to index, as they are read; those that speak to an AI assistant are listed for staff (and left
+        out when INDEX_SUSPICIOUS is off). Answers never quote them either way."""
+        kept = 0
         for chunk in chunks:
             if phrase := addressed_to_assistant(chunk.page_content):
                 where = f"{rel}#{chunk.metadata['row']}" if chunk.metadata.get("row") else rel
                 report.suspicious.append(Skipped(path=where, reason=f'speaks to an AI assistant: "{phrase}"'))
                 if not self.index_suspicious:
                     continue
-            kept.append(chunk)
+            kept += 1
+            yield chunk
         if not kept:
             raise LoadError(Path(rel), "every chunk speaks to an AI assistant")
-        return kept
 
     def _shrinks(self, current: IndexInfo | None, chunks: int) -> str | None:
         """Why publishing `chunks` would wipe what is served: a sync that failed or a mount that was not there."""
@@ -397,20 +409,7 @@ class Ingest:
             "or pass --allow-shrink if the documents were really removed"
         )
 
-    def _publish(
-        self, old: Collection | None, keep_ids: list[str], fresh: list[Document], report: IngestReport, files: int
-    ) -> None:
-        generation = new_generation_name()
-        try:
-            new = self.store.create(generation)
-            if old is not None and keep_ids:
-                _copy(old, new, keep_ids)
-            expected = len(keep_ids) + _embed_into(new, fresh, self.embeddings, self.progress)
-            if new.count() != expected:
-                raise RuntimeError(f"index has {new.count()} entries, expected {expected}")
-        except BaseException:
-            self.store.discard(generation)
-            raise
+    def _publish(self, generation: str, report: IngestReport, files: int) -> None:
         info = IndexInfo(
             generation=generation,
             embedding_model=report.embedding_model,
@@ -422,4 +421,4 @@ class Ingest:
             reading=READING,
         )
         self.store.publish(info)
-        report.generation, report.published, report.embedded = generation, True, len(fresh)
+        report.generation, report.published = generation, True

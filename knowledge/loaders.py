@@ -13,7 +13,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -98,13 +98,20 @@ def _clean_meta(raw: dict[str, Any], path: Path) -> dict[str, Any]:
             items = value if isinstance(value, list) else str(value).split(",")
             meta[field] = ",".join(str(item).strip() for item in items if str(item).strip())
         elif field == "language":
-            language = str(value).strip().lower()
-            if language not in ("en", "zh"):
-                raise LoadError(path, f"'language' must be en or zh, got '{value}'")
-            meta[field] = language
+            meta.update(_languages(value, path))
         else:
             meta[field] = str(value).strip()
     return meta
+
+
+def _languages(value: object, path: Path) -> dict[str, str]:
+    """`language: en`, or a bilingual document's `en, zh` (or a YAML list): then each chunk's language is taken
+    from its own text (`languages` says the document holds both)."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    languages = list(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
+    if not languages or any(language not in ("en", "zh") for language in languages):
+        raise LoadError(path, f"'language' must be en, zh, or both as 'en, zh', got '{value}'")
+    return {"language": languages[0]} if len(languages) == 1 else {"languages": ",".join(languages)}
 
 
 def _header_dates(text: str) -> dict[str, str]:
@@ -327,10 +334,9 @@ def _headers(raw: list[Any]) -> list[str]:
 
 def _records(
     path: Path, root: Path, rows: Iterable[tuple[int, dict[str, str]]], sheet: str | None = None
-) -> list[Document]:
+) -> Iterator[Document]:
     """One 'Column: value' document per non-empty row, numbered as the staff see it (1 = first data row)."""
     source = _relative(path, root)
-    documents = []
     for row, record in rows:
         values = {key: value for key, value in record.items() if value}
         if not values:
@@ -352,28 +358,30 @@ def _records(
             "title": title[:120],
             "language": detect_language(body),
         }
-        documents.append(Document(page_content=body, metadata=metadata))
-    return documents
+        yield Document(page_content=body, metadata=metadata)
 
 
-def _table(path: Path, root: Path, table: list[list[Any]], sheet: str | None = None) -> list[Document]:
-    start = next((i for i, row in enumerate(table) if any(_cell(v) for v in row)), None)
-    if start is None:
-        return []
-    headers = _headers(table[start])
-    rows = []
-    for row, values in enumerate(table[start + 1 :], 1):
+def _table(path: Path, root: Path, table: Iterable[Iterable[Any]], sheet: str | None = None) -> Iterator[Document]:
+    """Records of a table read row by row: a listing of any length costs the memory of one row."""
+    lines = iter(table)
+    headers = next(([_cell(v) for v in row] for row in lines if any(_cell(v) for v in row)), None)
+    if headers is None:
+        return
+    yield from _records(path, root, _rows(path, _headers(headers), lines, sheet), sheet)
+
+
+def _rows(
+    path: Path, headers: list[str], lines: Iterator[Iterable[Any]], sheet: str | None
+) -> Iterator[tuple[int, dict[str, str]]]:
+    for row, values in enumerate(lines, 1):
         cells = [_cell(v) for v in values]
-        if len(cells) > len(headers):
-            extra = [c for c in cells[len(headers) :] if c]
-            if extra:
-                where = f"sheet '{sheet}' " if sheet else ""
-                raise LoadError(path, f"{where}row {row} has more values than the header has columns")
-        rows.append((row, dict(zip(headers, cells, strict=False))))
-    return _records(path, root, rows, sheet)
+        if any(cells[len(headers) :]):
+            where = f"sheet '{sheet}' " if sheet else ""
+            raise LoadError(path, f"{where}row {row} has more values than the header has columns")
+        yield row, dict(zip(headers, cells, strict=False))
 
 
-def _csv(path: Path, root: Path) -> list[Document]:
+def _csv(path: Path, root: Path) -> Iterator[Document]:
     text = _decode(path, path.read_bytes())
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
@@ -381,13 +389,12 @@ def _csv(path: Path, root: Path) -> list[Document]:
         dialect = csv.excel  # type: ignore[assignment]
     try:
         # strict: a stray or unclosed quote is an error, not rows silently merged into one cell
-        table = list(csv.reader(io.StringIO(text), dialect, strict=True))
+        yield from _table(path, root, csv.reader(io.StringIO(text), dialect, strict=True))
     except csv.Error as exc:
         raise LoadError(path, f"malformed CSV: {exc}") from None
-    return _table(path, root, table)
 
 
-def _xlsx(path: Path, root: Path) -> list[Document]:
+def _xlsx(path: Path, root: Path) -> Iterator[Document]:
     from openpyxl import load_workbook
 
     try:
@@ -399,14 +406,8 @@ def _xlsx(path: Path, root: Path) -> list[Document]:
         raise LoadError(path, reason) from None
     try:
         sheets = workbook.worksheets
-        single = len(sheets) == 1
-        return [
-            doc
-            for sheet in sheets
-            for doc in _table(
-                path, root, [list(r) for r in sheet.iter_rows(values_only=True)], None if single else sheet.title
-            )
-        ]
+        for sheet in sheets:
+            yield from _table(path, root, sheet.iter_rows(values_only=True), None if len(sheets) == 1 else sheet.title)
     finally:
         workbook.close()
 
@@ -417,7 +418,7 @@ def _is_encrypted_office(path: Path) -> bool:
         return handle.read(8) == bytes.fromhex("d0cf11e0a1b11ae1")
 
 
-def _objects(path: Path, root: Path, items: list[Any], what: str, sheet: str | None = None) -> list[Document]:
+def _objects(path: Path, root: Path, items: list[Any], what: str, sheet: str | None = None) -> Iterator[Document]:
     if not all(isinstance(item, dict) for item in items):
         where = f"{what} '{sheet}'" if sheet else what
         raise LoadError(path, f"{where} array must hold objects (one per record)")
@@ -425,7 +426,7 @@ def _objects(path: Path, root: Path, items: list[Any], what: str, sheet: str | N
     return _records(path, root, rows, sheet)
 
 
-def _structured(path: Path, root: Path, data: Any, what: str) -> list[Document]:
+def _structured(path: Path, root: Path, data: Any, what: str) -> Iterable[Document]:
     """An array of objects (one record each), an object whose values are such arrays (one sheet each), or one object."""
     if isinstance(data, list):
         return _objects(path, root, data, what)
@@ -436,7 +437,7 @@ def _structured(path: Path, root: Path, data: Any, what: str) -> list[Document]:
     raise LoadError(path, f"{what} must be an array of objects, or an object whose values are arrays of objects")
 
 
-def _json(path: Path, root: Path) -> list[Document]:
+def _json(path: Path, root: Path) -> Iterable[Document]:
     try:
         data = json.loads(_decode(path, path.read_bytes()))
     except json.JSONDecodeError as exc:
@@ -444,7 +445,7 @@ def _json(path: Path, root: Path) -> list[Document]:
     return _structured(path, root, data, "JSON")
 
 
-def _yaml(path: Path, root: Path) -> list[Document]:
+def _yaml(path: Path, root: Path) -> Iterable[Document]:
     try:
         data = load_yaml(_decode(path, path.read_bytes()))
     except yaml.YAMLError as exc:
@@ -452,7 +453,7 @@ def _yaml(path: Path, root: Path) -> list[Document]:
     return _structured(path, root, data, "YAML")
 
 
-LOADERS: dict[str, Callable[[Path, Path], list[Document]]] = {
+LOADERS: dict[str, Callable[[Path, Path], Iterable[Document]]] = {
     ".md": _markdown,
     ".markdown": _markdown,
     ".txt": _text,
@@ -469,8 +470,27 @@ LOADERS: dict[str, Callable[[Path, Path], list[Document]]] = {
 SUPPORTED_SUFFIXES = frozenset(LOADERS)
 
 
+def estimate_rows(path: Path) -> int:
+    """About how many rows a CSV holds (its lines less the header), for progress and an ETA; 0 for other files."""
+    if path.suffix.lower() != ".csv":
+        return 0
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return 0
+    encoding = next((encoding for mark, encoding in _BYTE_ORDER_MARKS if data.startswith(mark)), None)
+    lines = data.decode(encoding, errors="replace").count("\n") if encoding else data.count(b"\n")
+    return max(lines - 1, 0)
+
+
 def load_file(path: Path, root: Path) -> list[Document]:
     """The documents in one file; `LoadError` saying why when it cannot be read."""
+    return list(iter_file(path, root))
+
+
+def iter_file(path: Path, root: Path) -> Iterator[Document]:
+    """The documents in one file as they are read, so a long listing is never held whole; `LoadError` saying why
+    when it cannot be read, which may come after some documents (a bad row half-way down)."""
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise LoadError(path, f"unsupported file type '{path.suffix or '(none)'}'")
@@ -482,14 +502,16 @@ def load_file(path: Path, root: Path) -> list[Document]:
         raise LoadError(path, "file is empty")
     if size > MAX_FILE_BYTES:
         raise LoadError(path, f"file is {size // 2**20} MiB; the limit is {MAX_FILE_BYTES // 2**20} MiB")
+    found = 0
     try:
-        documents = loader(path, root)
+        for document in loader(path, root):
+            found += 1
+            yield document
     except LoadError:
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise LoadError(path, f"cannot read file ({exc.__class__.__name__}: {exc})") from None
     except RecursionError:  # JSON or YAML nested thousands of levels deep
         raise LoadError(path, "data is nested too deeply to read") from None
-    if not documents:
+    if not found:
         raise LoadError(path, "no records found (only a header, or every row is empty)")
-    return documents

@@ -238,3 +238,60 @@ def test_a_long_record_is_split_and_every_embedded_text_is_bounded(folder: Path,
     assert report.published and report.failed == [] and report.chunks > 50
     assert max(seen) <= 2000
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 300 * 1024  # KiB
+
+
+def _listing(rows: int) -> str:
+    return "id,name,fee\n" + "".join(f"EQ-{n},Lathe {n},RMB {n} per hour\n" for n in range(1, rows + 1))
+
+
+def test_a_listing_failing_half_way_leaves_none_of_its_rows_in_the_index(folder: Path, tmp_path: Path) -> None:
+    (folder / "fees.csv").write_text(_listing(600) + "EQ-601,Mill,RMB 5,extra value\n", encoding="utf-8")
+    report, texts = _ingest(folder, tmp_path)
+    assert [(f.path, f.reason) for f in report.failed] == [
+        ("fees.csv", "row 601 has more values than the header has columns")
+    ]
+    assert report.published and report.added == ["rent.md"] and report.chunks == 1
+    assert not any("Lathe" in text for text in texts), (
+        "the 600 rows read before the bad one were embedded, then dropped"
+    )
+
+
+def test_each_file_reports_rows_done_of_its_estimated_total(folder: Path, tmp_path: Path) -> None:
+    (folder / "fees.csv").write_text(_listing(700), encoding="utf-8")
+    seen: list[tuple[str, int, int]] = []
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    Ingest(store, DeterministicFakeEmbedding(size=16), lambda *step: seen.append(step)).run([folder])
+    rows = [(done, total) for name, done, total in seen if name == "fees.csv"]
+    assert rows[-1] == (700, 700) and len(rows) > 2, "several steps, each rows done of the file's row count"
+    assert ("files", 0, 2) in seen
+
+
+def test_a_big_listing_is_embedded_once_per_row(folder: Path, tmp_path: Path) -> None:
+    (folder / "fees.csv").write_text(_listing(300), encoding="utf-8")
+    size = (folder / "fees.csv").stat().st_size
+    counts = []
+    for limit in (size, size - 1):  # at the limit: three views a row; over it: one
+        store = make_store(Settings(data_dir=tmp_path / f"data-{limit}", _env_file=None))  # type: ignore[call-arg]
+        report = Ingest(store, DeterministicFakeEmbedding(size=16), lean_listing_bytes=limit).run([folder])
+        counts.append((report.chunks, store.open(report.generation or "").count()))
+    assert counts[0][0] == counts[1][0] == 301
+    assert counts[1][1] == 301 and counts[0][1] > 600
+
+
+def test_an_alias_bomb_in_a_programme_rule_file_is_that_files_failure(folder: Path, tmp_path: Path) -> None:
+    (folder / "programmes").mkdir()
+    (folder / "programmes" / "bomb.yaml").write_text("scheme:\n" + textwrap.indent(BOMB, "  "), encoding="utf-8")
+    started = time.perf_counter()
+    report, _ = _ingest(folder, tmp_path)
+    assert time.perf_counter() - started < 5
+    assert [f.path for f in report.failed] == ["programmes/bomb.yaml"] and "aliases" in report.failed[0].reason
+    assert report.published and report.added == ["rent.md"]
+
+
+def test_an_alias_bomb_in_curated_answers_is_refused_with_a_reason(tmp_path: Path) -> None:
+    from bot.core.curated import CuratedError, load_entries
+
+    path = tmp_path / "curated.yaml"
+    path.write_text("- id: x\n  answer: y\n  notes:\n" + textwrap.indent(BOMB, "    "), encoding="utf-8")
+    with pytest.raises(CuratedError, match="aliases"):
+        load_entries([path])

@@ -290,3 +290,33 @@ def test_unreadable_files_are_reported_with_path_and_reason(
     assert caught.value.path == path
     assert reason in caught.value.reason
     assert str(path) in str(caught.value)
+
+
+BILINGUAL_MD = """---
+title: Rent subsidy / 租房补贴
+language: {language}
+---
+# Rent subsidy
+
+A doctor who joins a programme company receives RMB 2,500 a month for at most 24 months.
+
+# 租房补贴
+
+入驻企业引进的博士，每月可获得2500元租房补贴，最长24个月。
+"""
+
+
+@pytest.mark.parametrize("language", ["en, zh", "[zh, en]", "EN,ZH"])
+def test_a_bilingual_policy_ingests_and_each_chunk_has_its_own_language(tmp_path: Path, language: str) -> None:
+    path = tmp_path / "rent.md"
+    path.write_text(BILINGUAL_MD.format(language=language), encoding="utf-8")
+    chunks = [chunk for doc in _load(path) for chunk in split_document(doc)]
+    languages = {chunk.page_content[:4]: chunk.metadata["language"] for chunk in chunks}
+    assert languages == {"A do": "en", "入驻企业": "zh"}
+
+
+def test_a_language_that_is_neither_is_still_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "rent.md"
+    path.write_text(BILINGUAL_MD.format(language="en, fr"), encoding="utf-8")
+    with pytest.raises(LoadError, match="'language' must be en, zh, or both as 'en, zh', got 'en, fr'"):
+        _load(path)
