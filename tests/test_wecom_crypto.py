@@ -51,7 +51,7 @@ def test_bad_padding_bad_base64_and_bad_keys_are_specific_errors():
     crypto = WeComCrypto("tok", KEY)
     raw = bytearray(base64.b64decode(crypto.encrypt("hello")))
     raw[-1] ^= 0xFF  # corrupts the last block, hence the padding
-    with pytest.raises(WeComCryptoError, match="padding|length"):
+    with pytest.raises(WeComCryptoError, match=r"padding|length"):
         crypto.decrypt(base64.b64encode(bytes(raw)).decode())
     with pytest.raises(WeComCryptoError, match="base64"):
         crypto.decrypt("not base64!")

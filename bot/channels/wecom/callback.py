@@ -70,7 +70,7 @@ async def _envelope(request: web.Request) -> str:
         return str(body["encrypt"])
     except (ValueError, KeyError, TypeError):
         log.warning("wecom callback from %s is not JSON with an encrypt field: rejected", request.remote)
-        raise web.HTTPBadRequest(text="expected JSON {\"encrypt\": ...}") from None
+        raise web.HTTPBadRequest(text='expected JSON {"encrypt": ...}') from None
 
 
 async def receive(request: web.Request) -> web.Response:

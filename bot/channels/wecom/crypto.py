@@ -12,6 +12,10 @@ import hashlib
 import hmac
 import os
 import struct
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers import Cipher
 
 BLOCK = 32  # WeCom pads to 32 bytes, not the AES block size of 16
 
@@ -52,7 +56,7 @@ class WeComCrypto:
         self.token = token
         self.receive_id = receive_id
 
-    def _cipher(self):  # noqa: ANN202 - cryptography's Cipher type is imported lazily
+    def _cipher(self) -> Cipher:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
         return Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16]))
