@@ -9,6 +9,7 @@ the AES layer is the bot's own module, which tests pin to WeCom's published samp
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
@@ -162,3 +163,64 @@ class FakeWeCom:
         """Stop serving response_url."""
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+class FakeWeComSocket:
+    """WeCom's long-connection gateway: checks the subscribe frame, counts pings, pushes callbacks, drops links."""
+
+    def __init__(self, bot_id: str = BOT_ID, secret: str = "fake-secret") -> None:
+        self.bot_id, self.secret = bot_id, secret
+        self.url = ""
+        self.subscribes = 0
+        self.pings = 0
+        self.replies: dict[str, list[dict[str, Any]]] = {}
+        self._socket: Any = None
+        self._server: Any = None
+        self.connected = asyncio.Event()
+
+    async def _serve(self, socket: Any) -> None:
+        hello = json.loads(await socket.recv())
+        assert hello["cmd"] == "aibot_subscribe", f"first frame must subscribe, got {hello['cmd']}"
+        good = hello["body"] == {"bot_id": self.bot_id, "secret": self.secret}
+        ack = {"headers": hello["headers"], "errcode": 0 if good else 40058, "errmsg": "ok" if good else "invalid"}
+        await socket.send(json.dumps(ack))
+        if not good:
+            return
+        self.subscribes += 1
+        self._socket = socket
+        self.connected.set()
+        async for raw in socket:
+            frame = json.loads(raw)  # malformed JSON fails the test here
+            if frame["cmd"] == "ping":
+                self.pings += 1
+                await socket.send(json.dumps({"headers": frame["headers"], "errcode": 0, "errmsg": "ok"}))
+            elif frame["cmd"] == "aibot_respond_msg":
+                _check_size(frame["body"])
+                self.replies.setdefault(frame["headers"]["req_id"], []).append(frame["body"])
+                await socket.send(json.dumps({"headers": frame["headers"], "errcode": 0, "errmsg": "ok"}))
+            else:
+                raise AssertionError(f"unexpected frame {frame['cmd']}")
+
+    async def push(self, message: dict[str, Any], req_id: str) -> None:
+        """Deliver one message callback over the open connection."""
+        await self.connected.wait()
+        frame = {"cmd": "aibot_msg_callback", "headers": {"req_id": req_id}, "body": message}
+        await self._socket.send(json.dumps(frame, ensure_ascii=False))
+
+    async def drop(self) -> None:
+        """Close the connection the way a network failure would, and wait for the bot to come back."""
+        self.connected.clear()
+        await self._socket.close()
+
+    async def start(self) -> None:
+        """Listen on a free local port."""
+        from websockets.asyncio.server import serve
+
+        self._server = await serve(self._serve, "127.0.0.1", 0)
+        port = next(iter(self._server.sockets)).getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        self._server.close()
+        await self._server.wait_closed()
