@@ -139,6 +139,17 @@ class FakeWeCom:
         assert status == 200, f"bot answered {status}: {body}"
         return self.open_reply(body)
 
+    async def until_finished(self, session: aiohttp.ClientSession, user: str, reply: dict[str, Any]) -> dict[str, Any]:
+        """Poll a stream with refresh callbacks, as WeCom does, until the bot says finish (at most 6 minutes)."""
+        deadline = time.monotonic() + 360
+        while not reply["stream"]["finish"]:
+            assert time.monotonic() < deadline, "stream not finished within WeCom's 6 minutes"
+            await asyncio.sleep(0.3)
+            polled = await self.send(session, self.refresh(user, reply["stream"]["id"]))
+            assert polled is not None, "the bot forgot an unfinished stream"
+            reply = polled
+        return reply
+
     async def _response_url(self, request: web.Request) -> web.Response:
         try:
             body = json.loads(await request.read())

@@ -13,11 +13,15 @@ class Stream:
 
     content: str = ""
     finish: bool = False
+    card: dict | None = None  # a template card sent with the finished text
 
 
 def stream_reply(stream_id: str, stream: Stream) -> dict:
-    """The passive-reply body for a stream message."""
-    return {"msgtype": "stream", "stream": {"id": stream_id, "finish": stream.finish, "content": stream.content}}
+    """The passive-reply body for a stream message, with its card once finished."""
+    body = {"id": stream_id, "finish": stream.finish, "content": stream.content}
+    if stream.finish and stream.card is not None:
+        return {"msgtype": "stream_with_template_card", "stream": body, "template_card": stream.card}
+    return {"msgtype": "stream", "stream": body}
 
 
 class Streams:
@@ -33,11 +37,11 @@ class Streams:
             self._open[stream_id] = stream
         return stream
 
-    def update(self, stream_id: str, content: str, finish: bool = False) -> None:
-        """Replace the text a draft has reached."""
+    def update(self, stream_id: str, content: str, finish: bool = False, card: dict | None = None) -> None:
+        """Replace the text a draft has reached; the last update may bring a card."""
         stream = self._open.get(stream_id)
         if stream is not None:
-            stream.content, stream.finish = truncate(content), finish
+            stream.content, stream.finish, stream.card = truncate(content), finish, card
 
     def refresh(self, stream_id: str) -> Stream | None:
         """The state to answer a refresh with; None for an unknown stream id."""
