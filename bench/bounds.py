@@ -67,18 +67,17 @@ def _long_history(embeddings: Embeddings) -> str:
         (kb / "rent.md").write_text(POLICY, encoding="utf-8")
         store = make_store(Settings(data_dir=Path(tmp) / "data", _env_file=None))  # type: ignore[call-arg]
         Ingest(store, embeddings).run([kb])
-        answer = asyncio.run(
-            Assistant(HybridSearcher(store, embeddings)).answer("and how much is it?", ["x " * 500_000])
-        )
+        assistant = Assistant(HybridSearcher(store, embeddings))
+        answer = asyncio.run(assistant.answer("and how much is it?", ["rent subsidy for doctors " * 40_000]))
         return f"answered={answer.answered}, from {answer.sources[0].path if answer.sources else 'nothing'}"
 
 
-CASES: dict[str, Callable[[], str]] = {
-    "YAML alias bomb (336 B)": lambda: _ingest_one("bomb.yaml", BOMB),
-    "alias bomb in front matter": lambda: _ingest_one(
-        "bomb.md", f"---\ntopics:\n{textwrap.indent(BOMB, '  ')}---\n# x\n"
-    ),
-    "one 967 KB JSON record": lambda: _ingest_one("report.json", json.dumps([{"body": "word " * 198_000}])),
+FRONT_MATTER_BOMB = f"---\ntopics:\n{textwrap.indent(BOMB, '  ')}---\n# x\n"
+HUGE_RECORD = json.dumps([{"title": "Fees", "body": "RMB 40"}, {"title": "Annual report", "body": "word " * 198_000}])
+CASES: dict[str, Callable[[Embeddings], str]] = {
+    "YAML alias bomb (336 B)": lambda e: _ingest_one(e, "bomb.yaml", BOMB),
+    "alias bomb in front matter": lambda e: _ingest_one(e, "bomb.md", FRONT_MATTER_BOMB),
+    "one 967 KB JSON record": lambda e: _ingest_one(e, "report.json", HUGE_RECORD),
     "1 MB history item": _long_history,
 }
 

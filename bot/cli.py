@@ -159,4 +159,4 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_eval(assistant, args))
     from bot.channels.console import chat
 
-    return asyncio.run(chat(assistant))
+    return asyncio.run(chat(assistant, settings))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from knowledge.embeddings import model_id
 from knowledge.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
+from knowledge.programme import PROGRAMME_FILE, programme_problem
 from knowledge.rules import is_rule_file, rule_documents
 from knowledge.settings import CURATED_FILE, MAX_SHRINK
 from knowledge.split import content_hash, embedding_views, split_document
@@ -26,6 +27,7 @@ from knowledge.suspicious import addressed_to_assistant
 from knowledge.vocabulary import VOCABULARY_FILE, vocabulary_problem
 
 log = logging.getLogger(__name__)
+
 
 Progress = Callable[[str, int, int], None]
 EMBED_BATCH = 256
@@ -143,6 +145,11 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
             elif rel == CURATED_FILE:
                 curated.append(_digest(path))
                 report.ignored.append(Skipped(path=rel, reason="curated answers: the bot reads them itself"))
+            elif rel == PROGRAMME_FILE:  # its digest too: an edit must publish a generation the bot notices
+                curated.append(_digest(path))
+                report.ignored.append(Skipped(path=rel, reason="the programme's identity: the bot reads it itself"))
+                if problem := programme_problem(path):
+                    report.failed.append(FileFailure(path=rel, reason=problem))
             elif rel == VOCABULARY_FILE:  # read by the bot too: a change must publish a generation it notices
                 curated.append(_digest(path))
                 report.ignored.append(Skipped(path=rel, reason="the programme's vocabulary: the bot reads it itself"))

@@ -26,6 +26,8 @@ from knowledge.language import detect_language
 from knowledge.safe_yaml import load_yaml
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
+# A spreadsheet row or JSON object is a record, not a report: one of 1 MB would take minutes to embed as prose.
+MAX_RECORD_TEXT = 100_000
 META_FIELDS = ("title", "language", "effective", "expires", "url", "topics")
 DATE_FIELDS = ("effective", "expires")
 # Column headers that name a record, so an answer can say which row it quotes; a plain "title" wins
@@ -336,6 +338,12 @@ def _records(
         title_key = next((k for pattern in _TITLE_COLUMNS for k in values if pattern.match(k.strip())), None)
         title = values[title_key] if title_key else next(iter(values.values()))
         body = "\n".join(f"{key}: {value}" for key, value in values.items())
+        if len(body) > MAX_RECORD_TEXT:
+            raise LoadError(
+                path,
+                f"row {row} holds {len(body):,} characters; a record may hold {MAX_RECORD_TEXT:,}: "
+                "put long text in a document of its own",
+            )
         metadata = {
             "source": source,
             "kind": "listing",

@@ -33,7 +33,9 @@ from bot.channels.telegram.render import answer_messages
 from bot.channels.telegram.webhook import webhook_running
 from bot.core.assistant import Assistant
 from bot.core.models import Answer, Source
+from knowledge.programme import PROGRAMME_FILE, parse_programme
 from knowledge.retrieve import HybridSearcher
+from knowledge.settings import SAMPLE_KNOWLEDGE
 from tests.conftest import DEV_CORPUS, STAFF_CHAT, make_settings
 from tests.fakes.telegram import BotMessage, FakeTelegram, parse_html, utf16_len
 
@@ -62,7 +64,8 @@ async def running(
         http_port=0,  # the operator endpoints on a free port: tests run side by side
         **config,
     )
-    application = build_application(settings, make_assistant=lambda _: assistant, pacing=pacing)
+    sample = parse_programme(SAMPLE_KNOWLEDGE / PROGRAMME_FILE)  # the dev corpus documents the sample's programme
+    application = build_application(settings, make_assistant=lambda _: assistant, programme=sample, pacing=pacing)
     if webhook:
         async with webhook_running(application, settings):
             yield application
@@ -260,9 +263,12 @@ class WordByWord(FakeListChatModel):
 async def test_long_llm_answer_streams_in_throttled_edits_and_is_split_below_the_limit(
     tg: FakeTelegram, tmp_path: Path, searcher: HybridSearcher
 ) -> None:
+    # Rule labels in letters: every figure an LLM sentence states must be in the passage it cites.
     parts = [
-        " ".join(f"Rule {p}.{n}: each company may use at most RMB 186,400 of vouchers a year [1]." for n in range(16))
-        for p in range(1, 6)
+        " ".join(
+            f"Rule {p}{n}: each company may use at most RMB 186,400 of vouchers a year [1]." for n in "abcdefghijklmnop"
+        )
+        for p in "ABCDE"
     ]
     reply = "\n\n".join(parts)  # about 6,500 characters, streamed in about 2.5 s
     chat = WordByWord(responses=[reply])
@@ -270,7 +276,7 @@ async def test_long_llm_answer_streams_in_throttled_edits_and_is_split_below_the
     async with running(tg, tmp_path, Assistant(searcher, chat), pacing=TELEGRAM_PACING):
         messages = await ask(tg, ada, "What is the most voucher money one company can use in a year?")
     assert len(messages) == 2 and all(len(m.text) <= 4096 for m in messages)
-    assert messages[0].text.startswith("Rule 1.0") and messages[1].text.endswith("(as of 2025-10-01)")
+    assert messages[0].text.startswith("Rule Aa") and messages[1].text.endswith("(as of 2025-10-01)")
     assert "".join(m.text for m in messages).count("186,400") == 80
     draft_edits = [c.at for c in tg.calls_to("editMessageText") if c.params["message_id"] == messages[0].message_id]
     assert messages[0].edits == len(draft_edits) >= 2, "the draft was shown and edited while the model wrote"

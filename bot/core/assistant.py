@@ -22,6 +22,7 @@ from bot.core.models import Answer, Source
 from bot.core.texts import text
 from knowledge.language import Language, detect_language
 from knowledge.lexical import tokenize
+from knowledge.programme import Programme, ProgrammeError
 from knowledge.retrieve import HybridSearcher, IndexMissing, Passage
 from knowledge.store import StoreUnavailable
 
@@ -32,7 +33,7 @@ OnDraft = Callable[[str], Awaitable[None]]
 MAX_QUESTION_CHARS = 1000
 MAX_TURN_CHARS = 1000
 HISTORY_TURNS = 4
-StaffFiles = tuple[EligibilityAdvisor | None, CuratedAnswers | None]
+StaffFiles = tuple[EligibilityAdvisor | None, CuratedAnswers | None, Programme]
 
 
 class Observer(Protocol):
@@ -51,6 +52,11 @@ _BACK = re.compile(
     r"\b(it|its|that|this|those|these|they|them|one|same|there|then|and|also|what about|how about)\b"
     r"|^(ok|so|and|but)\b|[它那这该其]|呢[？?]?$|还有|另外|同样"
 )
+
+
+def unavailable_key(error: IndexMissing | StoreUnavailable) -> str:
+    """The sentence for a knowledge base that cannot be searched: not built yet, or its store out of reach."""
+    return "index_missing" if isinstance(error, IndexMissing) else "store_down"
 
 
 def refers_back(question: str) -> bool:
@@ -108,8 +114,8 @@ def _sources(passages: list[Passage], limit: int) -> list[Source]:
     return list(seen.values())[:limit]
 
 
-def _with_warnings(body: str, sources: list[Source], language: Language) -> str:
-    warnings = [text(language, "expired", date=s.expires or "") for s in sources[:1] if s.expired]
+def _with_warnings(body: str, sources: list[Source], language: Language, programme: Programme) -> str:
+    warnings = [text(language, "expired", programme, date=s.expires or "") for s in sources[:1] if s.expired]
     return "\n\n".join([body, *warnings])
 
 
@@ -125,6 +131,7 @@ class Assistant:
         curated: CuratedAnswers | None = None,
         observer: Observer | None = None,
         reload_staff_files: Callable[[], StaffFiles] | None = None,
+        programme: Programme | None = None,
         redact: Callable[[str], str] = str,
     ) -> None:
         self.searcher = searcher
@@ -135,6 +142,7 @@ class Assistant:
         self._curated = curated
         self.observer = observer
         self._reload_staff_files = reload_staff_files
+        self._programme = programme
         self._generation: str | None = None
 
     @property
@@ -149,6 +157,12 @@ class Assistant:
         self._follow_index()
         return self._curated
 
+    @property
+    def programme(self) -> Programme | None:
+        """The programme.yaml of the knowledge base being searched (None: not built from a knowledge folder)."""
+        self._follow_index()
+        return self._programme
+
     def _follow_index(self) -> None:
         """Staff edit rules and curated answers with the documents: reread them when a new index is published."""
         if self._reload_staff_files is None:
@@ -161,9 +175,9 @@ class Assistant:
             return
         self._generation = generation
         try:
-            self._advisor, self._curated = self._reload_staff_files()
-        except CuratedError as exc:  # a running bot keeps its answers rather than stop answering
-            log.error("curated answers not reloaded, the previous ones stay: %s", exc)
+            self._advisor, self._curated, self._programme = self._reload_staff_files()
+        except (CuratedError, ProgrammeError) as exc:  # a running bot keeps its answers rather than stop answering
+            log.error("curated answers and programme not reloaded, the previous ones stay: %s", exc)
             return
         log.info("rules and curated answers reloaded generation=%s", generation)
 
@@ -193,7 +207,7 @@ class Assistant:
     def _refusal(self, question: str, language: Language, key: str, mode: str) -> Answer:
         return Answer(
             question=question,
-            answer=text(language, key),
+            answer=text(language, key, self.programme),
             answered=False,
             language=language,
             mode=mode,  # type: ignore[arg-type]
@@ -209,11 +223,9 @@ class Assistant:
             return pinned
         try:
             passages = self.retrieve(question, history or [])
-        except IndexMissing:
-            return self._refusal(question, language, "index_missing", "extractive")
-        except StoreUnavailable:
-            log.warning("store unavailable", exc_info=True)
-            return self._refusal(question, language, "store_down", "extractive")
+        except (IndexMissing, StoreUnavailable) as exc:
+            log.warning("cannot search: %s", unavailable_key(exc), exc_info=isinstance(exc, StoreUnavailable))
+            return self._refusal(question, language, unavailable_key(exc), "extractive")
         return self._extractive(question, language, passages)
 
     def _advice(self, question: str, language: Language) -> Answer | None:
@@ -230,7 +242,8 @@ class Assistant:
         if not passages or passages[0].score < self.config.min_score:
             return self._refusal(question, language, "not_found", "extractive")
         sources = _sources(passages, self.config.sources)
-        body = _with_warnings(compose(question, language, passages, self.searcher.section), sources, language)
+        quoted = compose(question, language, passages, self.searcher.section)
+        body = _with_warnings(quoted, sources, language, self.programme or Programme())
         best = passages[0]
         close = best.score >= self.config.confident_score or best.lexical >= self.config.confident_lexical
         # In the question's own language, a passage sharing none of its words is a neighbour in meaning only (on the
@@ -314,7 +327,7 @@ class Assistant:
     ) -> Answer:
         if not passages or passages[0].score < self.config.min_score or self.chat is None:
             return self._refusal(question, language, "not_found", "llm")
-        messages = llm.answer_messages(question, language, passages)
+        messages = llm.answer_messages(question, language, passages, self.programme)
         if on_draft is None:
             reply = await llm.whole_reply(self.chat, messages)
         else:
@@ -337,7 +350,9 @@ class Assistant:
         sources = _sources(cited, len(cited))
         return Answer(
             question=question,
-            answer=_with_warnings(f"{body}\n\n{llm.footer(cited, language)}", sources, language),
+            answer=_with_warnings(
+                f"{body}\n\n{llm.footer(cited, language)}", sources, language, self.programme or Programme()
+            ),
             answered=True,
             language=language,
             mode="llm",

@@ -12,6 +12,7 @@ from bot.core.eligibility import EligibilityAdvisor
 from bot.core.llm import make_chat_model
 from knowledge.embeddings import make_embeddings
 from knowledge.logs import Redactor, secret_settings
+from knowledge.programme import load_programme
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import KnowledgeStore, StoreUnavailable, make_store
@@ -45,9 +46,11 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
     def staff_files() -> StaffFiles:
         sources = indexed_sources(store, settings.knowledge_sources)
         folders = settings.model_copy(update={"knowledge_sources": sources})
-        return EligibilityAdvisor.from_sources(sources), CuratedAnswers.from_files(folders.curated_files, embeddings)
+        programme = load_programme(sources)
+        advisor = EligibilityAdvisor.from_sources(sources, programme)
+        return advisor, CuratedAnswers.from_files(folders.curated_files, embeddings, programme), programme
 
-    advisor, curated = staff_files()
+    advisor, curated, programme = staff_files()
     return Assistant(
         HybridSearcher(store, embeddings),
         make_chat_model(settings),
@@ -55,5 +58,6 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
         advisor=advisor,
         curated=curated,
         reload_staff_files=staff_files,
+        programme=programme,
         redact=Redactor(list(secret_settings(settings).values())),
     )

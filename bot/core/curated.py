@@ -25,6 +25,7 @@ from bot.core.models import Answer, Source
 from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.lexical import tokenize
+from knowledge.programme import Programme, load_programme
 from knowledge.safe_yaml import load_yaml
 
 log = logging.getLogger(__name__)
@@ -126,8 +127,15 @@ def _dice(a: set[str], b: set[str]) -> float:
 class CuratedAnswers:
     """Finds the curated entry a question paraphrases, if any."""
 
-    def __init__(self, entries: list[CuratedEntry], embeddings: Embeddings, threshold: float = MATCH_SCORE) -> None:
+    def __init__(
+        self,
+        entries: list[CuratedEntry],
+        embeddings: Embeddings,
+        threshold: float = MATCH_SCORE,
+        programme: Programme | None = None,
+    ) -> None:
         self.entries = entries
+        self.programme = programme  # names the team the answers come from
         self.embeddings = embeddings
         self.threshold = threshold
         self._owners = [n for n, entry in enumerate(entries) for _ in entry.variants]
@@ -135,11 +143,16 @@ class CuratedAnswers:
         self._tokens = [set(tokenize(variant)) for variant in self._texts]
 
     @classmethod
-    def from_files(cls, paths: Iterable[Path], embeddings: Embeddings) -> CuratedAnswers:
-        """Load and validate the files; the variants are embedded on first use."""
+    def from_files(
+        cls, paths: Iterable[Path], embeddings: Embeddings, programme: Programme | None = None
+    ) -> CuratedAnswers:
+        """Load and validate the files; the variants are embedded on first use. The programme.yaml beside them
+        names the team that wrote them, unless `programme` is given."""
+        paths = list(paths)
         entries = load_entries(paths)
         log.info("loaded %d curated answers", len(entries))
-        return cls(entries, embeddings)
+        programme = programme or load_programme([path.parent for path in paths])
+        return cls(entries, embeddings, programme=programme)
 
     @cached_property
     def _vectors(self) -> np.ndarray:
@@ -171,7 +184,7 @@ class CuratedAnswers:
         log.info("curated answer %s (score %.3f)", entry.id, found.score)
         return Answer(
             question=question,
-            answer=f"{text(language, 'curated')}\n\n{getattr(entry.answer, language)}",
+            answer=f"{text(language, 'curated', self.programme)}\n\n{getattr(entry.answer, language)}",
             answered=True,
             language=language,
             mode="extractive",

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from knowledge.retrieve import Passage
 
 _CITED = re.compile(r"\[(\d{1,2})\]")
-# A sentence ends at . ! ? (followed by a space) or at Chinese full stops, or at a line break (list items).
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？])|\n+")
+# Within a line, a sentence ends at . ! ? followed by a space, or at a Chinese full stop.
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？])")
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)*)\s*(million|mn|billion|bn|thousand|k\b|万|亿|千)?", re.I)
 _SCALE = {
     "million": 1e6,
@@ -32,7 +32,6 @@ class Grounded:
     text: str
     uncited: int = 0
     unsupported: int = 0
-    kept: list[str] = field(default_factory=list)
 
 
 def _value(digits: str, scale: str | None) -> float:
@@ -55,35 +54,37 @@ def figures(text: str) -> set[float]:
 
 def ground(body: str, cited: list[Passage], question: str) -> Grounded:
     """Drop each sentence of `body` (citations numbered into `cited`) that cites nothing, or states a figure that
-    neither a passage it cites nor the question holds."""
+    neither a passage it cites nor the question holds; paragraphs and lines keep their breaks."""
     result = Grounded(text="")
     asked = figures(question)
-    for sentence in (s.strip() for s in _SENTENCE.split(body)):
-        if not sentence:
-            continue
-        numbers = [int(n) for n in _CITED.findall(sentence) if 1 <= int(n) <= len(cited)]
-        if not numbers:
-            result.uncited += 1
-            continue
-        written = set().union(*(figures(cited[n - 1].text) for n in numbers)) | asked
-        if not figures(sentence) <= written:
-            result.unsupported += 1
-            continue
-        result.kept.append(sentence)
-    result.text = _join(result.kept)
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", body):
+        lines = []
+        for line in paragraph.splitlines():
+            kept = [s for s in (s.strip() for s in _SENTENCE.split(line)) if s and _backed(s, cited, asked, result)]
+            if kept:
+                lines.append(_join(kept))
+        if lines:
+            paragraphs.append("\n".join(lines))
+    result.text = "\n\n".join(paragraphs)
     return result
 
 
-_LIST_ITEM = re.compile(r"^([-*•]|\d+[.)、])\s")
+def _backed(sentence: str, cited: list[Passage], asked: set[float], tally: Grounded) -> bool:
+    numbers = [int(n) for n in _CITED.findall(sentence) if 1 <= int(n) <= len(cited)]
+    if not numbers:
+        tally.uncited += 1
+        return False
+    written = set().union(*(figures(cited[n - 1].text) for n in numbers)) | asked
+    if not figures(sentence) <= written:
+        tally.unsupported += 1
+        return False
+    return True
 
 
 def _join(sentences: list[str]) -> str:
-    """Sentences back into text: a list item on a line of its own, no space after a Chinese full stop."""
-    text = ""
-    for sentence in sentences:
-        if text and _LIST_ITEM.match(sentence):
-            text += "\n"
-        elif text and not text.endswith(("。", "！", "？")):
-            text += " "
-        text += sentence
+    """Sentences of one line back together: a space between them, none after a Chinese full stop."""
+    text = sentences[0]
+    for sentence in sentences[1:]:
+        text += ("" if text.endswith(("。", "！", "？")) else " ") + sentence
     return text

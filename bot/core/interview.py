@@ -17,8 +17,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from bot.core.eligibility import EligibilityAdvisor, FactReader, Outcome, check, extract_facts, normalize
 from bot.core.models import Answer
-from bot.core.texts import text
+from bot.core.texts import identity, text
 from knowledge.language import Language
+from knowledge.programme import Programme
 from knowledge.rules import FACTS, Facts, Scalar, Scheme, Subject
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,13 @@ def _next_fact(interview: Interview, schemes: list[Scheme]) -> str | None:
     return min(waiting, key=lambda fact: (-waiting[fact], order.index(fact)), default=None)
 
 
-def _prompt(fact: str, language: Language) -> Prompt:
-    question = text(language, f"iv_ask_{fact}")
+def _prompt(fact: str, language: Language, programme: Programme | None) -> Prompt:
+    """The question for a fact, from the fact's definition in the rules (knowledge/rules.py)."""
+    question = (
+        text(language, "iv_ask_who")
+        if fact == WHO
+        else FACTS[fact].ask[language].format(**identity(language, programme))
+    )
     if fact == WHO:
         options = [(text(language, f"iv_subject_{s.value}"), s.value) for s in (Subject.COMPANY, Subject.PERSON)]
     elif FACTS[fact].kind == "bool":
@@ -83,7 +89,9 @@ def _prompt(fact: str, language: Language) -> Prompt:
     return Prompt(fact, question, options, skippable=fact != WHO)
 
 
-def next_prompt(interview: Interview, schemes: list[Scheme]) -> tuple[Interview, Prompt | None]:
+def next_prompt(
+    interview: Interview, schemes: list[Scheme], programme: Programme | None = None
+) -> tuple[Interview, Prompt | None]:
     """The interview with the question it now asks, and that question; no question means it is done."""
     subjects = {scheme.applies_to for scheme in schemes}
     if interview.subject is None and len(subjects) > 1:
@@ -91,7 +99,7 @@ def next_prompt(interview: Interview, schemes: list[Scheme]) -> tuple[Interview,
     else:
         fact = _next_fact(interview, schemes)
     updated = interview.model_copy(update={"asking": fact})
-    return updated, _prompt(fact, interview.language) if fact else None
+    return updated, _prompt(fact, interview.language, programme) if fact else None
 
 
 def _with(interview: Interview, values: dict[str, Scalar]) -> Interview | None:

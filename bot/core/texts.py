@@ -1,22 +1,52 @@
-"""Every sentence the assistant says to users, one table per language."""
+"""Every sentence the assistant says to users, one table per language.
+
+Sentences name the programme through placeholders ({programme}, {full}, {short}, {team}, {staff}, {office}, {contact},
+{district}, {city}) filled from programme.yaml, or with the neutral words of the `p_` keys when it says nothing.
+"""
 
 from __future__ import annotations
 
 from knowledge.language import Language
+from knowledge.programme import Programme
 
 EN: dict[str, str] = {
+    # The programme's identity (knowledge/programme.py), and the neutral words without a programme.yaml
+    "p_programme": "the programme",
+    "p_programme_of": "the {short} programme",
+    "p_full_of": "the {name}",
+    "p_short": "programme",
+    "p_team": "the programme team",
+    "p_team_of": "the {short} team",
+    "p_staff": "Programme team",
+    "p_staff_of": "{short} team",
+    "p_office": "the programme's service centre",
+    "p_office_of": "the {office}",
+    "p_contact": " ({email})",
+    "p_district": "the programme's district",
+    "p_city": "the programme's city",
+    "or_topic": ", or pick a topic:",
+    "or_nothing": ".",
+    # Small talk (bot/conversation/smalltalk.py)
+    "st_greeting": "Hello! I answer questions about {programme} from its documents, in English or Chinese.",
+    "st_thanks": "You're welcome! Ask me anything else about {programme}.",
+    "st_goodbye": "Goodbye! Come back any time with a question about {programme}.",
+    "st_about": (
+        "I'm an assistant for {programme}: I answer questions from its documents and cite them, in English or "
+        "Chinese. What I can't answer, {office} can{contact}."
+    ),
+    "st_examples": "For example:",
     "not_found": (
         "I don't know: the programme documents I have don't answer this. Try naming the scheme, "
-        "instrument or patent, or ask the GOI Service Centre (service@goi-sample.example.org)."
+        "instrument or patent, or ask {office}{contact}."
     ),
     "unsure": "I couldn't find a clear answer in the programme documents. The closest I found:",
-    "curated": "📌 Answer prepared by the GOI team:",
+    "curated": "📌 Answer prepared by {team}:",
     "index_missing": "The knowledge base is not ready yet. Please try again in a few minutes.",
     "store_down": "I can't search the knowledge base right now. Please try again in a minute.",
     "from": "From",
     "row": "row {row}",
     "as_of": "as of",
-    "expired": "Note: this policy expired on {date}; check with the Service Centre whether it was renewed.",
+    "expired": "Note: this policy expired on {date}; check with {office} whether it was renewed.",
     "sources": "Sources",
     "also": "See also",
     # Eligibility checks (bot/core/eligibility.py)
@@ -27,7 +57,7 @@ EN: dict[str, str] = {
     "elig_conflict": "You gave different values for {fact} ({values}): which one is right?",
     "elig_need": "Please tell me: {facts}.",
     "elig_open": "The rule: {rules}.",
-    "elig_final": "This checks the published conditions only; the GOI Service Centre makes the final decision.",
+    "elig_final": "This checks the published conditions only; {office} makes the final decision.",
     "elig_rule": "{rule} ({cite})",
     "elig_cite": '{clause}, "{title}"',
     "elig_fact": "{fact}: {value}",
@@ -36,22 +66,22 @@ EN: dict[str, str] = {
     "yes": "yes",
     "no": "no",
     "revenue_value": "RMB {million} million",
-    "fact_registered_in_district": "registered in Pudong",
-    "fact_registered_in_city": "registered in Shanghai",
+    "fact_registered_in_district": "registered in {district}",
+    "fact_registered_in_city": "registered in {city}",
     "fact_years_since_registration": "years since registration",
     "fact_headcount": "number of employees",
     "fact_rd_staff": "number of R&D staff",
     "fact_rd_staff_share": "share of staff in R&D",
     "fact_revenue_million_rmb": "last year's revenue",
     "fact_sector": "industry",
-    "fact_member_status": "GOI SME member",
+    "fact_member_status": "{short} SME member",
     "fact_largest_partner_share": "largest single shareholding",
     "fact_listed": "listed on a stock exchange",
     "fact_age": "age",
     "fact_degree": "highest degree",
-    "fact_social_insurance_months": "months of social insurance paid in Pudong",
-    "fact_owns_home_in_city": "you or your spouse own a home in Shanghai",
-    "fact_employer_is_member": "employer is a GOI member",
+    "fact_social_insurance_months": "months of social insurance paid in {district}",
+    "fact_owns_home_in_city": "you or your spouse own a home in {city}",
+    "fact_employer_is_member": "employer is a {short} member",
     "choice_ic": "integrated circuits",
     "choice_biomedicine": "biomedicine",
     "choice_ai": "artificial intelligence",
@@ -63,14 +93,14 @@ EN: dict[str, str] = {
     "choice_bachelor": "bachelor's",
     "choice_master": "master's",
     "choice_phd": "PhD",
+    "console_intro": "Assistant console. Ask in English or Chinese, or type a choice's number; empty line to quit.",
     # Telegram (bot/channels/telegram/)
     "tg_start": (
-        "Hello, {name}! I answer questions about the GOI open-innovation programme: which schemes your firm "
-        "qualifies for, housing support for young talent, shared instruments and open patents, funds, and how to "
-        "apply. I quote the documents I answer from. Ask in English or Chinese, or pick a topic:"
+        "Hello, {name}! I answer questions about {programme} from its documents, and I quote the documents I "
+        "answer from. Ask in English or Chinese{or_topic}"
     ),
     "tg_help": (
-        "Ask me anything about the GOI programme, in English or Chinese; I answer from the programme's documents "
+        "Ask me anything about {programme}, in English or Chinese; I answer from the programme's documents "
         "and cite them. In a group, mention me, reply to me or use /ask. Commands:"
     ),
     "tg_cmd_start": "Start over and pick a topic",
@@ -79,40 +109,30 @@ EN: dict[str, str] = {
     "tg_cmd_lang": "Switch language: English / 中文",
     "tg_cmd_sources": "Sources of my last answer",
     "tg_cmd_cancel": "Forget this conversation",
-    "tg_topic_eligibility": "Who can join",
-    "tg_topic_housing": "Housing support",
-    "tg_topic_resources": "Instruments & patents",
-    "tg_topic_funds": "Funds",
-    "tg_topic_apply": "How to apply",
-    "tg_ask_eligibility": "Which firms can join the GOI programme as an SME member?",
-    "tg_ask_housing": "What rent subsidy do young talents get?",
-    "tg_ask_resources": "How do we book a shared instrument or license an open patent?",
-    "tg_ask_funds": "Which funds support small firms, and how much do they cover?",
-    "tg_ask_apply": "How do we apply to join the GOI programme?",
     "tg_lang_choose": "Choose a language / 选择语言:",
-    "tg_lang_set": "OK, I'll use English from now on.",
-    "tg_cancel": "Done: I've forgotten our conversation. Ask me something new.",
-    "tg_no_sources": "No sources yet: ask me a question first.",
-    "tg_button_helpful": "👍 Helpful",
-    "tg_button_unhelpful": "👎 Not helpful",
-    "tg_button_sources": "📄 Sources",
-    "tg_button_human": "🙋 Talk to a person",
-    "tg_feedback_thanks": "Thanks for the feedback!",
-    "tg_expired_short": "expired",
-    "tg_handoff_done": "I've passed your question to the GOI team; someone will reply to you here.",
-    "tg_handoff_staff": "🙋 {who} needs a person ({reason}). Reply to this message to answer them.",
-    "tg_handoff_recent": "Recent questions:",
-    "tg_reason_button": "pressed “talk to a person”",
-    "tg_reason_unanswered": "two questions in a row unanswered",
-    "tg_staff_reply": "GOI team: {text}",
-    "tg_staff_delivered": "Delivered to {who}.",
-    "tg_too_long": "Please keep your question under {limit} characters; a shorter question also gets a better answer.",
+    "lang_set": "OK, I'll use English from now on.",
+    "forgotten": "Done: I've forgotten our conversation. Ask me something new.",
+    "no_sources": "No sources yet: ask me a question first.",
+    "button_helpful": "👍 Helpful",
+    "button_unhelpful": "👎 Not helpful",
+    "button_sources": "📄 Sources",
+    "button_human": "🙋 Talk to a person",
+    "feedback_thanks": "Thanks for the feedback!",
+    "expired_short": "expired",
+    "handoff_done": "I've passed your question to {team}; someone will reply to you here.",
+    "handoff_staff": "🙋 {who} needs a person ({reason}). Reply to this message to answer them.",
+    "handoff_recent": "Recent questions:",
+    "reason_button": "pressed “talk to a person”",
+    "reason_unanswered": "two questions in a row unanswered",
+    "staff_reply": "{staff}: {text}",
+    "staff_delivered": "Delivered to {who}.",
+    "too_long": "Please keep your question under {limit} characters; a shorter question also gets a better answer.",
     "tg_flood": "You're sending messages faster than I can answer. Please wait a minute and try again.",
     "tg_unsupported": "I can only read text messages. Please type your question.",
     "tg_unknown_command": "I don't know that command; /help lists what I can do.",
     "tg_ask_usage": "Write your question after the command, e.g. /ask how do innovation vouchers work?",
     "tg_error": "Sorry, something went wrong on my side. Please try again in a moment.",
-    "tg_not_staff": "Sorry, this command is for GOI staff only.",
+    "tg_not_staff": "Sorry, this command is for {short} staff only.",
     "tg_reload_started": "Reloading the knowledge base. I keep answering meanwhile and will report here when done.",
     "tg_reload_busy": "A reload is already running; I'll report here when it is done.",
     "tg_reload_done": (
@@ -153,24 +173,6 @@ EN: dict[str, str] = {
     "iv_subject_company": "My company",
     "iv_subject_person": "Myself (as an employee)",
     "iv_ask_who": "Are you asking for your company, or for yourself as an employee?",
-    "iv_ask_registered_in_district": "Is your company registered in Pudong New Area?",
-    "iv_ask_registered_in_city": "Is your company registered in Shanghai?",
-    "iv_ask_years_since_registration": "How many years ago was your company registered? (e.g. 3)",
-    "iv_ask_headcount": "How many employees does your company have? (e.g. 40)",
-    "iv_ask_rd_staff": "How many of your employees work in R&D?",
-    "iv_ask_rd_staff_share": "What share of your staff works in R&D, in percent? (e.g. 25)",
-    "iv_ask_revenue_million_rmb": "What was last year's revenue, in millions of RMB? (e.g. 12.5; 0 if none)",
-    "iv_ask_sector": "Which industry is your main business in?",
-    "iv_ask_member_status": "Is your company already a GOI SME member (with a member number)?",
-    "iv_ask_largest_partner_share": (
-        "What percentage of your company's shares does the largest GOI member company hold? (0 if none)"
-    ),
-    "iv_ask_listed": "Is your company listed on a stock exchange?",
-    "iv_ask_age": "How old are you?",
-    "iv_ask_degree": "What is your highest full-time degree?",
-    "iv_ask_social_insurance_months": "For how many months has your employer paid your social insurance in Pudong?",
-    "iv_ask_owns_home_in_city": "Do you or your spouse own a home in Shanghai?",
-    "iv_ask_employer_is_member": "Do you work full-time for a GOI member company or GOI SME member?",
     "ls_usage_equipment": "Tell me what you need after the command, e.g. /equipment purity of a small molecule",
     "ls_usage_patents": "Tell me what you need after the command, e.g. /patents battery recycling",
     "ls_usage_solutions": "Tell me what you can offer after the command, e.g. /solutions machine vision inspection",
@@ -182,18 +184,40 @@ EN: dict[str, str] = {
 }
 
 ZH: dict[str, str] = {
+    "p_programme": "本项目",
+    "p_programme_of": "{short}项目",
+    "p_full_of": "{name}",
+    "p_short": "项目",
+    "p_team": "项目团队",
+    "p_team_of": "{short}团队",
+    "p_staff": "工作人员",
+    "p_staff_of": "{short}工作人员",
+    "p_office": "项目服务中心",
+    "p_office_of": "{office}",
+    "p_contact": "（{email}）",
+    "p_district": "项目所在区",
+    "p_city": "项目所在城市",
+    "or_topic": "，也可以选择一个主题：",
+    "or_nothing": "。",
+    "st_greeting": "您好！我根据{programme}的文件解答问题，中英文均可。",
+    "st_thanks": "不客气！关于{programme}还有问题，随时问我。",
+    "st_goodbye": "再见！有关于{programme}的问题，欢迎随时再来。",
+    "st_about": (
+        "我是{programme}的问答助手：根据项目文件回答问题并注明出处，中英文均可。我答不了的，可以咨询{office}{contact}。"
+    ),
+    "st_examples": "例如：",
     "not_found": (
         "抱歉，我现有的项目文件里没有这个问题的答案。可以换个说法，写明政策、设备或专利的名称，"
-        "或联系GOI服务中心（service@goi-sample.example.org）。"
+        "或联系{office}{contact}。"
     ),
     "unsure": "项目文件里没有找到明确的答案，最接近的内容如下：",
-    "curated": "📌 GOI团队整理的解答：",
+    "curated": "📌 {team}整理的解答：",
     "index_missing": "知识库还没有准备好，请几分钟后再试。",
     "store_down": "暂时无法检索知识库，请稍后再试。",
     "from": "出处",
     "row": "第{row}行",
     "as_of": "日期",
-    "expired": "注意：该政策已于{date}失效，请向服务中心确认是否延续。",
+    "expired": "注意：该政策已于{date}失效，请向{office}确认是否延续。",
     "sources": "来源",
     "also": "另见",
     # 资格核对（bot/core/eligibility.py）
@@ -204,7 +228,7 @@ ZH: dict[str, str] = {
     "elig_conflict": "您给出的{fact}不一致（{values}），请确认哪个正确。",
     "elig_need": "请补充：{facts}。",
     "elig_open": "相关条件：{rules}。",
-    "elig_final": "以上仅按公开条件核对，最终以GOI服务中心审核为准。",
+    "elig_final": "以上仅按公开条件核对，最终以{office}审核为准。",
     "elig_rule": "{rule}（{cite}）",
     "elig_cite": "《{title}》{clause}",
     "elig_fact": "{fact}：{value}",
@@ -213,22 +237,22 @@ ZH: dict[str, str] = {
     "yes": "是",
     "no": "否",
     "revenue_value": "{wan}万元",
-    "fact_registered_in_district": "是否在浦东注册",
-    "fact_registered_in_city": "是否在上海注册",
+    "fact_registered_in_district": "是否在{district}注册",
+    "fact_registered_in_city": "是否在{city}注册",
     "fact_years_since_registration": "成立年限",
     "fact_headcount": "职工人数",
     "fact_rd_staff": "研发人员数",
     "fact_rd_staff_share": "研发人员占比",
     "fact_revenue_million_rmb": "上年度营业收入",
     "fact_sector": "所属领域",
-    "fact_member_status": "是否GOI中小企业会员",
+    "fact_member_status": "是否{short}中小企业会员",
     "fact_largest_partner_share": "单一股东最大持股比例",
     "fact_listed": "是否上市",
     "fact_age": "年龄",
     "fact_degree": "最高学历",
-    "fact_social_insurance_months": "在浦东缴纳社保的月数",
-    "fact_owns_home_in_city": "本人或配偶在上海是否有自有住房",
-    "fact_employer_is_member": "用人单位是否GOI成员",
+    "fact_social_insurance_months": "在{district}缴纳社保的月数",
+    "fact_owns_home_in_city": "本人或配偶在{city}是否有自有住房",
+    "fact_employer_is_member": "用人单位是否{short}成员",
     "choice_ic": "集成电路",
     "choice_biomedicine": "生物医药",
     "choice_ai": "人工智能",
@@ -240,13 +264,13 @@ ZH: dict[str, str] = {
     "choice_bachelor": "本科",
     "choice_master": "硕士",
     "choice_phd": "博士",
+    "console_intro": "助手控制台。可以用中文或英文提问，或输入选项编号；空行退出。",
     # Telegram（bot/channels/telegram/）
     "tg_start": (
-        "{name}您好！我解答GOI开放式创新项目的相关问题：企业能申请哪些政策、青年人才住房支持、共享仪器和开放专利、"
-        "各类基金，以及如何申请。每个回答都会注明出处。可以用中文或英文提问，也可以选择一个主题："
+        "{name}您好！我根据{programme}的文件解答相关问题，每个回答都会注明出处。可以用中文或英文提问{or_topic}"
     ),
     "tg_help": (
-        "欢迎就GOI项目提问（中英文均可），我会根据项目文件回答并注明出处。在群里请@我、回复我或使用 /ask。命令："
+        "欢迎就{programme}提问（中英文均可），我会根据项目文件回答并注明出处。在群里请@我、回复我或使用 /ask。命令："
     ),
     "tg_cmd_start": "重新开始并选择主题",
     "tg_cmd_help": "我能做什么",
@@ -254,40 +278,30 @@ ZH: dict[str, str] = {
     "tg_cmd_lang": "切换语言：English / 中文",
     "tg_cmd_sources": "上一个回答的来源",
     "tg_cmd_cancel": "清除本次对话",
-    "tg_topic_eligibility": "申请条件",
-    "tg_topic_housing": "住房支持",
-    "tg_topic_resources": "仪器与专利",
-    "tg_topic_funds": "基金",
-    "tg_topic_apply": "如何申请",
-    "tg_ask_eligibility": "哪些企业可以申请成为GOI中小企业会员？",
-    "tg_ask_housing": "青年人才的租房补贴有多少？",
-    "tg_ask_resources": "怎么预约共享仪器或者许可开放专利？",
-    "tg_ask_funds": "有哪些基金支持中小企业，资助多少？",
-    "tg_ask_apply": "怎么申请加入GOI项目？",
     "tg_lang_choose": "Choose a language / 选择语言:",
-    "tg_lang_set": "好的，接下来我用中文和您交流。",
-    "tg_cancel": "好的，之前的对话已清除，请提出新问题。",
-    "tg_no_sources": "还没有来源：请先提问。",
-    "tg_button_helpful": "👍 有帮助",
-    "tg_button_unhelpful": "👎 没帮助",
-    "tg_button_sources": "📄 来源",
-    "tg_button_human": "🙋 转人工",
-    "tg_feedback_thanks": "谢谢您的反馈！",
-    "tg_expired_short": "已失效",
-    "tg_handoff_done": "已将您的问题转给GOI工作人员，他们会在这里回复您。",
-    "tg_handoff_staff": "🙋 {who}需要人工服务（{reason}）。回复本条消息即可答复对方。",
-    "tg_handoff_recent": "最近的问题：",
-    "tg_reason_button": "点击了“转人工”",
-    "tg_reason_unanswered": "连续两个问题未能回答",
-    "tg_staff_reply": "GOI工作人员：{text}",
-    "tg_staff_delivered": "已转达给{who}。",
-    "tg_too_long": "请把问题控制在{limit}个字以内，问题越简洁，回答越准确。",
+    "lang_set": "好的，接下来我用中文和您交流。",
+    "forgotten": "好的，之前的对话已清除，请提出新问题。",
+    "no_sources": "还没有来源：请先提问。",
+    "button_helpful": "👍 有帮助",
+    "button_unhelpful": "👎 没帮助",
+    "button_sources": "📄 来源",
+    "button_human": "🙋 转人工",
+    "feedback_thanks": "谢谢您的反馈！",
+    "expired_short": "已失效",
+    "handoff_done": "已将您的问题转给{team}，他们会在这里回复您。",
+    "handoff_staff": "🙋 {who}需要人工服务（{reason}）。回复本条消息即可答复对方。",
+    "handoff_recent": "最近的问题：",
+    "reason_button": "点击了“转人工”",
+    "reason_unanswered": "连续两个问题未能回答",
+    "staff_reply": "{staff}：{text}",
+    "staff_delivered": "已转达给{who}。",
+    "too_long": "请把问题控制在{limit}个字以内，问题越简洁，回答越准确。",
     "tg_flood": "您发送得太快了，请稍等一分钟再试。",
     "tg_unsupported": "我只能读取文字消息，请直接输入您的问题。",
     "tg_unknown_command": "我不认识这个命令，发送 /help 查看我能做什么。",
     "tg_ask_usage": "请在命令后写上问题，例如：/ask 创新券怎么用？",
     "tg_error": "抱歉，我这边出了点问题，请稍后再试。",
-    "tg_not_staff": "抱歉，此命令仅供GOI工作人员使用。",
+    "tg_not_staff": "抱歉，此命令仅供{short}工作人员使用。",
     "tg_reload_started": "正在重新加载知识库，期间照常回答，完成后会在这里报告。",
     "tg_reload_busy": "知识库正在重新加载，完成后会在这里报告。",
     "tg_reload_done": (
@@ -324,22 +338,6 @@ ZH: dict[str, str] = {
     "iv_subject_company": "为公司咨询",
     "iv_subject_person": "为我个人（员工）咨询",
     "iv_ask_who": "您是为公司咨询，还是以员工身份为自己咨询？",
-    "iv_ask_registered_in_district": "公司是否在浦东新区注册？",
-    "iv_ask_registered_in_city": "公司是否在上海市注册？",
-    "iv_ask_years_since_registration": "公司成立几年了？（例如：3）",
-    "iv_ask_headcount": "公司有多少名员工？（例如：40）",
-    "iv_ask_rd_staff": "研发人员有多少人？",
-    "iv_ask_rd_staff_share": "研发人员占职工总数的百分比是多少？（例如：25）",
-    "iv_ask_revenue_million_rmb": "上年度营业收入是多少百万元？（例如：12.5；没有收入填0）",
-    "iv_ask_sector": "公司的主营业务属于哪个领域？",
-    "iv_ask_member_status": "公司是否已是GOI中小企业会员（持有会员编号）？",
-    "iv_ask_largest_partner_share": "持股最多的GOI成员大企业持有公司多少百分比的股份？（没有填0）",
-    "iv_ask_listed": "公司是否已在证券交易所上市？",
-    "iv_ask_age": "您今年多少周岁？",
-    "iv_ask_degree": "您的最高全日制学历是？",
-    "iv_ask_social_insurance_months": "用人单位已在浦东为您连续缴纳社保多少个月？",
-    "iv_ask_owns_home_in_city": "您或配偶在上海是否有自有住房？",
-    "iv_ask_employer_is_member": "您是否在GOI成员企业或GOI中小企业会员全职工作？",
     "ls_usage_equipment": "请在命令后写上需求，例如：/equipment 检测小分子纯度",
     "ls_usage_patents": "请在命令后写上需求，例如：/patents 电池回收",
     "ls_usage_solutions": "请在命令后写上您能提供的技术，例如：/solutions 机器视觉检测",
@@ -353,6 +351,24 @@ ZH: dict[str, str] = {
 TEXTS: dict[Language, dict[str, str]] = {"en": EN, "zh": ZH}
 
 
-def text(language: Language, key: str, **values: object) -> str:
-    """The sentence `key` in `language`, with its placeholders filled."""
-    return TEXTS[language][key].format(**values)
+def identity(language: Language, programme: Programme | None) -> dict[str, str]:
+    """The programme's words for the sentences' placeholders; neutral ones for what programme.yaml does not say."""
+    table, found = TEXTS[language], programme or Programme()
+    short = found.short_name.get(language) if found.short_name else None
+    contact = found.contact
+    return {
+        "programme": table["p_programme_of"].format(short=short) if short else table["p_programme"],
+        "full": table["p_full_of"].format(name=found.name.get(language)) if found.name else table["p_programme"],
+        "short": short or table["p_short"],
+        "team": table["p_team_of"].format(short=short) if short else table["p_team"],
+        "staff": table["p_staff_of"].format(short=short) if short else table["p_staff"],
+        "office": table["p_office_of"].format(office=contact.office.get(language)) if contact else table["p_office"],
+        "contact": table["p_contact"].format(email=contact.email) if contact and contact.email else "",
+        "district": found.district.get(language) if found.district else table["p_district"],
+        "city": found.city.get(language) if found.city else table["p_city"],
+    }
+
+
+def text(language: Language, key: str, programme: Programme | None = None, **values: object) -> str:
+    """The sentence `key` in `language`, with its placeholders filled (the programme's from `programme`)."""
+    return TEXTS[language][key].format(**{**identity(language, programme), **values})

@@ -19,11 +19,13 @@ from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
 from bot.conversation.records import Records
+from bot.conversation.service import ConversationService
 from bot.conversation.state import Conversations
 from bot.conversation.tables import connect, database_url
 from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
 from bot.ops.site import new_metrics, start_operator_site
+from knowledge.programme import Programme
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,13 @@ log = logging.getLogger(__name__)
 def build_application(
     settings: Settings,
     make_assistant: Callable[[Settings], Assistant] = build_assistant,
+    programme: Programme | None = None,
     *,
     pacing: Pacing = TELEGRAM_PACING,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot, ready for `run_polling`, or for `serve_webhook` when a webhook is configured; nothing is loaded or
-    contacted until it starts. `pacing`: Telegram's per-chat limits (tests not about them pass none)."""
+    contacted until it starts. `programme`: whom it speaks for when the assistant was not built from folders;
+    `pacing`: Telegram's per-chat limits (tests not about them pass none)."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -44,13 +48,17 @@ def build_application(
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         engine = connect(database_url(settings))
-        application.bot_data["services"] = Services(
-            settings=settings,
-            assistant=make_assistant(settings),
-            records=Records(engine),
-            conversations=Conversations(engine),
-            flood=FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds),
+        conversation = ConversationService(
+            settings,
+            make_assistant(settings),
+            Records(engine),
+            Conversations(engine),
+            max_question_chars=settings.telegram_max_question_chars,
+            handoffs=settings.telegram_staff_chat_id is not None,
+            programme=programme,
         )
+        flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)
+        application.bot_data["services"] = Services(conversation=conversation, flood=flood)
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
         assistant = services(application).assistant
         assistant.observer = metrics

@@ -22,8 +22,12 @@ from telegram.ext import (
 
 from bot.channels.telegram import eligibility, listings, render
 from bot.channels.telegram.reply import respond
-from bot.channels.telegram.session import chat_state, services, set_chat_state, set_ui_language, ui_language
+from bot.channels.telegram.session import conversation, pressed, services, ui_language, who
 from bot.channels.telegram.staff import hand_off, relay, reload_and_report
+from bot.conversation import actions
+from bot.conversation.actions import Kind
+from bot.conversation.replies import language_actions, topic_actions
+from bot.conversation.replies import say as say_in
 from bot.core.texts import text
 from bot.staff.report import chart_png
 from knowledge.settings import Settings
@@ -49,9 +53,10 @@ ADDRESSED = _Addressed()
 
 
 async def say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
-    """Reply with one sentence from bot/core/texts.py in the user's language."""
+    """Reply with one sentence from bot/core/texts.py in the user's language, naming the programme."""
     if update.effective_message is not None:
-        await update.effective_message.reply_html(render.plain_message(ui_language(update, context), key, **values))
+        reply = say_in(ui_language(update, context), key, programme=conversation(context).programme, **values)
+        await update.effective_message.reply_html(render.reply_messages(reply)[0])
 
 
 def staff_only(handler: Handler) -> Handler:
@@ -81,23 +86,25 @@ async def flood_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Greet in the user's language with topic buttons; `/start event_<code>` tags the chat for the staff report."""
     if context.args and context.args[0].startswith("event_"):
-        set_chat_state(update, context, event=context.args[0].removeprefix("event_")[:64])
-    language = ui_language(update, context)
+        conversation(context).update(who(update), event=context.args[0].removeprefix("event_")[:64])
+    language, programme = ui_language(update, context), conversation(context).programme
     name = update.effective_user.first_name if update.effective_user else ""
     await update.effective_message.reply_html(
-        render.greeting(name, language), reply_markup=render.topics_keyboard(language)
+        render.greeting(name, language, programme), reply_markup=render.keyboard(topic_actions(programme, language))
     )
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """What the bot does and its commands."""
-    await update.effective_message.reply_html(render.help_message(ui_language(update, context)))
+    language, programme = ui_language(update, context), conversation(context).programme
+    await update.effective_message.reply_html(render.help_message(language, programme))
 
 
 async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/lang: offer English and Chinese."""
     await update.effective_message.reply_html(
-        render.plain_message(ui_language(update, context), "tg_lang_choose"), reply_markup=render.language_keyboard()
+        render.plain_message(ui_language(update, context), "tg_lang_choose"),
+        reply_markup=render.keyboard(language_actions()),
     )
 
 
@@ -105,22 +112,21 @@ async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """A language button: remember the choice for this user and confirm in that language."""
     query = update.callback_query
     await query.answer()
-    language = query.data.removeprefix("lang:")
-    set_ui_language(update, context, language)  # type: ignore[arg-type]  # the pattern admits en and zh only
-    await query.edit_message_text(render.plain_message(language, "tg_lang_set"))
+    [language] = pressed(update).args
+    reply = conversation(context).choose_language(who(update), language)  # type: ignore[arg-type]  # by pattern
+    await query.edit_message_text(render.reply_messages(reply)[0])
 
 
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sources: the sources of the chat's last answer in full."""
-    question_id = chat_state(update, context).last_question
-    found = services(context).records.sources(question_id, update.effective_chat.id) if question_id else []
+    found = conversation(context).sources(who(update))
     await update.effective_message.reply_html(render.sources_message(found, ui_language(update, context)))
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/cancel: forget the conversation and leave any dialogue, so the next question is read on its own."""
-    set_chat_state(update, context, history=[], misses=0, dialogue=None)
-    await say(update, context, "tg_cancel")
+    reply = conversation(context).forget(who(update))
+    await update.effective_message.reply_html(render.reply_messages(reply)[0])
 
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -147,35 +153,34 @@ async def topic(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A topic button under the greeting: ask that topic's starter question; eligibility starts the guided check."""
     query = update.callback_query
     await query.answer()
-    if query.data == "topic:eligibility":
+    [name] = pressed(update).args
+    found = conversation(context).programme.topic(name)
+    if name == "eligibility":
         await eligibility.start(update, context)
-        return
-    await respond(update, context, text(ui_language(update, context), f"tg_ask_{query.data.removeprefix('topic:')}"))
+    elif found is not None:  # else a button of a topic since dropped from programme.yaml
+        await respond(update, context, found.question.get(ui_language(update, context)))
 
 
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """👍 / 👎 under an answer (`fb:<question id>:<1|0>`): stored for the staff report."""
     query = update.callback_query
-    _, question_id, vote = query.data.split(":")
-    await query.answer(text(ui_language(update, context), "tg_feedback_thanks"))
-    # Callback data comes from the client and can be forged: only an answer given in this chat can be rated here.
-    chat_id = update.effective_chat.id
-    if not services(context).records.feedback(int(question_id), chat_id, query.from_user.id, vote == "1"):
-        log.warning("ignored feedback from chat %s on another chat's answer %s", chat_id, question_id)
+    question_id, vote = pressed(update).args
+    await query.answer(text(ui_language(update, context), "feedback_thanks"))
+    conversation(context).feedback(who(update), int(question_id), vote == "1")  # only on this chat's answers
 
 
 async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "Sources" under an answer (`src:<question id>`): that answer's sources in full."""
     query = update.callback_query
     await query.answer()
-    found = services(context).records.sources(int(query.data.removeprefix("src:")), update.effective_chat.id)
+    found = conversation(context).sources(who(update), int(pressed(update).args[0]))
     await query.message.reply_html(render.sources_message(found, ui_language(update, context)))
 
 
 async def talk_to_person(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "Talk to a person" (`human:<question id>`): hand the conversation to the staff chat."""
     await update.callback_query.answer()
-    await hand_off(update, context, "tg_reason_button")
+    await hand_off(update, context, "reason_button")
 
 
 async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:  # noqa: ARG001
@@ -256,12 +261,11 @@ def register(application: Application, settings: Settings) -> None:
     application.add_handler(MessageHandler(groups & filters.TEXT & ~filters.COMMAND & ADDRESSED, group_question))
     application.add_handler(MessageHandler(private & filters.COMMAND, unknown_command))
     application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, not_text))
-    buttons: dict[str, Handler] = {
-        r"^lang:(en|zh)$": set_language, rf"^topic:({'|'.join(render.TOPICS)})$": topic, r"^fb:\d+:[01]$": feedback,
-        r"^src:\d+$": sources_button, r"^human:\d+$": talk_to_person,
-        r"^el:[a-z_]+:[A-Za-z0-9_.-]+$": eligibility.button,
-        r"^more:(equipment|patents|solutions):\d+:[0-9a-f]+$": listings.more, r"": stale_button,
+    buttons: dict[Kind, Handler] = {
+        Kind.LANGUAGE: set_language, Kind.TOPIC: topic, Kind.FEEDBACK: feedback, Kind.SOURCES: sources_button,
+        Kind.HUMAN: talk_to_person, Kind.CHOICE: eligibility.button, Kind.MORE: listings.more,
     }  # fmt: skip
-    for pattern, handler in buttons.items():
-        application.add_handler(CallbackQueryHandler(handler, pattern=pattern))
+    for kind, handler in buttons.items():
+        application.add_handler(CallbackQueryHandler(handler, pattern=actions.pattern(kind)))
+    application.add_handler(CallbackQueryHandler(stale_button))
     application.add_error_handler(on_error)

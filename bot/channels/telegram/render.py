@@ -8,17 +8,19 @@ import re
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 
+from bot.conversation.actions import Action
 from bot.conversation.records import Stats, Tally
-from bot.core.interview import Prompt
+from bot.conversation.replies import Reply
+from bot.conversation.service import StaffNote
 from bot.core.listings import PER_PAGE, Card, Page
 from bot.core.models import Answer, Source
 from bot.core.texts import text
 from knowledge.indexing import IngestReport
 from knowledge.language import Language
+from knowledge.programme import Programme
 
 LIMIT = MessageLimit.MAX_TEXT_LENGTH
 COMMANDS = ("start", "help", "ask", "eligibility", "equipment", "patents", "solutions", "lang", "sources", "cancel")
-TOPICS = ("eligibility", "housing", "resources", "funds", "apply")
 _TAG = re.compile(r"<[^>]*>")
 _BOLD = re.compile(r"\*\*(\S(?:[^*\n]*?\S)?)\*\*")  # LLMs write Markdown bold; Telegram HTML needs <b>
 # The core cites in the answer itself: "— title › clause (date)" under quotes, "[n] title…" under LLM answers.
@@ -118,7 +120,7 @@ def _source_line(number: int, source: Source, language: Language) -> str:
     if source.date:
         line += f" · {escape(text(language, 'as_of'))} {escape(source.date)}"
     if source.expired:
-        line += f" · ⚠️ {escape(text(language, 'tg_expired_short'))}"
+        line += f" · ⚠️ {escape(text(language, 'expired_short'))}"
     return line
 
 
@@ -143,7 +145,7 @@ def draft_message(plain: str) -> str:
 def sources_message(sources: list[Source], language: Language) -> str:
     """The sources of an answer in full: title and link, clause, file and row, date."""
     if not sources:
-        return escape(text(language, "tg_no_sources"))
+        return escape(text(language, "no_sources"))
     entries = [f"<b>{escape(text(language, 'sources'))}</b>"]
     for number, source in enumerate(sources, 1):
         lines = [f"{number}. <b>{_link(source.title or source.path, source.url)}</b>"]
@@ -154,7 +156,7 @@ def sources_message(sources: list[Source], language: Language) -> str:
         lines.append(f"<code>{escape(where)}</code>")
         if source.date or source.expired:
             when = f"{text(language, 'as_of')} {source.date}" if source.date else ""
-            lines.append(escape(when) + (f" ⚠️ {escape(text(language, 'tg_expired_short'))}" if source.expired else ""))
+            lines.append(escape(when) + (f" ⚠️ {escape(text(language, 'expired_short'))}" if source.expired else ""))
         entries.append("\n   ".join(lines))
     return "\n".join(entries)
 
@@ -164,40 +166,21 @@ def plain_message(language: Language, key: str, **values: object) -> str:
     return escape(text(language, key, **values))
 
 
-def greeting(name: str, language: Language) -> str:
-    """The /start message."""
-    return plain_message(language, "tg_start", name=name)
+def greeting(name: str, language: Language, programme: Programme) -> str:
+    """The /start message (inviting a topic when the programme has topic buttons)."""
+    ending = text(language, "or_topic" if programme.topics else "or_nothing")
+    return escape(text(language, "tg_start", programme, name=name, or_topic=ending))
 
 
-def help_message(language: Language) -> str:
+def help_message(language: Language, programme: Programme) -> str:
     """The /help message: what the bot does and its commands."""
     commands = [f"/{name} — {escape(text(language, f'tg_cmd_{name}'))}" for name in COMMANDS]
-    return "\n".join([plain_message(language, "tg_help"), *commands])
+    return "\n".join([escape(text(language, "tg_help", programme)), *commands])
 
 
 def bot_commands(language: Language) -> list[BotCommand]:
     """The command menu (setMyCommands) in one language."""
     return [BotCommand(name, text(language, f"tg_cmd_{name}")) for name in COMMANDS]
-
-
-def topics_keyboard(language: Language) -> InlineKeyboardMarkup:
-    """Topic buttons under the greeting, two per row."""
-    buttons = [InlineKeyboardButton(text(language, f"tg_topic_{t}"), callback_data=f"topic:{t}") for t in TOPICS]
-    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
-
-
-def prompt_message(prompt: Prompt, language: Language, again: bool = False) -> str:
-    """A question of the guided eligibility check; after an answer it could not read, said so first."""
-    return escape(f"{text(language, 'iv_again')} {prompt.text}" if again else prompt.text)
-
-
-def prompt_keyboard(prompt: Prompt, language: Language) -> InlineKeyboardMarkup | None:
-    """The question's choices (`el:<fact>:<value>`), two per row, and Skip when it may be skipped."""
-    buttons = [InlineKeyboardButton(label, callback_data=f"el:{prompt.fact}:{v}") for label, v in prompt.options]
-    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-    if prompt.skippable:
-        rows.append([InlineKeyboardButton(text(language, "iv_button_skip"), callback_data=f"el:{prompt.fact}:skip")])
-    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def answered(question: str, label: str) -> str:
@@ -218,50 +201,27 @@ def listing_message(page: Page, language: Language) -> str:
     return "\n\n".join(_card(first + n, card, language) for n, card in enumerate(page.cards))
 
 
-def more_keyboard(kind: str, page: int, key: str, language: Language) -> InlineKeyboardMarkup:
-    """The "more" button under a page of cards: `more:<kind>:<next page>:<search key>`."""
-    button = InlineKeyboardButton(text(language, "ls_more"), callback_data=f"more:{kind}:{page}:{key}")
-    return InlineKeyboardMarkup([[button]])
+def keyboard(rows: list[list[Action]]) -> InlineKeyboardMarkup | None:
+    """A reply's buttons as an inline keyboard (none when it has none)."""
+    buttons = [[InlineKeyboardButton(action.label, callback_data=action.data) for action in row] for row in rows]
+    return InlineKeyboardMarkup(buttons) if any(buttons) else None
 
 
-def language_keyboard() -> InlineKeyboardMarkup:
-    """The /lang choice."""
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton("English", callback_data="lang:en"),
-                InlineKeyboardButton("中文", callback_data="lang:zh"),
-            ]
-        ]
-    )
+def reply_messages(reply: Reply) -> list[str]:
+    """A reply of the conversation layer as messages below the limit (its buttons go under the last)."""
+    if reply.answer is not None:
+        return answer_messages(reply.answer)
+    if reply.cards is not None:
+        return [listing_message(reply.cards, reply.language)]
+    return [escape(reply.text)]
 
 
-def answer_keyboard(question_id: int, answer: Answer, handoff: bool) -> InlineKeyboardMarkup | None:
-    """Buttons under an answer: helpful / not helpful, sources, and a person when staff take handoffs."""
-    language = answer.language
-    rows = []
-    if answer.answered:
-        rows.append(
-            [
-                InlineKeyboardButton(text(language, "tg_button_helpful"), callback_data=f"fb:{question_id}:1"),
-                InlineKeyboardButton(text(language, "tg_button_unhelpful"), callback_data=f"fb:{question_id}:0"),
-            ]
-        )
-    more = []
-    if answer.sources:
-        more.append(InlineKeyboardButton(text(language, "tg_button_sources"), callback_data=f"src:{question_id}"))
-    if handoff:
-        more.append(InlineKeyboardButton(text(language, "tg_button_human"), callback_data=f"human:{question_id}"))
-    if more:
-        rows.append(more)
-    return InlineKeyboardMarkup(rows) if rows else None
-
-
-def handoff_message(who: str, reason_key: str, recent: list[str]) -> str:
+def handoff_message(note: StaffNote) -> str:
     """What the staff chat sees when a user is handed over (staff read English)."""
-    lines = [plain_message("en", "tg_handoff_staff", who=who, reason=text("en", reason_key))]
-    if recent:
-        lines += ["", f"<b>{plain_message('en', 'tg_handoff_recent')}</b>", *(f"• {escape(q[:300])}" for q in recent)]
+    lines = [plain_message("en", "handoff_staff", who=note.who, reason=note.reason)]
+    if note.recent:
+        recent = (f"• {escape(q[:300])}" for q in note.recent)
+        lines += ["", f"<b>{plain_message('en', 'handoff_recent')}</b>", *recent]
     return "\n".join(lines)
 
 

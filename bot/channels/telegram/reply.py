@@ -8,15 +8,16 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
-from telegram import Bot, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, Chat, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.channels.telegram import render
 from bot.channels.telegram.ratelimit import CountingRateLimiter
-from bot.channels.telegram.session import chat_state, history, remember, services, ui_language
+from bot.channels.telegram.session import conversation, who
 from bot.channels.telegram.staff import hand_off
+from bot.conversation.replies import Reply
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +103,21 @@ class Drafts:
                 await self.message.reply_html(part, reply_markup=markup, do_quote=self.quote and index == 0)
 
 
+async def send(chat: Chat, reply: Reply) -> None:
+    """A reply of the conversation layer in the chat, its buttons under the last message."""
+    messages = render.reply_messages(reply)
+    for index, message in enumerate(messages):
+        markup = render.keyboard(reply.actions) if index == len(messages) - 1 else None
+        await chat.send_message(message, reply_markup=markup)
+
+
 async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
-    """Answer `question` in the update's chat (as a reply in groups) and record it for staff."""
-    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    """Answer `question` in the update's chat (as a reply in groups), drafts shown while an LLM writes."""
+    message, chat = update.effective_message, update.effective_chat
     assert message is not None and chat is not None
-    found, question, language = services(context), question.strip(), ui_language(update, context)
-    if not question or len(question) > found.settings.telegram_max_question_chars:
-        key = "tg_too_long" if question else "tg_ask_usage"
-        await message.reply_html(render.plain_message(language, key, limit=found.settings.telegram_max_question_chars))
+    service, asker = conversation(context), who(update)
+    if refused := service.refusal(question.strip(), service.language(asker)):
+        await message.reply_html(render.reply_messages(refused)[0])
         return
     limiter = context.bot.rate_limiter
     idle = limiter.idle if isinstance(limiter, CountingRateLimiter) else lambda: True
@@ -117,12 +125,7 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
     drafts = Drafts(message, interval, quote=chat.type != ChatType.PRIVATE, idle=idle)
     async with typing(context.bot, chat.id):
         # In a crowd nobody gets drafts, so the reply is fetched whole: parsing it token by token costs CPU.
-        on_draft = drafts.update if idle() else None
-        answer = await found.assistant.answer(question, history(update, context), on_draft=on_draft)
-    event = chat_state(update, context).event
-    question_id = found.records.add_question(chat.id, user.id if user else None, event, answer)
-    misses = remember(update, context, question, answer.answered, question_id)
-    keyboard = render.answer_keyboard(question_id, answer, handoff=found.settings.telegram_staff_chat_id is not None)
-    await drafts.finish(render.answer_messages(answer), keyboard)
-    if misses >= 2 and found.settings.telegram_staff_chat_id is not None:
-        await hand_off(update, context, "tg_reason_unanswered")
+        asked = await service.ask(asker, question, on_draft=drafts.update if idle() else None)
+    await drafts.finish(render.reply_messages(asked.reply), render.keyboard(asked.reply.actions))
+    if asked.hand_off:
+        await hand_off(update, context, "reason_unanswered")

@@ -1,5 +1,5 @@
-"""State the handlers share: the services made at start, per-user flood control, and the helpers that read and
-write a chat's conversation and a user's language in the shared database (any replica may get the next update)."""
+"""State the handlers share: the services made at start (the conversation layer among them), per-user flood control,
+and the translation of an update into the conversation layer's `Who`."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from typing import Any, Literal
 from telegram import Update
 from telegram.ext import Application, ContextTypes
 
+from bot.conversation.actions import Action, decode
 from bot.conversation.records import Records
-from bot.conversation.state import ChatState, Conversations
+from bot.conversation.service import ConversationService, Who
 from bot.core.assistant import Assistant
 from knowledge.language import Language
 from knowledge.settings import Settings
-
-HISTORY_TURNS = 4  # earlier questions a follow-up is read with; the core looks at the last ones only
 
 
 class FloodGate:
@@ -50,12 +49,24 @@ class FloodGate:
 class Services:
     """What every handler needs, built once when the application starts."""
 
-    settings: Settings
-    assistant: Assistant
-    records: Records
-    conversations: Conversations
+    conversation: ConversationService
     flood: FloodGate
     reload: asyncio.Task[Any] | None = field(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        """The bot's settings."""
+        return self.conversation.settings
+
+    @property
+    def assistant(self) -> Assistant:
+        """The answering core."""
+        return self.conversation.assistant
+
+    @property
+    def records(self) -> Records:
+        """What staff see: questions, feedback, hand-offs."""
+        return self.conversation.records
 
 
 def services(context: ContextTypes.DEFAULT_TYPE | Application[Any, Any, Any, Any, Any, Any]) -> Services:
@@ -63,80 +74,30 @@ def services(context: ContextTypes.DEFAULT_TYPE | Application[Any, Any, Any, Any
     return context.bot_data["services"]
 
 
-def _chat_id(update: Update) -> int | None:
-    return update.effective_chat.id if update.effective_chat else None
+def conversation(context: ContextTypes.DEFAULT_TYPE) -> ConversationService:
+    """The channel-neutral conversation the handlers translate to and from."""
+    return services(context).conversation
 
 
-def chat_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ChatState:
-    """The conversation of the update's chat, as stored now."""
-    chat_id = _chat_id(update)
-    return services(context).conversations.get(chat_id) if chat_id is not None else ChatState()
+def who(update: Update) -> Who:
+    """The chat and user of an update, as the conversation layer knows them."""
+    chat, user = update.effective_chat, update.effective_user
+    name = user.full_name + (f" (@{user.username})" if user.username else "") if user else ""
+    return Who(
+        chat_id=chat.id if chat else 0,
+        user_id=user.id if user else None,
+        app_language=user.language_code if user else None,
+        name=name,
+    )
 
 
-def set_chat_state(update: Update, context: ContextTypes.DEFAULT_TYPE, **fields: Any) -> None:
-    """Change some fields of the chat's conversation (see ChatState), leaving the others."""
-    chat_id = _chat_id(update)
-    if chat_id is not None:
-        services(context).conversations.set(chat_id, **fields)
+def pressed(update: Update) -> Action:
+    """The action of the button pressed (handlers are routed by the action's pattern, so it decodes)."""
+    action = decode(update.callback_query.data or "")
+    assert action is not None
+    return action
 
 
 def ui_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Language:
     """The language chosen with /lang, else the one of the user's Telegram app."""
-    user = update.effective_user
-    chosen = services(context).conversations.language(user.id) if user else None
-    if chosen is not None:
-        return chosen
-    code = user.language_code if user else None
-    return "zh" if (code or "").lower().startswith("zh") else "en"
-
-
-def set_ui_language(update: Update, context: ContextTypes.DEFAULT_TYPE, language: Language) -> None:
-    """Keep the user's choice from /lang."""
-    if update.effective_user is not None:
-        services(context).conversations.set_language(update.effective_user.id, language)
-
-
-def remember(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, answered: bool, question_id: int
-) -> int:
-    """Add a recorded question to the chat's bounded history; returns how many in a row went unanswered."""
-    chat_id = _chat_id(update)
-    if chat_id is None:
-        return 0
-    return services(context).conversations.remember(chat_id, question, answered, question_id, keep=HISTORY_TURNS)
-
-
-def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> list[str]:
-    """The chat's recent questions, oldest first."""
-    return chat_state(update, context).history
-
-
-def dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:
-    """The multi-step dialogue in progress in this chat (as last stored with `set_dialogue`), if any."""
-    return chat_state(update, context).dialogue
-
-
-def set_dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:
-    """Store the chat's dialogue in progress (JSON-serialisable); the next step may reach another replica."""
-    set_chat_state(update, context, dialogue=data)
-
-
-def clear_dialogue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """End the chat's dialogue in progress."""
-    set_chat_state(update, context, dialogue=None)
-
-
-def dialogue_part(update: Update, context: ContextTypes.DEFAULT_TYPE, name: str) -> Any:
-    """One feature's share of the chat's dialogue slot (the guided check, the listing searches), if stored."""
-    return (dialogue(update, context) or {}).get(name)
-
-
-def set_dialogue_part(update: Update, context: ContextTypes.DEFAULT_TYPE, name: str, value: Any) -> None:
-    """Store one feature's share of the dialogue slot, the others' shares kept; None removes it."""
-    parts = {key: part for key, part in (dialogue(update, context) or {}).items() if key != name}
-    if value is not None:
-        parts[name] = value
-    if parts:
-        set_dialogue(update, context, parts)
-    else:
-        clear_dialogue(update, context)
+    return conversation(context).language(who(update))

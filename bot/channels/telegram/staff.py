@@ -9,8 +9,7 @@ from telegram import Bot, Update
 from telegram.ext import ContextTypes
 
 from bot.channels.telegram import render
-from bot.channels.telegram.session import Services, history, services, set_chat_state, ui_language
-from bot.conversation.records import Handoff
+from bot.channels.telegram.session import Services, conversation, services, who
 from knowledge.indexing import Ingest
 from knowledge.language import Language
 
@@ -19,36 +18,27 @@ log = logging.getLogger(__name__)
 
 async def hand_off(update: Update, context: ContextTypes.DEFAULT_TYPE, reason_key: str) -> None:
     """Post the user and their recent questions to the staff chat, and tell the user."""
-    found = services(context)
-    chat, user = update.effective_chat, update.effective_user
-    if found.settings.telegram_staff_chat_id is None or chat is None:
+    staff_chat, chat = services(context).settings.telegram_staff_chat_id, update.effective_chat
+    if staff_chat is None or chat is None:
         return
-    who = user.full_name if user else str(chat.id)
-    if user and user.username:
-        who += f" (@{user.username})"
-    language = ui_language(update, context)
-    posted = await context.bot.send_message(
-        found.settings.telegram_staff_chat_id, render.handoff_message(who, reason_key, history(update, context))
-    )
-    found.records.add_handoff(
-        posted.message_id, user.id if user else None, Handoff(chat_id=chat.id, language=language, who=who)
-    )
-    set_chat_state(update, context, misses=0)
-    await context.bot.send_message(chat.id, render.plain_message(language, "tg_handoff_done"))
-    log.info("handed chat %s to staff: %s", chat.id, reason_key)
+    service, asker = conversation(context), who(update)
+    posted = await context.bot.send_message(staff_chat, render.handoff_message(service.staff_note(asker, reason_key)))
+    told = service.handed_off(asker, posted.message_id)
+    await context.bot.send_message(chat.id, render.reply_messages(told)[0])
 
 
 async def relay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A staff member replied to a handoff in the staff chat: send the reply to the user."""
     message = update.effective_message
     replied = message.reply_to_message if message else None
-    handoff = services(context).records.handoff(replied.message_id) if replied else None
-    if message is None or handoff is None or not message.text:
+    if message is None or replied is None or not message.text:
         return
-    await context.bot.send_message(
-        handoff.chat_id, render.plain_message(handoff.language, "tg_staff_reply", text=message.text)
-    )
-    await message.reply_html(render.plain_message("en", "tg_staff_delivered", who=handoff.who))
+    relayed = conversation(context).staff_reply(replied.message_id, message.text)
+    if relayed is None:
+        return
+    handoff, reply = relayed
+    await context.bot.send_message(handoff.chat_id, render.reply_messages(reply)[0])
+    await message.reply_html(render.plain_message("en", "staff_delivered", who=handoff.who))
 
 
 async def reload_and_report(bot: Bot, found: Services, chat_id: int, language: Language) -> None:

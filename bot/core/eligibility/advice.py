@@ -21,6 +21,7 @@ from bot.core.models import Answer, Source
 from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.loaders import LoadError, load_file
+from knowledge.programme import Programme, ProgrammeError, load_programme
 from knowledge.retrieve import Passage
 from knowledge.rules import Condition, Facts, Scalar, Scheme, read_scheme, rule_files
 from knowledge.vocabulary import Vocabulary, load_vocabulary
@@ -107,15 +108,20 @@ class EligibilityAdvisor:
     """Answers "do we qualify for X?" from the rule files, when the question gives enough facts."""
 
     def __init__(
-        self, schemes: list[Scheme], policies: dict[str, PolicyInfo] | None = None, vocabulary: Vocabulary | None = None
+        self,
+        schemes: list[Scheme],
+        policies: dict[str, PolicyInfo] | None = None,
+        vocabulary: Vocabulary | None = None,
+        programme: Programme | None = None,
     ) -> None:
         self.schemes = schemes
         self.policies = policies or {}
+        self.programme = programme  # names the district, city and office in the advice
         self.facts = FactReader(vocabulary)  # the programme's places and sectors, for its messages
         self._names = [(scheme, [_term_pattern(name) for name in scheme.names()]) for scheme in schemes]
 
     @classmethod
-    def from_sources(cls, sources: Iterable[Path]) -> EligibilityAdvisor:
+    def from_sources(cls, sources: Iterable[Path], programme: Programme | None = None) -> EligibilityAdvisor:
         """Load every valid rule file under the knowledge sources; invalid ones are logged and skipped."""
         sources = list(sources)
         schemes: dict[str, Scheme] = {}
@@ -132,7 +138,12 @@ class EligibilityAdvisor:
             schemes[scheme.scheme] = scheme
             for policy in {scheme.policy, *(c.policy for c in scheme.conditions if c.policy)}:
                 policies.setdefault(policy, _policy_info(root / policy, root))
-        return cls(list(schemes.values()), policies, load_vocabulary(sources))
+        if programme is None:
+            try:
+                programme = load_programme(sources)
+            except ProgrammeError as exc:
+                log.warning("programme.yaml skipped, neutral wording: %s", exc)
+        return cls(list(schemes.values()), policies, load_vocabulary(sources), programme)
 
     def mentioned(self, message: str) -> tuple[list[Scheme], list[Span]]:
         """Schemes the (normalized) text names, most specific name winning, and where the names are."""
@@ -194,7 +205,7 @@ class EligibilityAdvisor:
         scheme, name = verdict.scheme, verdict.scheme.title.get(language)
         if verdict.outcome is Outcome.DOES_NOT_QUALIFY:
             unmet = verdict.deciding[0]
-            rule, said = self._rule(scheme, unmet, language), _said(unmet, facts, language)
+            rule, said = self._rule(scheme, unmet, language), _said(unmet, facts, language, self.programme)
             return [text(language, "elig_no", scheme=name, rule=rule, said=said)]
         if verdict.outcome is Outcome.QUALIFIES:
             clauses = ", ".join(dict.fromkeys(c.clause for c in scheme.conditions))
@@ -205,15 +216,18 @@ class EligibilityAdvisor:
             ]
         return [text(language, "elig_unsure", scheme=name), *self._questions(verdict, language)]
 
+    def _fact(self, fact: str, language: Language) -> str:
+        return text(language, f"fact_{fact}", self.programme)
+
     def _questions(self, verdict: Verdict, language: Language) -> list[str]:
         """What the user should clarify or add, and the rules that are waiting for it."""
         separator = text(language, "list_sep")
         asks = [
-            text(language, "elig_conflict", fact=text(language, f"fact_{fact}"), values=separator.join(values))
+            text(language, "elig_conflict", fact=self._fact(fact, language), values=separator.join(values))
             for fact, values in verdict.conflicts.items()
         ]
         if verdict.missing:
-            needed = separator.join(text(language, f"fact_{fact}") for fact in verdict.missing)
+            needed = separator.join(self._fact(fact, language) for fact in verdict.missing)
             asks.append(text(language, "elig_need", facts=needed))
         rules = [self._rule(verdict.scheme, condition, language) for condition in verdict.deciding[:2]]
         return [*asks, text(language, "elig_open", rules=text(language, "rule_sep").join(rules))]
@@ -221,7 +235,7 @@ class EligibilityAdvisor:
     def _compose(self, verdicts: list[Verdict], facts: Facts, language: Language) -> str:
         """The verdicts in at most BUDGET characters: each block's first sentence always, then what fits."""
         joiner = "" if language == "zh" else " "
-        final = text(language, "elig_final")
+        final = text(language, "elig_final", self.programme)
         blocks = [self._block(verdict, facts, language) for verdict in verdicts]
         kept = [[block[0]] for block in blocks]
         room = BUDGET - len(final) - sum(len(part) + 2 for block in kept for part in block)
@@ -265,14 +279,14 @@ def _shown(fact: str, value: Scalar, language: Language) -> str:
     return f"{value:g}%" if fact.endswith("_share") else f"{value:g}"
 
 
-def _said(condition: Condition, facts: Facts, language: Language) -> str:
+def _said(condition: Condition, facts: Facts, language: Language, programme: Programme | None) -> str:
     """The stated facts a condition was decided on: "age: 37, highest degree: master's"."""
     known = dict.fromkeys(c.fact for c in condition.comparisons() if getattr(facts, c.fact) is not None)
     return text(language, "list_sep").join(
         text(
             language,
             "elig_fact",
-            fact=text(language, f"fact_{fact}"),
+            fact=text(language, f"fact_{fact}", programme),
             value=_shown(fact, getattr(facts, fact), language),
         )
         for fact in known
