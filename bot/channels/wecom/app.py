@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 HISTORY_TURNS = 4  # earlier questions a follow-up may lean on
 AT_ONCE = 1.0  # seconds to wait for an answer before replying with an unfinished stream
 MENTION = re.compile(r"^(@\S+\s*)+")  # "@RobotA hello" in a group: the mention is not part of the question
-_CLICK_TITLES = {"up": "tg_feedback_thanks", "down": "tg_feedback_thanks", "sources": "sources"}
+_CLICK_TITLES = {"up": "feedback_thanks", "down": "feedback_thanks", "sources": "sources"}
 
 
 @dataclass
@@ -70,7 +70,7 @@ class WeComBot:
             log.info("wecom card click %r for an unknown or expired answer: ignored", event.get("event_key"))
             return None
         log.info("wecom card click %s on answer %s", action, task_id)
-        return notice_card(answer, task_id, _CLICK_TITLES.get(action, "tg_button_human"))
+        return notice_card(answer, task_id, _CLICK_TITLES.get(action, "button_human"))
 
 
 def run_wecom(settings: Settings) -> int:

@@ -12,10 +12,10 @@ from bot.core.texts import text
 # Button keys come back in template_card_event.event_key as "<action>:<task id>".
 ACTIONS = ("up", "down", "sources", "human")
 _LABELS = {
-    "up": "tg_button_helpful",
-    "down": "tg_button_unhelpful",
-    "sources": "tg_button_sources",
-    "human": "tg_button_human",
+    "up": "button_helpful",
+    "down": "button_unhelpful",
+    "sources": "button_sources",
+    "human": "button_human",
 }
 
 
