@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [console|ask|eval|telegram|wecom|serve]`."""
+"""Command line: `python -m bot [console|ask|eval|gaps|telegram|wecom|serve]`."""
 
 from __future__ import annotations
 
@@ -92,6 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--chart", type=Path, help="also write a PNG chart of questions per hour")
     report.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     report.add_argument("--data-dir", type=Path, dest="data_dir_sub")
+    gaps = sub.add_parser("gaps", help="questions the bot failed at, grouped by meaning, biggest group first")
+    gaps.add_argument("--event", help="only this event's questions")
+    gaps.add_argument("--days", type=int, default=7, help="how many days back, today included (default: 7)")
+    shape = gaps.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_const", const="json", dest="output", default="table")
+    shape.add_argument("--csv", action="store_const", const="csv", dest="output")
+    gaps.add_argument("--data-dir", type=Path, dest="data_dir_sub")
     ask = sub.add_parser("ask", help="answer one question (or JSON lines from stdin with '-')")
     ask.add_argument("question", nargs="+")
     ask.add_argument("--json", action="store_true")
@@ -150,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.staff.report import run_report
 
         return run_report(settings, args.event, args.days, args.chart, as_json=args.json)
+    if command == "gaps":
+        from bot.staff.gaps import run_gaps
+
+        return run_gaps(settings, args.days, args.event, args.output)
     from bot.core.components import build_assistant
 
     assistant = build_assistant(settings)

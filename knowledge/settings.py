@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         "text-embedding-3-small", description="Embedding model when EMBEDDING_PROVIDER=openai."
     )
     openai_timeout: float = Field(20.0, description="Seconds before an LLM call is abandoned.")
+    llm_cross_language: bool = Field(
+        True,
+        description="In LLM mode, also search with the question translated into the knowledge base's other "
+        "language (English <-> Chinese; one more LLM call per question), and answer from both searches' passages.",
+    )
     chroma_host: str | None = Field(None, description="Chroma server host; unset means the embedded store.")
     chroma_port: int = Field(8000, description="Chroma server port.")
     database_url: SecretStr | None = Field(

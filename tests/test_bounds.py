@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.assistant import MAX_TURN_CHARS, Assistant
-from bot.core.llm import make_chat_model
+from bot.core.llm import ANSWER_RULES, MAX_PASSAGE_CHARS, answer_messages, make_chat_model
 from knowledge.logs import Redactor, setup_logging
-from knowledge.retrieve import HybridSearcher
+from knowledge.retrieve import HybridSearcher, Passage
 from tests.conftest import DEV_CORPUS, DEV_QUESTIONS, clean_env, make_settings
 from tests.fakes.openai import FakeOpenAI
 from tests.test_http import VOUCHER_CAP, _post, _when_up, free_port, over, post_ask, serving
@@ -69,6 +69,12 @@ async def test_a_configured_secret_in_a_document_is_never_said(searcher: HybridS
     assert "186,400 of vouchers" in plain.answer, "the passage the secret stands in for is the answer"
     guarded = await Assistant(searcher, redact=Redactor(["186,400 of vouchers"])).answer(VOUCHER_CAP)
     assert "186,400 of vouchers" not in guarded.answer and "***" in guarded.answer
+
+
+async def test_a_configured_secret_in_a_source_title_is_never_shown(searcher: HybridSearcher) -> None:
+    guarded = await Assistant(searcher, redact=Redactor(["Vouchers for Shared"])).answer(VOUCHER_CAP)
+    assert guarded.sources and guarded.sources[0].title == "Pudong GOI (sample): Innovation *** Instruments"
+    assert "Vouchers for Shared" not in guarded.model_dump_json()
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
@@ -168,3 +174,11 @@ def test_the_console_chat_is_not_interleaved_with_info_logs(dev_data_dir, tmp_pa
     )
     assert done.returncode == 0 and "186,400" in done.stdout
     assert " INFO " not in done.stderr, done.stderr
+
+
+def test_a_passage_of_an_old_index_reaches_the_llm_cut_to_its_limit() -> None:
+    huge = Passage(id="r1", text="RMB 2,500 a month. " * 60_000, source="old/record.json", row=1, title="Old record")
+    messages = answer_messages("how much is the subsidy?", "en", [huge, huge])
+    prompt = "".join(str(m.content) for m in messages)
+    assert len(prompt) < 2 * MAX_PASSAGE_CHARS + len(ANSWER_RULES) + 500
+    assert "RMB 2,500 a month." in prompt

@@ -42,6 +42,17 @@ class Stats(BaseModel):
     disliked: list[tuple[str, int]]
 
 
+class Gap(BaseModel):
+    """One recorded question the bot did not answer, or whose answer got 👎."""
+
+    question: str
+    at: str
+    answered: bool
+    disliked: bool
+    mode: str
+    sources: list[str]
+
+
 def _tally(label: str, questions: int, answered: int | None) -> Tally:
     return Tally(
         label=label, questions=questions, answered=round(100 * (answered or 0) / questions) if questions else 0
@@ -162,3 +173,17 @@ class Records:
         query = select(hour, func.count()).where(_scope(days, event)).group_by(hour).order_by(hour)
         with self.engine.connect() as db:
             return [(at, n) for at, n in db.execute(query)]
+
+    def gaps(self, days: int = 7, event: str | None = None) -> list[Gap]:
+        """Questions since `days` ago (at `event`) that were not answered or got 👎, with their sources' paths."""
+        q, f = questions, feedback
+        disliked = select(f.c.question_id).where(~f.c.helpful).scalar_subquery()
+        query = select(q.c.question, q.c.at, q.c.answered, q.c.id.in_(disliked), q.c.mode, q.c.sources).where(
+            _scope(days, event), ~q.c.answered | q.c.id.in_(disliked)
+        )
+        with self.engine.connect() as db:
+            rows = db.execute(query).all()
+        return [
+            Gap(question=text, at=at, answered=answered, disliked=bad, mode=mode, sources=[s["path"] for s in found])
+            for text, at, answered, bad, mode, found in rows
+        ]

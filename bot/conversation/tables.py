@@ -83,6 +83,45 @@ users = Table(
     Column("language", String(8)),
     Column("at", String(32), nullable=False),
 )
+# A firm profile (issue 15): the rule facts a user chose to save, where each came from, and whether the user wants
+# to hear about new matches. `told` is what the user was last told they match (scheme id -> signature), so a
+# change is announced once whichever replica or restart notices it.
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("facts", JSON, nullable=False),
+    Column("origins", JSON, nullable=False),
+    Column("subscribed", Boolean, nullable=False, default=False),
+    Column("told", JSON, nullable=False, default=dict),
+    Column("at", String(32), nullable=False),
+)
+# Messages the bot decided to send on its own (match notices, deadline reminders), kept until sent: `key` names
+# the event so deciding it twice (two replicas, a restart) queues it once; `claimed_at` lets a replica that died
+# mid-send have its rows taken over after a lease.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("claimed_at", String(32)),
+    Column("claimed_by", String(32)),  # the claim's random token: which rows this claim got
+    Column("sent_at", String(32)),
+    Column("at", String(32), nullable=False),
+)
+# Index generations whose profiles were matched: one replica matches each; another takes over a stale claim.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("generation", String(64), primary_key=True),
+    Column("claimed_at", String(32), nullable=False),
+    Column("done", Boolean, nullable=False, default=False),
+)
 
 
 def now() -> str:

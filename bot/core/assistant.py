@@ -79,6 +79,7 @@ class AnswerConfig:
     sources: int = 3
     topic_sources: int = 4
     llm_seconds: float = 30.0  # the whole LLM answer, streaming included; then the quotes instead
+    cross_language: bool = False  # LLM mode: search with the question translated too (LLM_CROSS_LANGUAGE)
 
 
 def bounded(question: str, history: list[str]) -> tuple[str, list[str]]:
@@ -86,6 +87,25 @@ def bounded(question: str, history: list[str]) -> tuple[str, list[str]]:
     than a short conversation (a 1 MB history item took the HTTP server from 380 MB to 4.4 GB)."""
     turns = [turn[:MAX_TURN_CHARS] for turn in history[-HISTORY_TURNS:]]
     return question[:MAX_QUESTION_CHARS], turns
+
+
+def merged(first: list[Passage], second: list[Passage], k: int) -> list[Passage]:
+    """The best `k` of two searches' passages, each passage once with its better score."""
+    best: dict[str, Passage] = {}
+    for passage in [*first, *second]:
+        if passage.id not in best or passage.score > best[passage.id].score:
+            best[passage.id] = passage
+    return sorted(best.values(), key=lambda p: p.score, reverse=True)[:k]
+
+
+def said(answer: Answer, redact: Callable[[str], str]) -> Answer:
+    """Everything of an answer a channel shows (text, and each source's title, clause, path and link), redacted."""
+
+    def shown(source: Source) -> Source:
+        fields = {"title": source.title, "section": source.section, "path": source.path, "url": source.url}
+        return source.model_copy(update={name: redact(value) for name, value in fields.items() if value})
+
+    return answer.model_copy(update={"answer": redact(answer.answer), "sources": [shown(s) for s in answer.sources]})
 
 
 def _redacted_drafts(on_draft: OnDraft, redact: Callable[[str], str]) -> OnDraft:
@@ -265,7 +285,7 @@ class Assistant:
             on_draft = _redacted_drafts(on_draft, self.redact)
         answer = await self._answer(question, history, on_draft)
         # A last line of defence: a document or a model that repeats a configured secret must not publish it.
-        answer = answer.model_copy(update={"answer": self.redact(answer.answer)})
+        answer = said(answer, self.redact)
         if self.observer is not None:
             self.observer.answered(answer, time.monotonic() - started)
         return answer
@@ -284,13 +304,14 @@ class Assistant:
             return pinned
         try:
             standalone = await self._standalone(question, history)
+            translated = await self._translated(standalone, language)
         except Exception as error:
             # The LLM is down: the user should not wait for it a second time before getting the quotes.
             log.warning("llm rewrite failed, answering extractively", exc_info=True)
             self._llm_failed(error)
             return await asyncio.to_thread(self.answer_extractive, question, history)
         try:
-            passages = await asyncio.to_thread(self.retrieve, standalone, [])
+            passages = await asyncio.to_thread(self._retrieve_both, standalone, translated)
         except (IndexMissing, StoreUnavailable):
             return await asyncio.to_thread(self.answer_extractive, question, history)
         try:
@@ -309,6 +330,23 @@ class Assistant:
         reply = await self.chat.ainvoke(llm.rewrite_messages(question, history))
         rewritten = str(reply.content).strip()
         return rewritten if 0 < len(rewritten) < 500 else question
+
+    async def _translated(self, question: str, language: Language) -> str | None:
+        """The question in the knowledge base's other language, for a second search (None when not asked for)."""
+        if not self.config.cross_language or self.chat is None:
+            return None
+        other: Language = "zh" if language == "en" else "en"
+        reply = await self.chat.ainvoke(llm.translate_messages(question, other))
+        translated = str(reply.content).strip()[:MAX_QUESTION_CHARS]
+        return translated if translated and translated != question else None
+
+    def _retrieve_both(self, question: str, translated: str | None) -> list[Passage]:
+        """Passages for the question and, when there is one, for its translation: a term written only in the other
+        language's documents (an instrument's or scheme's name) is matched by its own words."""
+        passages = self.retrieve(question, [])
+        if translated is None:
+            return passages
+        return merged(passages, self.retrieve(translated, []), self.config.passages)
 
     @staticmethod
     async def _streamed(pieces: AsyncIterator[str], passages: list[Passage], on_draft: OnDraft) -> str:

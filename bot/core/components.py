@@ -54,7 +54,7 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
     return Assistant(
         HybridSearcher(store, embeddings),
         make_chat_model(settings),
-        config=AnswerConfig(llm_seconds=settings.openai_timeout * 1.5),
+        config=AnswerConfig(llm_seconds=settings.openai_timeout * 1.5, cross_language=settings.llm_cross_language),
         advisor=advisor,
         curated=curated,
         reload_staff_files=staff_files,

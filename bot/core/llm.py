@@ -21,6 +21,9 @@ _CITATION = re.compile(r"([ \t]*)\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")  # [1], also
 _OPEN_CITATION = re.compile(r"\[[\d,\s]*$")  # a citation the stream has not finished yet
 _REPEATED = re.compile(r"(\[\d+\])(?:\s*\1)+")
 _LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese"}
+# What one passage may put in a prompt (SECURITY.md): ingest splits records and prose below this, but an index built
+# before it did may hold a record of a megabyte, which must not be forwarded whole to the provider.
+MAX_PASSAGE_CHARS = 4000
 
 ANSWER_RULES = """You answer questions from startup founders and small firms about {full}. \
 The user's message holds numbered reference passages between the lines \
@@ -33,6 +36,10 @@ Write the answer in {language}."""
 
 REWRITE_RULES = """Rewrite the user's last message as one standalone question that can be understood \
 without the conversation, in the same language as the last message. Reply with the question only."""
+
+TRANSLATE_RULES = """Translate the user's question into {language} for a search of policy documents. Keep \
+names, figures and terms of art as a native reader of those documents would write them. Reply with the \
+translated question only."""
 
 
 class UnsupportedReply(ValueError):
@@ -79,7 +86,8 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
 
 def _passages_block(passages: list[Passage], tag: str) -> str:
     body = "\n\n".join(
-        f"[{n}] {p.title}{' › ' + p.section if p.section else ''}\n{p.text}" for n, p in enumerate(passages, 1)
+        f"[{n}] {p.title}{' › ' + p.section if p.section else ''}\n{p.text[:MAX_PASSAGE_CHARS]}"
+        for n, p in enumerate(passages, 1)
     )
     return f"<passages {tag}>\n{body}\n</passages {tag}>"
 
@@ -100,6 +108,11 @@ def rewrite_messages(question: str, history: list[str]) -> list[BaseMessage]:
     """The prompt that turns a follow-up into a standalone question."""
     turns = "\n".join(f"User: {turn}" for turn in history[-4:])
     return [SystemMessage(REWRITE_RULES), HumanMessage(f"{turns}\nUser (last message): {question}")]
+
+
+def translate_messages(question: str, language: Language) -> list[BaseMessage]:
+    """The prompt that puts a question into the other language of the knowledge base, to search with it too."""
+    return [SystemMessage(TRANSLATE_RULES.format(language=_LANGUAGE_NAMES[language])), HumanMessage(question)]
 
 
 def resolve_citations(reply: str, passages: list[Passage]) -> tuple[str, list[Passage]]:
@@ -151,7 +164,7 @@ def _word_runs(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + LEAK_WORDS]) for i in range(len(words) - LEAK_WORDS + 1)}
 
 
-_RULE_RUNS = _word_runs(ANSWER_RULES) | _word_runs(REWRITE_RULES)
+_RULE_RUNS = _word_runs(ANSWER_RULES) | _word_runs(REWRITE_RULES) | _word_runs(TRANSLATE_RULES)
 
 
 def recites_rules(reply: str) -> bool:

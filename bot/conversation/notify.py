@@ -1,0 +1,76 @@
+"""After a publish: match every subscribed profile against the new rules and queue what changed for each user.
+
+Each batch of profiles is one transaction with its queued messages, so a restart mid-way redoes at most one batch,
+and the outbox keys (generation, user, scheme, change) keep a redone or doubly-claimed batch from queueing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import and_, update
+
+from bot.conversation.outbox import Message, Outbox, stamp
+from bot.conversation.profiles import Profile, Profiles
+from bot.conversation.tables import announcements, profiles
+from bot.core.matching import notice_text, notices, signature
+from knowledge.rules import Scheme
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000  # profiles matched per transaction
+
+
+def _claim(outbox: Outbox, generation: str, lease: timedelta) -> bool:
+    """True when this replica is to match `generation`: nobody has, or a claim went stale unfinished."""
+    moment = outbox.clock()
+    with outbox.engine.begin() as db:
+        free = and_(announcements.c.generation == generation, announcements.c.done.is_(False))
+        stale = announcements.c.claimed_at < stamp(moment - lease)
+        taken = db.execute(update(announcements).where(free, stale).values(claimed_at=stamp(moment))).rowcount
+        if taken:
+            return True
+        exists = db.execute(announcements.select().where(announcements.c.generation == generation)).first()
+        if exists:
+            return False
+        db.execute(announcements.insert().values(generation=generation, claimed_at=stamp(moment), done=False))
+        return True
+
+
+def _messages(
+    generation: str, profile: Profile, schemes: list[Scheme], signatures: dict[str, str]
+) -> tuple[list[Message], dict[str, str]]:
+    found, told = notices(profile.told, profile.as_facts(), schemes, signatures)
+    return [
+        Message(
+            key=f"{generation}:{profile.user_id}:{notice.scheme_id}:{notice.change}",
+            user_id=profile.user_id,
+            chat_id=profile.chat_id,
+            body=notice_text(notice, profile.language),
+        )
+        for notice in found
+    ], told
+
+
+def announce(
+    generation: str, store: Profiles, outbox: Outbox, schemes: list[Scheme], lease: timedelta = timedelta(minutes=5)
+) -> int | None:
+    """Queue every subscribed user's notices for `generation`; None when another replica has it (or had it)."""
+    if not _claim(outbox, generation, lease):
+        return None
+    queued, signatures = 0, {scheme.scheme: signature(scheme) for scheme in schemes}
+    after = -(2**63)
+    while batch := store.subscribed(after, BATCH):  # a page at a time: memory stays flat however many users
+        after = batch[-1].user_id
+        found = [(profile, *_messages(generation, profile, schemes, signatures)) for profile in batch]
+        changed = [(profile, messages, told) for profile, messages, told in found if told != profile.told]
+        with outbox.engine.begin() as db:
+            outbox.insert_in(db, [message for _, messages, _ in changed for message in messages])
+            for profile, _, told in changed:
+                db.execute(update(profiles).where(profiles.c.user_id == profile.user_id).values(told=told))
+        queued += sum(len(messages) for _, messages, _ in changed)
+    with outbox.engine.begin() as db:
+        db.execute(update(announcements).where(announcements.c.generation == generation).values(done=True))
+    log.info("matched profiles generation=%s notices=%d", generation, queued)
+    return queued

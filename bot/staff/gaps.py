@@ -1,0 +1,178 @@
+"""Knowledge gaps: questions the bot did not answer or that got 👎, grouped by meaning, biggest group first."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from bot.conversation.records import Gap
+
+if TYPE_CHECKING:
+    import numpy as np
+    from langchain_core.embeddings import Embeddings
+    from rich.table import Table
+
+    from knowledge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Cosine similarity of the bundled model above which two questions count as one; `bench/gaps.py` prints the
+# grouping purity on the eval sets' questions at this and neighbouring values.
+SAME_MEANING = 0.7
+
+
+class GapGroup(BaseModel):
+    """Questions of one meaning that the bot failed at: the most asked phrasing first."""
+
+    question: str
+    phrasings: list[str]
+    count: int
+    last_asked: str
+    unanswered: int
+    disliked: int
+    reply_mode: str
+    sources: list[str]
+    answered_now: bool | None = None  # None: not re-asked
+
+
+def _unit(vectors: Sequence[Sequence[float]]) -> np.ndarray:
+    import numpy as np
+
+    matrix = np.asarray(vectors, dtype=np.float32)
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
+
+
+def cluster(vectors: np.ndarray, threshold: float = SAME_MEANING) -> list[int]:
+    """Leader clustering: each vector joins the first leader at least `threshold` alike, else leads a new group."""
+    import numpy as np
+
+    leaders: list[int] = []
+    labels: list[int] = []
+    for i, vector in enumerate(vectors):
+        if leaders:
+            alike = vectors[leaders] @ vector
+            best = int(np.argmax(alike))
+            if alike[best] >= threshold:
+                labels.append(best)
+                continue
+        leaders.append(i)
+        labels.append(len(leaders) - 1)
+    return labels
+
+
+def _distinct(gaps: list[Gap]) -> dict[str, list[Gap]]:
+    """Gaps by their normalised wording, most asked wording first: each wording is embedded once."""
+    by_text: dict[str, list[Gap]] = {}
+    for gap in gaps:
+        by_text.setdefault(" ".join(gap.question.lower().split()), []).append(gap)
+    return dict(sorted(by_text.items(), key=lambda item: -len(item[1])))
+
+
+def _group(members: list[list[Gap]]) -> GapGroup:
+    flat = [gap for same in members for gap in same]
+    latest = max(flat, key=lambda gap: gap.at)
+    return GapGroup(
+        question=members[0][0].question,
+        phrasings=[same[0].question for same in members],
+        count=len(flat),
+        last_asked=latest.at,
+        unanswered=sum(not gap.answered for gap in flat),
+        disliked=sum(gap.disliked for gap in flat),
+        reply_mode=latest.mode,
+        sources=latest.sources,
+    )
+
+
+def group_gaps(gaps: list[Gap], embeddings: Embeddings, threshold: float = SAME_MEANING) -> list[GapGroup]:
+    """Gaps grouped by meaning with the bundled model: near-duplicates in either language share a group."""
+    wordings = _distinct(gaps)
+    if not wordings:
+        return []
+    vectors = _unit(embeddings.embed_documents([same[0].question for same in wordings.values()]))
+    groups: dict[int, list[list[Gap]]] = {}
+    for label, same in zip(cluster(vectors, threshold), wordings.values(), strict=True):
+        groups.setdefault(label, []).append(same)
+    recent_first = sorted((_group(members) for members in groups.values()), key=lambda g: g.last_asked, reverse=True)
+    return sorted(recent_first, key=lambda group: -group.count)
+
+
+async def recheck(groups: list[GapGroup], answer: Callable[[str], Awaitable[bool]]) -> None:
+    """Re-ask each group's question against the current index and note whether it is answered now."""
+    for group in groups:
+        group.answered_now = await answer(group.question)
+    log.info("gaps: %d of %d groups answered now", sum(bool(g.answered_now) for g in groups), len(groups))
+
+
+def _table(groups: list[GapGroup], title: str) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("#", "question", "times", "last asked", "phrasings", "sources", "answered now"):
+        table.add_column(column, justify="right" if column in ("#", "times") else "left")
+    for number, group in enumerate(groups, 1):
+        now = {None: "–", True: "yes", False: "no"}[group.answered_now]
+        others = " · ".join(group.phrasings[1:4]) + (" …" if len(group.phrasings) > 4 else "")
+        row = (str(number), group.question, str(group.count), group.last_asked, others, ", ".join(group.sources), now)
+        table.add_row(*row)
+    return table
+
+
+def _csv(groups: list[GapGroup]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["question", "times", "last_asked", "unanswered", "disliked", "answered_now", "phrasings", "sources"]
+    )
+    for g in groups:
+        now = "" if g.answered_now is None else str(g.answered_now).lower()
+        phrasings, sources = " | ".join(g.phrasings), " | ".join(g.sources)
+        writer.writerow([g.question, g.count, g.last_asked, g.unanswered, g.disliked, now, phrasings, sources])
+    return out.getvalue()
+
+
+def load_groups(settings: Settings, days: int, event: str | None, recheck_now: bool = True) -> list[GapGroup]:
+    """The grouped gaps from the bot's database, each re-asked against the current index when `recheck_now`."""
+    import asyncio
+
+    from bot.conversation.records import Records
+    from bot.conversation.tables import connect, database_url
+    from bot.core.components import build_assistant
+    from knowledge.embeddings import make_embeddings
+
+    records = Records(connect(database_url(settings)))
+    try:
+        gaps = records.gaps(days=days, event=event)
+    finally:
+        records.close()
+    embeddings = make_embeddings(settings)
+    groups = group_gaps(gaps, embeddings)
+    if recheck_now and groups:
+        assistant = build_assistant(settings, embeddings)
+
+        async def answered(question: str) -> bool:
+            return (await assistant.answer(question)).answered
+
+        asyncio.run(recheck(groups, answered))
+    return groups
+
+
+def run_gaps(settings: Settings, days: int, event: str | None, output: str) -> int:
+    """`python -m bot gaps`: the grouped gaps as a table, JSON or CSV."""
+    groups = load_groups(settings, days, event)
+    if output == "json":
+        print(json.dumps([group.model_dump() for group in groups], ensure_ascii=False))
+    elif output == "csv":
+        print(_csv(groups), end="")
+    else:
+        from rich.console import Console
+
+        scope = f" at event {event}" if event else ""
+        Console().print(_table(groups, f"Knowledge gaps in the last {days} days{scope}: {len(groups)} groups"))
+    return 0

@@ -1,0 +1,69 @@
+"""Knowledge gaps: failed questions grouped by meaning in either language, biggest first, re-asked now."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.conversation.records import Records
+from bot.conversation.tables import connect
+from bot.core.models import Answer
+from bot.staff.gaps import run_gaps
+from knowledge.settings import Settings
+from tests.conftest import DEV_CORPUS, make_settings
+
+WORLD_CUP = [
+    ("Which football club won the 2022 world cup?", "en"),
+    ("which football club won the 2022 World Cup", "en"),
+    ("Who won the football world cup in 2022?", "en"),
+    ("2022年足球世界杯冠军是哪个队？", "zh"),
+]
+VOUCHER = "hey whats the max innovation voucher amount one company can use per year?"
+
+
+def _answer(question: str, answered: bool, language: str = "en") -> Answer:
+    return Answer(question=question, answer="…", answered=answered, language=language, mode="extractive")
+
+
+@pytest.fixture
+def gaps_settings(tmp_path: Path, dev_data_dir: Path) -> Settings:
+    """The dev index, and a bot database where users asked about the world cup (unanswered) and vouchers (👎)."""
+    url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    records = Records(connect(url))
+    for question, language in WORLD_CUP:
+        records.add_question(5, 5, "expo", _answer(question, False, language))
+    voucher = records.add_question(6, 6, None, _answer(VOUCHER, True))
+    records.feedback(voucher, 6, 6, helpful=False)
+    liked = records.add_question(7, 7, None, _answer("Who runs GOI?", True))
+    records.feedback(liked, 7, 7, helpful=True)
+    records.close()
+    return make_settings(dev_data_dir, database_url=url, knowledge_sources=[DEV_CORPUS])
+
+
+def test_gaps_group_paraphrases_in_both_languages_biggest_first_and_recheck_them(
+    gaps_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_gaps(gaps_settings, 7, None, "json") == 0
+    groups = json.loads(capsys.readouterr().out)
+    assert [g["count"] for g in groups] == [4, 1], "the four world-cup phrasings are one group, listed first"
+    cup, voucher = groups
+    assert sorted(cup["phrasings"]) == sorted(question for question, _ in WORLD_CUP)
+    assert cup["unanswered"] == 4 and cup["answered_now"] is False
+    assert voucher["question"] == VOUCHER and voucher["disliked"] == 1 and voucher["answered_now"] is True
+    assert all("Who runs GOI?" not in g["phrasings"] for g in groups), "a liked answer is no gap"
+
+
+def test_gaps_csv_and_table_show_the_same_groups(
+    gaps_settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    assert run_gaps(gaps_settings, 7, "expo", "csv") == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(row["times"], row["answered_now"]) for row in rows] == [("4", "false")], "only the expo's questions"
+    assert run_gaps(gaps_settings, 7, None, "table") == 0
+    shown = capsys.readouterr().out
+    assert "Knowledge gaps in the last 7 days: 2 groups" in shown and "Which football club won the 2022 world" in shown
