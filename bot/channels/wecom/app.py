@@ -12,6 +12,7 @@ from bot.channels.wecom.render import ACTIONS, answer_card, answer_markdown, not
 from bot.channels.wecom.streams import Stream, Streams, stream_reply
 from bot.core.assistant import Assistant
 from bot.core.models import Answer
+from bot.core.texts import text
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,18 @@ class WeComBot:
         if done:
             self._finish(streams, stream_id, task_id, answering.result())
         else:
-            answering.add_done_callback(lambda task: self._finish(streams, stream_id, task_id, task.result()))
+            answering.add_done_callback(lambda task: self._late(task, streams, stream_id, task_id))
         return stream_reply(stream_id, streams.refresh(stream_id) or Stream())
+
+    def _late(self, task: asyncio.Task, streams: Streams, stream_id: str, task_id: str) -> None:
+        """Finish the stream of an answer that outlasted the first reply, or say it failed."""
+        if task.cancelled() or task.exception() is not None:
+            log.error(
+                "wecom answer for stream %s failed: %r", stream_id, None if task.cancelled() else task.exception()
+            )
+            streams.update(stream_id, text("zh", "tg_error"), finish=True)
+            return
+        self._finish(streams, stream_id, task_id, task.result())
 
     def _finish(self, streams: Streams, stream_id: str, task_id: str, answer: Answer) -> None:
         """Complete the stream with the answer, its sources and its card."""
