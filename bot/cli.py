@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [console|ask|eval|gaps|telegram|serve]`."""
+"""Command line: `python -m bot [console|ask|eval|gaps|telegram|wecom|serve]`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.core.assistant import Assistant
+    from knowledge.settings import Settings
 
 
 async def _ask(assistant: Assistant, args: argparse.Namespace) -> int:
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("console", help="chat in this terminal")
     sub.add_parser("telegram", help="run the Telegram bot")
+    sub.add_parser("wecom", help="run the WeCom (企业微信) AI bot: callback server or long connection")
     serve = sub.add_parser("serve", help="answer over HTTP: POST /ask, GET /healthz /readyz /metrics")
     serve.add_argument("--host", help="address to bind (default: HTTP_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default: HTTP_PORT)")
@@ -108,6 +110,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _default_command(settings: Settings) -> str:
+    """Telegram when its token is set, else WeCom when its settings are, else the console."""
+    if settings.telegram_bot_token:
+        return "telegram"
+    return "wecom" if settings.wecom_configured else "console"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bot`."""
     args = _parser().parse_args(argv)  # --help and usage errors end here, before pydantic is imported
@@ -122,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = getattr(args, "data_dir_sub", None) or args.data_dir
     if data_dir:
         settings = settings.model_copy(update={"data_dir": data_dir})
-    command = args.command or ("telegram" if settings.telegram_bot_token else "console")
+    command = args.command or _default_command(settings)
     if command == "console" and "log_level" not in settings.model_fields_set:
         # Log lines would interleave with the chat: only warnings, on stderr, unless LOG_LEVEL asks for more.
         settings = settings.model_copy(update={"log_level": "WARNING"})
@@ -131,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.channels.telegram.app import run_telegram
 
         return run_telegram(settings)
+    if command == "wecom":
+        from bot.channels.wecom.app import run_wecom
+
+        return run_wecom(settings)
     if command == "serve":
         from bot.channels.http import serve
 

@@ -105,6 +105,23 @@ class Settings(BaseSettings):
         8, description="Messages one user may send per flood window before a polite stop."
     )
     telegram_flood_seconds: float = Field(60.0, description="Length of the per-user flood window, in seconds.")
+    wecom_bot_id: str | None = Field(
+        None, description="WeCom AI bot id (智能机器人 BotID); needed for long connection."
+    )
+    wecom_token: SecretStr | None = Field(None, description="Callback Token from the AI bot's API settings.")
+    wecom_aes_key: SecretStr | None = Field(
+        None, description="Callback EncodingAESKey (43 characters) from the AI bot's API settings."
+    )
+    wecom_secret: SecretStr | None = Field(
+        None,
+        description="AI bot Secret for long-connection mode; set with WECOM_BOT_ID to use it instead of callbacks.",
+    )
+    wecom_listen: str = Field("0.0.0.0", description="Address the WeCom callback server binds to.")
+    wecom_port: int = Field(8090, description="Port the WeCom callback server listens on.")
+    wecom_path: str = Field("/wecom", description="Path of the callback URL configured in WeCom.")
+    wecom_long_connection_url: str = Field(
+        "wss://openws.work.weixin.qq.com", description="WebSocket endpoint of WeCom's long-connection mode."
+    )
     admin_user_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Telegram user ids allowed to run staff commands."
     )
@@ -136,6 +153,20 @@ class Settings(BaseSettings):
         if self.telegram_webhook_url and self.telegram_webhook_secret is None:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
         return self
+
+    @model_validator(mode="after")
+    def _wecom_needs_keys(self) -> Self:
+        # Half a WeCom configuration would start a callback server that refuses every message.
+        if (self.wecom_token is None) != (self.wecom_aes_key is None):
+            raise ValueError("WECOM_TOKEN and WECOM_AES_KEY are set together (both from the bot's API settings)")
+        if self.wecom_aes_key is not None and len(self.wecom_aes_key.get_secret_value()) != 43:
+            raise ValueError("WECOM_AES_KEY must be the 43-character EncodingAESKey")
+        return self
+
+    @property
+    def wecom_configured(self) -> bool:
+        """True when WeCom callback keys or long-connection credentials are set."""
+        return self.wecom_token is not None or (self.wecom_bot_id is not None and self.wecom_secret is not None)
 
     @property
     def curated_files(self) -> list[Path]:
