@@ -19,13 +19,12 @@ import time
 from itertools import combinations
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.conversation.records import Records
 from bot.conversation.tables import connect
 from bot.core.models import Answer
+from bot.staff.evaluation import load_questions
 from bot.staff.gaps import SAME_MEANING, _unit, cluster, group_gaps
 from knowledge.embeddings import LocalEmbeddings
 
@@ -36,10 +35,10 @@ def _questions() -> list[tuple[str, set[str]]]:
     """(question, its "set|source|fact" tags) of every eval set's questions."""
     found = []
     for path in sorted(SHARED.glob("eval/*/questions.yaml")):
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")):
-            facts = {fact.lower() for alternatives in item["facts"] for fact in alternatives}
-            tags = {f"{path.parent.name}|{source}|{fact}" for source in item["sources"] for fact in facts}
-            found.append((item["question"], tags))
+        for item in load_questions(path):
+            facts = {fact.lower() for alternatives in item.facts for fact in alternatives}
+            tags = {f"{path.parent.name}|{source}|{fact}" for source in item.sources for fact in facts}
+            found.append((item.question, tags))
     return found
 
 
