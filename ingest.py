@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the heavy modules are imported where used, so `--help` answ
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
-    from knowledge.indexing import IngestReport
+    from knowledge.discovery import IngestReport
     from knowledge.ingest_runs import Outcome
 
 SHRINK_REFUSED = 4

@@ -33,10 +33,12 @@ from rich.table import Table
 from bot.core.components import build_assistant
 from bot.core.models import Answer, Source
 from bot.staff.evaluation import Outcome, breakdown, load_questions, run_eval
+from knowledge.discovery import IngestReport, discover
 from knowledge.embeddings import LocalEmbeddings, make_embeddings
-from knowledge.indexing import Ingest, IngestReport, discover
+from knowledge.indexing import Ingest
 from knowledge.language import detect_language
-from knowledge.loaders import LoadError, load_file
+from knowledge.loaders import load_file
+from knowledge.reading import LoadError
 from knowledge.settings import Settings
 from knowledge.store import make_store
 

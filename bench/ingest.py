@@ -26,8 +26,9 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from knowledge.discovery import IngestReport
 from knowledge.embeddings import make_embeddings
-from knowledge.indexing import Ingest, IngestReport
+from knowledge.indexing import Ingest
 from knowledge.settings import Settings, get_settings
 from knowledge.store import make_store
 

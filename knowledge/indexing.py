@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from chromadb.api.models.Collection import Collection
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, Field
 
+from knowledge.discovery import FileFailure, IngestReport, Skipped, SourceFile, discover
 from knowledge.embeddings import model_id
 from knowledge.fill import FileProgress, Filled, Progress, fill, is_view
-from knowledge.loaders import SUPPORTED_SUFFIXES, LoadError, estimate_rows, iter_file
-from knowledge.programme import PROGRAMME_FILE, programme_problem
+from knowledge.loaders import SUPPORTED_SUFFIXES, iter_file
+from knowledge.reading import LoadError
 from knowledge.rules import is_rule_file, rule_documents
-from knowledge.settings import CURATED_FILE, LEAN_LISTING_BYTES, MAX_SHRINK
+from knowledge.settings import LEAN_LISTING_BYTES, MAX_SHRINK
 from knowledge.split import split_document
 from knowledge.store import IndexInfo, KnowledgeStore, new_generation_name, utc_now
 from knowledge.suspicious import addressed_to_assistant
-from knowledge.vocabulary import VOCABULARY_FILE, vocabulary_problem
+from knowledge.tabular import estimate_rows
 
 log = logging.getLogger(__name__)
 
@@ -38,150 +35,6 @@ INDEX_PAGE = 10_000
 # Tables whose rows get one embedding view each when the file is big (see `LEAN_LISTING_BYTES`).
 FILES_STAGE = "files"  # the progress line counting files; the other names the file being read
 LISTING_SUFFIXES = frozenset({".csv", ".xlsx", ".json", ".yaml", ".yml"})
-
-
-class FileFailure(BaseModel):
-    """A file that could not be ingested, and why."""
-
-    path: str
-    reason: str
-
-
-class Skipped(BaseModel):
-    """A file ingest leaves alone on purpose, and why."""
-
-    path: str
-    reason: str
-
-
-class IngestReport(BaseModel):
-    """What an ingest did, file by file."""
-
-    added: list[str] = Field(default_factory=list)
-    updated: list[str] = Field(default_factory=list)
-    unchanged: list[str] = Field(default_factory=list)
-    removed: list[str] = Field(default_factory=list)
-    failed: list[FileFailure] = Field(default_factory=list)
-    ignored: list[Skipped] = Field(
-        default_factory=list, description="Hidden files, Office lock files, links read once; curated answers."
-    )
-    chunks: int = 0
-    embedded: int = 0
-    generation: str | None = None
-    published: bool = False
-    suspicious: list[Skipped] = Field(
-        default_factory=list, description="Chunks that speak to an AI assistant (never quoted as an answer)."
-    )
-    refused: str | None = Field(None, description="Why changes found were not published (--strict, a shrink).")
-    pending: dict[str, list[str]] = Field(
-        default_factory=dict, description="When refused: the files that would have been added, updated, removed."
-    )
-    dry_run: bool = False
-    embedding_model: str = ""
-    sources: list[str] = Field(default_factory=list, description="The ingested folders, resolved.")
-    curated_digest: str = Field("", description="Digest of the curated answer files, which the bot reads itself.")
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A file found under one of the sources, keyed by its path relative to that source."""
-
-    path: Path
-    root: Path
-    rel: str
-    digest: str
-
-
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
-LINK_OUTSIDE = "links outside the knowledge folder are not followed"
-
-
-def _ignore_reason(rel: Path) -> str | None:
-    """Why a file is never staff content: hidden files and folders (.git, .DS_Store), Office lock files (~$x.xlsx)."""
-    for part in rel.parts:
-        if part.startswith("~$"):
-            return "Office lock file"
-        if part.startswith("."):
-            return "hidden file or folder"
-    return None
-
-
-def _walk(source: Path) -> Iterator[tuple[Path, Path]]:
-    """(path, root) of every file and every link under a source, in a stable order; links are not descended."""
-    if not source.is_dir():
-        yield source, source.parent
-        return
-    for folder, subfolders, names in os.walk(source):
-        subfolders.sort()
-        for name in sorted(names + [d for d in subfolders if (Path(folder) / d).is_symlink()]):
-            yield Path(folder) / name, source
-
-
-def _inside(path: Path, root: Path) -> bool:
-    return path.resolve().is_relative_to(root.resolve())
-
-
-def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
-    """Every file under the sources, with a content digest; odd ones go to the report.
-
-    A link is followed only when its target lies inside the folder being ingested, and a target that is read
-    anyway is read once: a link to a synced drive or to the bot's own `.env` must not publish what it points at."""
-    found: dict[str, SourceFile] = {}
-    curated: list[str] = []
-    links: list[tuple[Path, Path, str]] = []
-    for source in sources:
-        for path, root in _walk(source):
-            rel = path.relative_to(root).as_posix()
-            if (reason := _ignore_reason(Path(rel))) is not None:
-                report.ignored.append(Skipped(path=rel, reason=reason))
-            elif path.is_symlink():
-                links.append((path, root, rel))
-            elif rel == CURATED_FILE:
-                curated.append(_digest(path))
-                report.ignored.append(Skipped(path=rel, reason="curated answers: the bot reads them itself"))
-            elif rel == PROGRAMME_FILE:  # its digest too: an edit must publish a generation the bot notices
-                curated.append(_digest(path))
-                report.ignored.append(Skipped(path=rel, reason="the programme's identity: the bot reads it itself"))
-                if problem := programme_problem(path):
-                    report.failed.append(FileFailure(path=rel, reason=problem))
-            elif rel == VOCABULARY_FILE:  # read by the bot too: a change must publish a generation it notices
-                curated.append(_digest(path))
-                report.ignored.append(Skipped(path=rel, reason="the programme's vocabulary: the bot reads it itself"))
-                if problem := vocabulary_problem(path):
-                    report.failed.append(FileFailure(path=rel, reason=problem))
-            elif path.is_file():
-                _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(path)), report)
-    read = {file.path.resolve(): file.rel for file in found.values()}
-    for path, root, rel in links:
-        target = path.resolve()
-        if not _inside(path, root):
-            report.failed.append(FileFailure(path=rel, reason=LINK_OUTSIDE))
-        elif target in read:
-            report.ignored.append(Skipped(path=rel, reason=f"link to {read[target]}, which is read once"))
-        elif target.is_dir():
-            report.ignored.append(Skipped(path=rel, reason="link to a folder already in the knowledge folder"))
-        elif target.is_file():
-            read[target] = rel
-            _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(target)), report)
-        else:
-            report.failed.append(FileFailure(path=rel, reason="broken link: its target does not exist"))
-    report.curated_digest = ",".join(curated)
-    return list(found.values())
-
-
-def _add(found: dict[str, SourceFile], file: SourceFile, report: IngestReport) -> None:
-    if file.rel in found:
-        report.failed.append(FileFailure(path=file.rel, reason=f"same relative path also in {found[file.rel].root}"))
-    else:
-        found[file.rel] = file
 
 
 def _chunks_of(file: SourceFile) -> Iterator[Document]:

@@ -7,10 +7,6 @@ Every document carries `source` (path relative to the ingested folder), `kind` (
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-import json
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -23,19 +19,13 @@ from bs4 import BeautifulSoup, Tag
 from langchain_core.documents import Document
 
 from knowledge.language import detect_language
+from knowledge.reading import LoadError, decode, is_encrypted_office, relative
 from knowledge.safe_yaml import load_yaml
+from knowledge.tabular import csv_records, json_records, xlsx_records, yaml_records
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
-# A spreadsheet row or JSON object is a record, not a report: one of 1 MB would take minutes to embed as prose.
-MAX_RECORD_TEXT = 100_000
 META_FIELDS = ("title", "language", "effective", "expires", "url", "topics")
 DATE_FIELDS = ("effective", "expires")
-# Column headers that name a record, so an answer can say which row it quotes; a plain "title" wins
-# over a column that merely mentions the thing ("Patent No.").
-_TITLE_COLUMNS = (
-    re.compile(r"^(title|name|标题|名称|题目)\b", re.IGNORECASE),
-    re.compile(r"^(instrument|equipment|patent|solution|scenario|仪器|设备|专利|场景)", re.IGNORECASE),
-)
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _EN_DATE = rf"(\d{{1,2}} (?:{_MONTHS}) \d{{4}})"
 _ZH_DATE = r"(\d{4})年(\d{1,2})月(\d{1,2})日"
@@ -57,21 +47,6 @@ _PLAIN_HEADING = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_ENDS = tuple(".。:：;；!！?？")
-
-
-class LoadError(Exception):
-    """A file that cannot be ingested, with the reason in words a staff member can act on."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
-
-
-def _relative(path: Path, root: Path) -> str:
-    if root.is_file() or path == root:
-        return path.name
-    return path.relative_to(root).as_posix()
 
 
 def _iso(value: object, field: str, path: Path) -> str:
@@ -140,7 +115,7 @@ def _prose(path: Path, root: Path, text: str, meta: dict[str, Any]) -> list[Docu
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), path.stem)
     title = meta.get("title") or (heading.group(1) if heading else first_line if len(first_line) <= 80 else path.stem)
     metadata = {
-        "source": _relative(path, root),
+        "source": relative(path, root),
         "kind": "policy",
         "row": None,
         "sheet": None,
@@ -151,34 +126,8 @@ def _prose(path: Path, root: Path, text: str, meta: dict[str, Any]) -> list[Docu
     return [Document(page_content=text.strip(), metadata=metadata)]
 
 
-# UTF-32's marks begin with UTF-16's, so they are tried first.
-_BYTE_ORDER_MARKS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
-
-def _decode(path: Path, data: bytes) -> str:
-    """By its byte-order mark (Excel's "Unicode text" is UTF-16), else UTF-8, else GB18030 (GBK's superset)."""
-    for mark, encoding in _BYTE_ORDER_MARKS:
-        if data.startswith(mark):
-            try:
-                return data.decode(encoding)
-            except UnicodeDecodeError:
-                raise LoadError(path, f"text has a {encoding.upper()} byte-order mark but is not {encoding}") from None
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise LoadError(path, "text is neither UTF-8/16/32 nor GBK/GB18030")
-
-
 def _markdown(path: Path, root: Path) -> list[Document]:
-    text = _decode(path, path.read_bytes())
+    text = decode(path, path.read_bytes())
     meta: dict[str, Any] = {}
     match = _FRONT_MATTER.match(text)
     if match:
@@ -208,7 +157,7 @@ def _mark_headings(text: str) -> str:
 
 
 def _text(path: Path, root: Path) -> list[Document]:
-    return _prose(path, root, _mark_headings(_decode(path, path.read_bytes())), {})
+    return _prose(path, root, _mark_headings(decode(path, path.read_bytes())), {})
 
 
 def _html_block(tag: Tag) -> str:
@@ -226,7 +175,7 @@ def _html_block(tag: Tag) -> str:
 
 
 def _html(path: Path, root: Path) -> list[Document]:
-    soup = BeautifulSoup(_decode(path, path.read_bytes()), "html.parser")
+    soup = BeautifulSoup(decode(path, path.read_bytes()), "html.parser")
     raw: dict[str, Any] = {
         str(m.get("name")).lower(): m.get("content")
         for m in soup.find_all("meta")
@@ -256,7 +205,7 @@ def _docx(path: Path, root: Path) -> list[Document]:
     except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as exc:
         reason = (
             "password-protected"
-            if _is_encrypted_office(path)
+            if is_encrypted_office(path)
             else f"not a readable Word .docx file ({exc.__class__.__name__})"
         )
         raise LoadError(path, reason) from None
@@ -306,153 +255,6 @@ def _pdf(path: Path, root: Path) -> list[Document]:
     return _prose(path, root, _mark_headings(text), {"title": title} if title else {})
 
 
-def _cell(value: Any) -> str:
-    """A cell as a person would read it: dates as ISO, whole numbers without '.0', lists joined."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, list):
-        return ", ".join(_cell(item) for item in value)
-    if isinstance(value, dict):
-        return "; ".join(f"{key}: {_cell(item)}" for key, item in value.items())
-    return " ".join(str(value).split())
-
-
-def _headers(raw: list[Any]) -> list[str]:
-    """Header names as the sheet has them; blank or repeated ones get a position so no value is lost."""
-    names: list[str] = []
-    for position, value in enumerate(raw, 1):
-        name = _cell(value) or f"column {position}"
-        names.append(f"{name} ({position})" if name in names else name)
-    return names
-
-
-def _records(
-    path: Path, root: Path, rows: Iterable[tuple[int, dict[str, str]]], sheet: str | None = None
-) -> Iterator[Document]:
-    """One 'Column: value' document per non-empty row, numbered as the staff see it (1 = first data row)."""
-    source = _relative(path, root)
-    for row, record in rows:
-        values = {key: value for key, value in record.items() if value}
-        if not values:
-            continue
-        title_key = next((k for pattern in _TITLE_COLUMNS for k in values if pattern.match(k.strip())), None)
-        title = values[title_key] if title_key else next(iter(values.values()))
-        body = "\n".join(f"{key}: {value}" for key, value in values.items())
-        if len(body) > MAX_RECORD_TEXT:
-            raise LoadError(
-                path,
-                f"row {row} holds {len(body):,} characters; a record may hold {MAX_RECORD_TEXT:,}: "
-                "put long text in a document of its own",
-            )
-        metadata = {
-            "source": source,
-            "kind": "listing",
-            "row": row,
-            "sheet": sheet,
-            "title": title[:120],
-            "language": detect_language(body),
-        }
-        yield Document(page_content=body, metadata=metadata)
-
-
-def _table(path: Path, root: Path, table: Iterable[Iterable[Any]], sheet: str | None = None) -> Iterator[Document]:
-    """Records of a table read row by row: a listing of any length costs the memory of one row."""
-    lines = iter(table)
-    headers = next(([_cell(v) for v in row] for row in lines if any(_cell(v) for v in row)), None)
-    if headers is None:
-        return
-    yield from _records(path, root, _rows(path, _headers(headers), lines, sheet), sheet)
-
-
-def _rows(
-    path: Path, headers: list[str], lines: Iterator[Iterable[Any]], sheet: str | None
-) -> Iterator[tuple[int, dict[str, str]]]:
-    for row, values in enumerate(lines, 1):
-        cells = [_cell(v) for v in values]
-        if any(cells[len(headers) :]):
-            where = f"sheet '{sheet}' " if sheet else ""
-            raise LoadError(path, f"{where}row {row} has more values than the header has columns")
-        yield row, dict(zip(headers, cells, strict=False))
-
-
-def _csv(path: Path, root: Path) -> Iterator[Document]:
-    text = _decode(path, path.read_bytes())
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
-    try:
-        # strict: a stray or unclosed quote is an error, not rows silently merged into one cell
-        yield from _table(path, root, csv.reader(io.StringIO(text), dialect, strict=True))
-    except csv.Error as exc:
-        raise LoadError(path, f"malformed CSV: {exc}") from None
-
-
-def _xlsx(path: Path, root: Path) -> Iterator[Document]:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        reason = (
-            "password-protected" if _is_encrypted_office(path) else f"not a readable .xlsx ({exc.__class__.__name__})"
-        )
-        raise LoadError(path, reason) from None
-    try:
-        sheets = workbook.worksheets
-        for sheet in sheets:
-            yield from _table(path, root, sheet.iter_rows(values_only=True), None if len(sheets) == 1 else sheet.title)
-    finally:
-        workbook.close()
-
-
-def _is_encrypted_office(path: Path) -> bool:
-    # Password-protected Office files are OLE containers, not zips.
-    with path.open("rb") as handle:
-        return handle.read(8) == bytes.fromhex("d0cf11e0a1b11ae1")
-
-
-def _objects(path: Path, root: Path, items: list[Any], what: str, sheet: str | None = None) -> Iterator[Document]:
-    if not all(isinstance(item, dict) for item in items):
-        where = f"{what} '{sheet}'" if sheet else what
-        raise LoadError(path, f"{where} array must hold objects (one per record)")
-    rows = ((n, {str(k): _cell(v) for k, v in item.items()}) for n, item in enumerate(items, 1))
-    return _records(path, root, rows, sheet)
-
-
-def _structured(path: Path, root: Path, data: Any, what: str) -> Iterable[Document]:
-    """An array of objects (one record each), an object whose values are such arrays (one sheet each), or one object."""
-    if isinstance(data, list):
-        return _objects(path, root, data, what)
-    if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
-        return [doc for name, items in data.items() for doc in _objects(path, root, items, what, str(name))]
-    if isinstance(data, dict) and data:
-        return _objects(path, root, [data], what)
-    raise LoadError(path, f"{what} must be an array of objects, or an object whose values are arrays of objects")
-
-
-def _json(path: Path, root: Path) -> Iterable[Document]:
-    try:
-        data = json.loads(_decode(path, path.read_bytes()))
-    except json.JSONDecodeError as exc:
-        raise LoadError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    return _structured(path, root, data, "JSON")
-
-
-def _yaml(path: Path, root: Path) -> Iterable[Document]:
-    try:
-        data = load_yaml(_decode(path, path.read_bytes()))
-    except yaml.YAMLError as exc:
-        raise LoadError(path, f"invalid YAML: {exc}") from None
-    return _structured(path, root, data, "YAML")
-
-
 LOADERS: dict[str, Callable[[Path, Path], Iterable[Document]]] = {
     ".md": _markdown,
     ".markdown": _markdown,
@@ -461,26 +263,13 @@ LOADERS: dict[str, Callable[[Path, Path], Iterable[Document]]] = {
     ".htm": _html,
     ".docx": _docx,
     ".pdf": _pdf,
-    ".csv": _csv,
-    ".xlsx": _xlsx,
-    ".json": _json,
-    ".yaml": _yaml,
-    ".yml": _yaml,
+    ".csv": csv_records,
+    ".xlsx": xlsx_records,
+    ".json": json_records,
+    ".yaml": yaml_records,
+    ".yml": yaml_records,
 }
 SUPPORTED_SUFFIXES = frozenset(LOADERS)
-
-
-def estimate_rows(path: Path) -> int:
-    """About how many rows a CSV holds (its lines less the header), for progress and an ETA; 0 for other files."""
-    if path.suffix.lower() != ".csv":
-        return 0
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return 0
-    encoding = next((encoding for mark, encoding in _BYTE_ORDER_MARKS if data.startswith(mark)), None)
-    lines = data.decode(encoding, errors="replace").count("\n") if encoding else data.count(b"\n")
-    return max(lines - 1, 0)
 
 
 def load_file(path: Path, root: Path) -> list[Document]:

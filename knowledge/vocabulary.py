@@ -16,7 +16,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from knowledge.rules import Sector
+from knowledge.facts import Sector
 from knowledge.safe_yaml import load_yaml
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,9 @@ from bot.core.eligibility import (
     is_eligibility_question,
     parse_facts,
 )
+from knowledge.facts import Facts
 from knowledge.language import detect_language
-from knowledge.rules import Facts, Scheme
+from knowledge.schemes import Scheme
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from knowledge.vocabulary import load_vocabulary
 from tests.fakes.openai import API_KEY, FakeOpenAI

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from knowledge.indexing import LINK_OUTSIDE, Ingest
-from knowledge.loaders import LoadError, load_file
+from knowledge.discovery import LINK_OUTSIDE
+from knowledge.indexing import Ingest
+from knowledge.loaders import load_file
+from knowledge.reading import LoadError
 from knowledge.settings import Settings
 from knowledge.store import make_store
 from tests.conftest import clean_env

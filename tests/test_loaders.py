@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from langchain_core.documents import Document
 
-from knowledge.loaders import LoadError, load_file
+from knowledge.loaders import load_file
+from knowledge.reading import LoadError
 from knowledge.split import split_document
 
 POLICY_MD = """---

@@ -13,7 +13,8 @@ from bot.conversation.profiles import Profile, Profiles
 from bot.conversation.tables import connect
 from bot.core.eligibility import Outcome
 from bot.core.matching import Change, notices, ranked
-from knowledge.rules import Scheme, read_scheme
+from knowledge.rules import read_scheme
+from knowledge.schemes import Scheme
 from knowledge.settings import SAMPLE_KNOWLEDGE
 
 RULES = SAMPLE_KNOWLEDGE / "programmes"

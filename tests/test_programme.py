@@ -16,9 +16,9 @@ from bot.core.interview import Interview
 from bot.core.llm import answer_messages
 from bot.core.texts import EN, ZH, identity, text
 from knowledge.embeddings import LocalEmbeddings
+from knowledge.facts import FACTS
 from knowledge.indexing import Ingest
 from knowledge.programme import PROGRAMME_FILE, Programme, ProgrammeError, parse_programme
-from knowledge.rules import FACTS
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from knowledge.store import make_store
 from tests.conftest import make_settings

@@ -6,21 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from knowledge.facts import FACTS, Facts, Subject
 from knowledge.indexing import Ingest
-from knowledge.loaders import LoadError
-from knowledge.rules import (
-    FACTS,
-    Comparison,
-    Condition,
-    Facts,
-    RuleError,
-    Subject,
-    is_rule_file,
-    parse_scheme,
-    read_scheme,
-    rule_documents,
-    rule_files,
-)
+from knowledge.reading import LoadError
+from knowledge.rules import RuleError, is_rule_file, parse_scheme, read_scheme, rule_documents, rule_files
+from knowledge.schemes import Comparison, Condition
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from knowledge.store import make_store
 from tests.conftest import make_settings

@@ -15,7 +15,7 @@ from bot.conversation.outbox import Message, Outbox, stamp
 from bot.conversation.profiles import Profile, Profiles
 from bot.conversation.tables import announcements, profiles
 from bot.core.matching import notice_text, notices, signature
-from knowledge.rules import Scheme
+from knowledge.schemes import Scheme
 
 log = logging.getLogger(__name__)
 

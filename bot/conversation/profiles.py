@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, delete, select, update
 
 from bot.conversation.tables import now, profiles, upsert
+from knowledge.facts import Facts, Scalar
 from knowledge.language import Language
-from knowledge.rules import Facts, Scalar
 
 Origin = Literal["eligibility", "typed"]  # the guided check, or a value the user typed on /profile
 

@@ -34,7 +34,7 @@ class Reply(BaseModel):
 def say(
     language: Language, key: str, actions: Rows | None = None, programme: Programme | None = None, **values: object
 ) -> Reply:
-    """A reply of one sentence from bot/core/texts.py (naming the programme when it is given)."""
+    """A reply of one sentence from bot/core/texts/ (naming the programme when it is given)."""
     return Reply(language=language, text=text(language, key, programme, **values), actions=actions or [])
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -20,6 +19,7 @@ from bot.conversation.smalltalk import SmallTalk
 from bot.conversation.state import ChatState, Conversations
 from bot.core.assistant import HISTORY_TURNS, Assistant
 from bot.core.models import Source
+from bot.core.passages import OnDraft
 from bot.core.texts import text
 from knowledge.language import Language, detect_language
 from knowledge.programme import Programme, ProgrammeError, load_programme
@@ -28,7 +28,7 @@ from knowledge.settings import Settings
 log = logging.getLogger(__name__)
 
 MISSES_BEFORE_HANDOFF = 2  # questions in a row unanswered before a person is brought in
-OnDraft = Callable[[str], Awaitable[None]]
+
 _LETTERS = re.compile(r"[A-Za-z\u4e00-\u9fff]")  # a message of emoji alone is in the user's language
 
 

@@ -6,9 +6,8 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
@@ -18,7 +17,8 @@ from bot.core.curated import CuratedAnswers, CuratedError
 from bot.core.eligibility import EligibilityAdvisor, conditions_first, is_eligibility_question
 from bot.core.extractive import compose
 from bot.core.grounding import ground
-from bot.core.models import Answer, Source
+from bot.core.models import Answer
+from bot.core.passages import OnDraft, merged, redacted_drafts, said, sources_of, with_warnings
 from bot.core.texts import text
 from knowledge.language import Language, detect_language
 from knowledge.lexical import tokenize
@@ -28,7 +28,6 @@ from knowledge.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-OnDraft = Callable[[str], Awaitable[None]]
 # Input limits every channel gets (SECURITY.md): a question, and the turns before it that a follow-up may lean on.
 MAX_QUESTION_CHARS = 1000
 MAX_TURN_CHARS = 1000
@@ -87,56 +86,6 @@ def bounded(question: str, history: list[str]) -> tuple[str, list[str]]:
     than a short conversation (a 1 MB history item took the HTTP server from 380 MB to 4.4 GB)."""
     turns = [turn[:MAX_TURN_CHARS] for turn in history[-HISTORY_TURNS:]]
     return question[:MAX_QUESTION_CHARS], turns
-
-
-def merged(first: list[Passage], second: list[Passage], k: int) -> list[Passage]:
-    """The best `k` of two searches' passages, each passage once with its better score."""
-    best: dict[str, Passage] = {}
-    for passage in [*first, *second]:
-        if passage.id not in best or passage.score > best[passage.id].score:
-            best[passage.id] = passage
-    return sorted(best.values(), key=lambda p: p.score, reverse=True)[:k]
-
-
-def said(answer: Answer, redact: Callable[[str], str]) -> Answer:
-    """Everything of an answer a channel shows (text, and each source's title, clause, path and link), redacted."""
-
-    def shown(source: Source) -> Source:
-        fields = {"title": source.title, "section": source.section, "path": source.path, "url": source.url}
-        return source.model_copy(update={name: redact(value) for name, value in fields.items() if value})
-
-    return answer.model_copy(update={"answer": redact(answer.answer), "sources": [shown(s) for s in answer.sources]})
-
-
-def _redacted_drafts(on_draft: OnDraft, redact: Callable[[str], str]) -> OnDraft:
-    async def draft(text: str) -> None:
-        await on_draft(redact(text))
-
-    return draft
-
-
-def _sources(passages: list[Passage], limit: int) -> list[Source]:
-    seen: dict[str, Source] = {}
-    today = date.today().isoformat()
-    for p in passages:
-        if p.source_key not in seen:
-            seen[p.source_key] = Source(
-                title=p.title,
-                path=p.source,
-                row=p.row,
-                score=round(p.score, 4),
-                date=p.effective,
-                section=p.section,
-                url=p.url,
-                expires=p.expires,
-                expired=bool(p.expires and p.expires < today),
-            )
-    return list(seen.values())[:limit]
-
-
-def _with_warnings(body: str, sources: list[Source], language: Language, programme: Programme) -> str:
-    warnings = [text(language, "expired", programme, date=s.expires or "") for s in sources[:1] if s.expired]
-    return "\n\n".join([body, *warnings])
 
 
 class Assistant:
@@ -261,9 +210,9 @@ class Assistant:
     def _extractive(self, question: str, language: Language, passages: list[Passage]) -> Answer:
         if not passages or passages[0].score < self.config.min_score:
             return self._refusal(question, language, "not_found", "extractive")
-        sources = _sources(passages, self.config.sources)
+        sources = sources_of(passages, self.config.sources)
         quoted = compose(question, language, passages, self.searcher.section)
-        body = _with_warnings(quoted, sources, language, self.programme or Programme())
+        body = with_warnings(quoted, sources, language, self.programme or Programme())
         best = passages[0]
         close = best.score >= self.config.confident_score or best.lexical >= self.config.confident_lexical
         # In the question's own language, a passage sharing none of its words is a neighbour in meaning only (on the
@@ -282,7 +231,7 @@ class Assistant:
         started = time.monotonic()
         question, history = bounded(question, history or [])
         if on_draft is not None:
-            on_draft = _redacted_drafts(on_draft, self.redact)
+            on_draft = redacted_drafts(on_draft, self.redact)
         answer = await self._answer(question, history, on_draft)
         # A last line of defence: a document or a model that repeats a configured secret must not publish it.
         answer = said(answer, self.redact)
@@ -385,10 +334,10 @@ class Assistant:
             return self._extractive(question, language, passages)
         body, cited = llm.resolve_citations(grounded.text, cited)  # numbered again: a dropped one may leave a gap
         # Every cited source is returned, however many: [n] must always find its source.
-        sources = _sources(cited, len(cited))
+        sources = sources_of(cited, len(cited))
         return Answer(
             question=question,
-            answer=_with_warnings(
+            answer=with_warnings(
                 f"{body}\n\n{llm.footer(cited, language)}", sources, language, self.programme or Programme()
             ),
             answered=True,

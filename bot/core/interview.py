@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field, ValidationError
 from bot.core.eligibility import EligibilityAdvisor, FactReader, Outcome, check, extract_facts, normalize
 from bot.core.models import Answer
 from bot.core.texts import identity, text
+from knowledge.facts import FACTS, Facts, Scalar, Subject
 from knowledge.language import Language
 from knowledge.programme import Programme
-from knowledge.rules import FACTS, Facts, Scalar, Scheme, Subject
+from knowledge.schemes import Scheme
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ from enum import StrEnum
 
 from bot.core.eligibility import Outcome, Verdict, check
 from bot.core.texts import text
+from knowledge.facts import Facts
 from knowledge.language import Language
-from knowledge.rules import Facts, Scheme
+from knowledge.schemes import Scheme
 
 ORDER = (Outcome.QUALIFIES, Outcome.CANNOT_TELL, Outcome.DOES_NOT_QUALIFY)  # best matches first
 

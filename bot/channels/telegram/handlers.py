@@ -53,7 +53,7 @@ ADDRESSED = _Addressed()
 
 
 async def say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
-    """Reply with one sentence from bot/core/texts.py in the user's language, naming the programme."""
+    """Reply with one sentence from bot/core/texts/ in the user's language, naming the programme."""
     if update.effective_message is not None:
         reply = say_in(ui_language(update, context), key, programme=conversation(context).programme, **values)
         await update.effective_message.reply_html(render.reply_messages(reply)[0])

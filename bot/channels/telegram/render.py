@@ -15,7 +15,7 @@ from bot.conversation.service import StaffNote
 from bot.core.listings import PER_PAGE, Card, Page
 from bot.core.models import Answer, Source
 from bot.core.texts import text
-from knowledge.indexing import IngestReport
+from knowledge.discovery import IngestReport
 from knowledge.language import Language
 from knowledge.programme import Programme
 
@@ -162,7 +162,7 @@ def sources_message(sources: list[Source], language: Language) -> str:
 
 
 def plain_message(language: Language, key: str, **values: object) -> str:
-    """One sentence from bot/core/texts.py, escaped."""
+    """One sentence from bot/core/texts/, escaped."""
     return escape(text(language, key, **values))
 
 

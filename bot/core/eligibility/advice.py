@@ -19,11 +19,14 @@ from bot.core.eligibility.check import Outcome, Verdict, check
 from bot.core.eligibility.facts import FactReader, normalize
 from bot.core.models import Answer, Source
 from bot.core.texts import text
+from knowledge.facts import Facts, Scalar
 from knowledge.language import Language
-from knowledge.loaders import LoadError, load_file
+from knowledge.loaders import load_file
 from knowledge.programme import Programme, ProgrammeError, load_programme
+from knowledge.reading import LoadError
 from knowledge.retrieve import Passage
-from knowledge.rules import Condition, Facts, Scalar, Scheme, read_scheme, rule_files
+from knowledge.rules import read_scheme, rule_files
+from knowledge.schemes import Condition, Scheme
 from knowledge.vocabulary import Vocabulary, load_vocabulary
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from knowledge.rules import FACTS, Condition, Facts, Scheme
+from knowledge.facts import FACTS, Facts
+from knowledge.schemes import Condition, Scheme
 
 
 class Outcome(StrEnum):

@@ -40,7 +40,7 @@ from bot.core.eligibility.grammar import (
     stating,
     years,
 )
-from knowledge.rules import Degree, Facts, Scalar
+from knowledge.facts import Degree, Facts, Scalar
 from knowledge.vocabulary import Places, Vocabulary, alternation
 
 # Most specific first: every match is blanked out before the next rule runs, so "2-year-old

@@ -1,0 +1,53 @@
+"""Reading a file's bytes as text, and the error that says why a file cannot be ingested."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+
+class LoadError(Exception):
+    """A file that cannot be ingested, with the reason in words a staff member can act on."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def relative(path: Path, root: Path) -> str:
+    if root.is_file() or path == root:
+        return path.name
+    return path.relative_to(root).as_posix()
+
+
+# UTF-32's marks begin with UTF-16's, so they are tried first.
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode(path: Path, data: bytes) -> str:
+    """By its byte-order mark (Excel's "Unicode text" is UTF-16), else UTF-8, else GB18030 (GBK's superset)."""
+    for mark, encoding in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                raise LoadError(path, f"text has a {encoding.upper()} byte-order mark but is not {encoding}") from None
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise LoadError(path, "text is neither UTF-8/16/32 nor GBK/GB18030")
+
+
+def is_encrypted_office(path: Path) -> bool:
+    """Whether an Office file is password-protected: those are OLE containers, not zips."""
+    with path.open("rb") as handle:
+        return handle.read(8) == bytes.fromhex("d0cf11e0a1b11ae1")
