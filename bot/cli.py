@@ -71,7 +71,7 @@ async def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="The GOI assistant.")
+    parser = argparse.ArgumentParser(prog="python -m bot", description="The programme assistant.")
     parser.add_argument("--data-dir", type=Path, help="where the index lives (default: DATA_DIR)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("console", help="chat in this terminal")

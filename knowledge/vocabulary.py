@@ -1,4 +1,4 @@
-"""The programme's words for the eligibility check: its city, district and areas, and its sectors' words.
+"""The programme's words for the eligibility check: its names, its city, district and areas, and its sectors' words.
 
 A `vocabulary.yaml` at the top of a knowledge folder, beside `programmes/` (the sample ships one). The
 pattern grammar that reads facts from messages is code (bot/core/eligibility/grammar.py); the words it
@@ -62,6 +62,9 @@ class Vocabulary(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    programme: list[Word] = Field(
+        default_factory=list, description='The programme\'s names as members say them ("a goi member", "已加入goi").'
+    )
     places: Places = Field(default_factory=Places)
     sectors: dict[Sector, SectorWords] = Field(default_factory=dict)
 

@@ -22,7 +22,7 @@ from knowledge.facts import Facts
 from knowledge.language import detect_language
 from knowledge.schemes import Scheme
 from knowledge.settings import SAMPLE_KNOWLEDGE
-from knowledge.vocabulary import load_vocabulary
+from knowledge.vocabulary import Vocabulary, load_vocabulary
 from tests.fakes.openai import API_KEY, FakeOpenAI
 
 TODAY = date(2026, 11, 25)
@@ -222,3 +222,11 @@ async def test_an_llm_may_read_the_facts_but_the_rules_decide() -> None:
     schemes = EligibilityAdvisor.from_sources([SAMPLE_KNOWLEDGE]).schemes
     verdict = next(v for v in check(facts, schemes) if v.scheme.scheme == "rent-subsidy")
     assert verdict.outcome is Outcome.DOES_NOT_QUALIFY and verdict.deciding[0].clause == "第三条"
+
+
+def test_membership_names_the_programme_from_its_vocabulary() -> None:
+    harbour = Vocabulary(programme=["hbi", "港湾创新"])
+    assert parse_facts("we're an HBI member, already joined HBI", TODAY, harbour).member_status is True
+    assert parse_facts("我们已经加入港湾创新", TODAY, harbour).member_status is True
+    assert parse_facts("I work at an HBI member company", TODAY, harbour).employer_is_member is True
+    assert parse_facts("we already joined GOI", TODAY, harbour).member_status is None  # another programme's name

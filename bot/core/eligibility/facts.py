@@ -21,8 +21,6 @@ from bot.core.eligibility.grammar import (
     FOUNDED,
     HOME_EN,
     LESS,
-    MEMBER_EN,
-    MEMBER_ZH,
     NUM,
     PCT,
     PEOPLE,
@@ -149,36 +147,6 @@ FIXED: tuple[Rule, ...] = (
     *stating("degree", Degree.MASTER, r"master(?:'s|s|\s+degree|\s+of)\b|\bm\.?sc\b|\bmba\b|\bmeng\b|硕士|研究生"),
     *stating("degree", Degree.BACHELOR, r"bachelor|\bb\.?sc\b|undergraduate degree|本科|学士"),
     *stating(
-        "employer_is_member",
-        False,
-        r"employer\s+is(?:n't|\s+not)\s+(?:a\s+)?(?:goi\s+)?member",
-        r"(?:单位|公司|企业)(?:还?不是|并非|非)(?:goi)?(?:成员|会员)",
-    ),
-    *stating(
-        "employer_is_member",
-        True,
-        r"(?:work|working|employed|job|joined|hired|started)\b[^.;?!]{0,40}?\b(?:goi\s+)?member\s+(?:company|firm|enterprise)",
-        r"employer\s+is\s+(?:a\s+)?(?:goi\s+)?member",
-        r"(?:入职|就职|工作于|任职于?|受聘于?|在)[^。,;?]{0,15}?(?:goi)?(?:成员|会员)大?(?:企业|单位|公司)",
-        r"(?:goi)?(?:成员|会员)大?(?:企业|单位|公司)的?(?:员工|工作|上班|任职|就职)",
-    ),
-    *stating(
-        "member_status",
-        False,
-        r"(?:not|isn'?t|aren'?t|never)\s+(?:yet\s+|been\s+)?" + MEMBER_EN,
-        r"non-members?|haven'?t\s+joined(?:\s+goi)?",
-        r"(?:还?不是|并非|非|尚未成为|还没有?成为|没有?加入|未加入|还没有?加入)" + MEMBER_ZH,
-        r"预备会员",
-    ),
-    *stating(
-        "member_status",
-        True,
-        r"(?:we(?:'re| are)|we(?:'ve| have) (?:joined|become)|already)\s+" + MEMBER_EN,
-        r"member(?:ship)?\s+(?:number|no\.?|id)\b|joined\s+goi",
-        r"(?:是|已经?是|已经?(?:加入|成为))" + MEMBER_ZH,
-        r"会员编号|已经?加入goi",
-    ),
-    *stating(
         "owns_home_in_city",
         False,
         r"(?:don'?t|do not|doesn'?t|does not|never)\s+owns?\s+" + HOME_EN,
@@ -248,6 +216,50 @@ def _merge(found: dict[str, list[Scalar]]) -> Facts:
         return Facts.model_validate({**{k: v for k, v in values.items() if k not in bad}, "conflicts": conflicts})
 
 
+def _member_rules(names: list[str]) -> tuple[Rule, ...]:
+    """Membership of the programme, named or not: "a GOI member", "已加入GOI" (its names from vocabulary.yaml)."""
+    known = alternation(names)
+    name_en = rf"(?:(?:{known})\s+)?" if known else ""
+    name_zh = rf"(?:{known})?" if known else ""
+    joined_en = rf"(?:\s+(?:{known}))?" if known else ""
+    joined = (rf"joined\s+(?:{known})\b", rf"已经?加入(?:{known})") if known else ()
+    member_en = r"(?:an?\s+)?" + name_en + r"(?:sme\s+)?members?\b"
+    member_zh = name_zh + r"的?(?:中小企业)?会员"
+    return (
+        *stating(
+            "employer_is_member",
+            False,
+            r"employer\s+is(?:n't|\s+not)\s+(?:a\s+)?" + name_en + r"member",
+            r"(?:单位|公司|企业)(?:还?不是|并非|非)" + name_zh + r"(?:成员|会员)",
+        ),
+        *stating(
+            "employer_is_member",
+            True,
+            r"(?:work|working|employed|job|joined|hired|started)\b[^.;?!]{0,40}?\b" + name_en + r"member\s+"
+            r"(?:company|firm|enterprise)",
+            r"employer\s+is\s+(?:a\s+)?" + name_en + r"member",
+            r"(?:入职|就职|工作于|任职于?|受聘于?|在)[^。,;?]{0,15}?" + name_zh + r"(?:成员|会员)大?(?:企业|单位|公司)",
+            name_zh + r"(?:成员|会员)大?(?:企业|单位|公司)的?(?:员工|工作|上班|任职|就职)",
+        ),
+        *stating(
+            "member_status",
+            False,
+            r"(?:not|isn'?t|aren'?t|never)\s+(?:yet\s+|been\s+)?" + member_en,
+            r"non-members?|haven'?t\s+joined" + joined_en,
+            r"(?:还?不是|并非|非|尚未成为|还没有?成为|没有?加入|未加入|还没有?加入)" + member_zh,
+            r"预备会员",
+        ),
+        *stating(
+            "member_status",
+            True,
+            r"(?:we(?:'re| are)|we(?:'ve| have) (?:joined|become)|already)\s+" + member_en,
+            r"member(?:ship)?\s+(?:number|no\.?|id)\b|会员编号",
+            r"(?:是|已经?是|已经?(?:加入|成为))" + member_zh,
+            *joined,
+        ),
+    )
+
+
 def _place_rules(places: Places) -> tuple[Rule, ...]:
     """Where the company is: "in Zhangjiang", "not in Pudong", "注册在昆山"; none without a district to judge."""
     if not places.district:
@@ -280,7 +292,12 @@ class FactReader:
     def __init__(self, vocabulary: Vocabulary | None = None) -> None:
         vocabulary = vocabulary or Vocabulary()
         sectors = [stating("sector", sector, sector_pattern(words)) for sector, words in vocabulary.sectors.items()]
-        self.rules = (*FIXED, *_place_rules(vocabulary.places), *(rule for rules in sectors for rule in rules))
+        self.rules = (
+            *FIXED,
+            *_member_rules(vocabulary.programme),
+            *_place_rules(vocabulary.places),
+            *(rule for rules in sectors for rule in rules),
+        )
 
     def read(self, text: str, today: date | None = None) -> Facts:
         """The facts `text` states, in English or Chinese."""

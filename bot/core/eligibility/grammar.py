@@ -34,8 +34,6 @@ ZH_FOUNDED = r"(?:成立|注册|创立|创办)"
 COMPANY = r"(?:company|startup|start-up|firm|business|venture|enterprise)"
 PEOPLE = r"(?:people|ppl|employees|staff|persons|workers|ftes?|team members|heads)"
 RD = r"(?:r\s*&\s*d|research(?: and development)?)"
-MEMBER_EN = r"(?:an?\s+)?(?:goi\s+)?(?:sme\s+)?members?\b"
-MEMBER_ZH = r"(?:goi)?的?(?:中小企业)?会员"
 HOME_EN = r"(?:a\s+|an\s+|any\s+|my\s+|our\s+)?(?:home|flat|apartment|house|property)"
 
 # Words that follow "in" but name no place.
