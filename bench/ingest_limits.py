@@ -32,11 +32,20 @@ ROOT = Path(__file__).resolve().parents[1]
 LIMIT_MB = 600
 POLICY = "# Rent subsidy\n\nA doctor receives RMB {amount} a month for at most 24 months.\n"
 QUERIES = ("rent subsidy for a doctor", "Lathe 17 fee", "博士租房补贴")
+# What issue 13 measured before this work, shown beside each case.
+BASELINE = {
+    "listing": "1.7 GB after 1 min and growing; ~40 min projected (265 chunks/s, 3 views a row)",
+    "policies": "not measured",
+    "reingest": "14.3 s whole process (load 7-13)",
+    "kill": "small case only (tests/test_faults.py)",
+}
 
 
 def ingest_process(folder: Path, data: Path, *flags: str, kill_after: float | None = None) -> dict[str, Any]:
-    """Run `ingest.py FOLDER --json` and measure it: wall seconds, its own peak RSS, exit code, summary."""
+    """Run `ingest.py FOLDER --json` and measure it: wall seconds, its own peak RSS, exit code, summary. Listings
+    are embedded one view a row whatever their size, so a short listing's figures extrapolate to a long one's."""
     env = {**os.environ, "DATA_DIR": str(data), "EMBEDDING_PROVIDER": "local", "LOG_LEVEL": "WARNING"}
+    env["INGEST_LEAN_LISTING_BYTES"] = "0"
     command = [sys.executable, str(ROOT / "ingest.py"), str(folder), "--json", *flags]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
@@ -50,6 +59,8 @@ def ingest_process(folder: Path, data: Path, *flags: str, kill_after: float | No
     return {
         "seconds": round(time.perf_counter() - started, 1),
         "rss_mb": round(usage.ru_maxrss / 1024),  # KiB on Linux
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),  # what the run cost whatever else the machine ran
+        "load": round(os.getloadavg()[0], 1),
         "exit": child.returncode,
         "summary": summary,
     }
@@ -87,12 +98,13 @@ def _answers(data: Path) -> list[list[tuple[str, str]]]:
     return [[(p.source_key, p.text) for p in searcher.search(q, k=3)] for q in QUERIES]
 
 
-def _row(table: Table, case: str, run: dict[str, Any], target: str, met: bool, note: str = "") -> None:
+def _row(table: Table, case: str, run: dict[str, Any], target: str, met: bool, note: str, baseline: str) -> None:
     summary = run["summary"]
     reason = "; ".join(f"{f['path']}: {f['reason']}" for f in summary.get("failed", []))
     own = summary.get("seconds", "")
-    cells = (case, run["seconds"], own, run["rss_mb"], run["exit"], target, "met" if met else "MISSED", note or reason)
-    table.add_row(*map(str, cells))
+    verdict = "met" if met else "MISSED"
+    cells = (case, run["seconds"], own, run["cpu_s"], run["rss_mb"], run["load"], run["exit"], target, verdict)
+    table.add_row(*map(str, cells), note or reason, BASELINE[baseline])
 
 
 def _many(work: Path, files: int, table: Table) -> None:
@@ -108,12 +120,13 @@ def _many(work: Path, files: int, table: Table) -> None:
         "<= 600 MB",
         run["rss_mb"] <= LIMIT_MB,
         f"{run['summary'].get('chunks')} chunks",
+        "policies",
     )
     changed = folder / "policy-0001.txt"
     changed.write_text(changed.read_text(encoding="utf-8") + "\nAmended: applications close on 20 December.\n")
     again = ingest_process(folder, data)
     ok = again["seconds"] <= 3 and again["summary"].get("updated") == [changed.name]
-    _row(table, "  re-ingest, one file changed", again, "<= 3 s whole process", ok)
+    _row(table, "  re-ingest, one file changed", again, "<= 3 s whole process", ok, "", "reingest")
 
 
 def _long(work: Path, rows: int, kill: bool, table: Table) -> None:
@@ -129,12 +142,13 @@ def _long(work: Path, rows: int, kill: bool, table: Table) -> None:
         killed = ingest_process(folder, data, kill_after=moment)
         same = _answers(data) == before and (data / "index" / "current.json").read_bytes() == pointer
         note = f"killed at {moment:.0f} s; served index answers {'exactly as before' if same else 'DIFFERENTLY'}"
-        _row(table, "  kill -9 mid-ingest", killed, "answers unchanged", same, note)
+        _row(table, "  kill -9 mid-ingest", killed, "answers unchanged", same, note, "kill")
     run = ingest_process(folder, data)
     rate = rows / run["seconds"]
     ok = run["rss_mb"] <= LIMIT_MB and run["seconds"] <= 15 * 60
-    note = f"{rate:.0f} rows/s; {run['summary'].get('chunks')} chunks"
-    _row(table, f"{rows:,}-row listing", run, "<= 600 MB, 15 min", ok, note)
+    summary = run["summary"]
+    note = f"{rate:.0f} rows/s; {summary.get('chunks')} chunks, {summary.get('embedded')} embedded"
+    _row(table, f"{rows:,}-row listing", run, "<= 600 MB, 15 min", ok, note, "listing")
 
 
 def run_limits(rows: int, policies: int, *, kill: bool) -> int:
@@ -142,13 +156,15 @@ def run_limits(rows: int, policies: int, *, kill: bool) -> int:
     table = Table(
         title=f"Ingest limits, whole ingest.py processes (load average {os.getloadavg()[0]:.1f}, 2 cores shared)"
     )
-    for column in ("case", "wall s", "ingest s", "peak RSS MB", "exit", "target", "", "notes"):
-        table.add_column(column, justify="left" if column in ("case", "target", "notes") else "right")
+    columns = ("case", "wall s", "ingest s", "CPU s", "peak RSS MB", "load", "exit", "target", "", "notes", "baseline")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("case", "target", "notes", "baseline") else "right")
     with tempfile.TemporaryDirectory(prefix="bench-limits-") as tmp:
         work = Path(tmp)
         if policies:
             _many(work, policies, table)
         if rows:
             _long(work, rows, kill, table)
-    Console(width=160).print(table)
+    table.caption = "load = 1-minute load average when the run ended; CPU s = the process's own user + system time"
+    Console(width=200).print(table)
     return 0

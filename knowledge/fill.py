@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 # (stage or file, done, total; 0 when the total is not known)
 Progress = Callable[[str, int, int], None]
-EMBED_BATCH = 256
+# Entries per embedder call and Chroma add: enough short rows to fill the encoder's token budget
+# (knowledge.embeddings.TOKEN_BUDGET), few enough that memory stays bounded by the batch.
+EMBED_BATCH = 512
 LOG_EVERY_SECONDS = 10.0
 
 
