@@ -19,7 +19,7 @@ from knowledge.reading import LoadError
 from knowledge.rules import is_rule_file, rule_documents
 from knowledge.settings import LEAN_LISTING_BYTES, MAX_SHRINK
 from knowledge.split import split_document
-from knowledge.store import IndexInfo, KnowledgeStore, new_generation_name, utc_now
+from knowledge.store import IndexedFile, IndexInfo, KnowledgeStore, new_generation_name, utc_now
 from knowledge.suspicious import addressed_to_assistant
 from knowledge.tabular import estimate_rows
 
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # would mix two ways of reading.
 READING = 3
 COPY_BATCH = 1000
+COPY_SOURCES = 100  # files per `$in` filter when copying or deleting
 INDEX_PAGE = 10_000
 # Tables whose rows get one embedding view each when the file is big (see `LEAN_LISTING_BYTES`).
 FILES_STAGE = "files"  # the progress line counting files; the other names the file being read
@@ -52,20 +53,39 @@ def _chunks_of(file: SourceFile) -> Iterator[Document]:
         raise LoadError(file.path, "no text found")
 
 
-def _indexed_files(collection: Collection) -> dict[str, tuple[str, list[str]]]:
-    """source -> (file hash, chunk ids) of what a generation holds, read a page at a time."""
-    files: dict[str, tuple[str, list[str]]] = {}
+def _indexed_files(collection: Collection) -> dict[str, IndexedFile]:
+    """What a generation holds of each file, listed a page at a time: for an index built before manifests."""
+    files: dict[str, IndexedFile] = {}
     for offset in range(0, collection.count(), INDEX_PAGE):
         got = collection.get(include=["metadatas"], limit=INDEX_PAGE, offset=offset)
-        for chunk, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-            files.setdefault(str(meta["source"]), (str(meta["file_hash"]), []))[1].append(chunk)
+        for entry, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            empty = IndexedFile(digest=str(meta["file_hash"]), chunks=0, entries=0)
+            found = files.setdefault(str(meta["source"]), empty)
+            found.entries += 1
+            found.chunks += not is_view(entry)
     return files
 
 
-def _copy(old: Collection, new: Collection, ids: list[str]) -> None:
-    for start in range(0, len(ids), COPY_BATCH):
-        got = old.get(ids=ids[start : start + COPY_BATCH], include=["embeddings", "documents", "metadatas"])
-        new.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
+def _copy(old: Collection, new: Collection, sources: list[str]) -> None:
+    """Copy the entries of `sources` from one generation into another, a page at a time."""
+    include = ["embeddings", "documents", "metadatas"]
+    for start in range(0, len(sources), COPY_SOURCES):
+        where = {"source": {"$in": sources[start : start + COPY_SOURCES]}}
+        offset = 0
+        while (got := old.get(where=where, include=include, limit=COPY_BATCH, offset=offset))["ids"]:  # type: ignore[arg-type]
+            new.add(
+                ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"]
+            )
+            offset += len(got["ids"])
+
+
+def _manifest(files: list[SourceFile], filled: list[Filled]) -> dict[str, IndexedFile]:
+    """What the files just read put in the generation; a file that failed put nothing."""
+    return {
+        file.rel: IndexedFile(digest=file.digest, chunks=done.chunks, entries=done.entries)
+        for file, done in zip(files, filled, strict=True)
+        if done.entries
+    }
 
 
 def _noop(stage: str, done: int, total: int) -> None:  # noqa: ARG001 - Progress signature
@@ -130,7 +150,8 @@ class Ingest:
         )
         return report
 
-    def _previous(self, rebuild: bool) -> tuple[Collection | None, dict[str, tuple[str, list[str]]]]:
+    def _previous(self, rebuild: bool) -> tuple[str | None, dict[str, IndexedFile]]:
+        """The published generation to build on, and what it holds of each file (its manifest, else listed)."""
         info = self.store.current()
         if info is None or rebuild:
             return None, {}
@@ -144,8 +165,8 @@ class Ingest:
                 READING,
             )
             return None, {}
-        collection = self.store.open(info.generation)
-        return collection, _indexed_files(collection)
+        indexed = self.store.manifest(info.generation)
+        return info.generation, indexed if indexed is not None else _indexed_files(self.store.open(info.generation))
 
     def _run(
         self,
@@ -159,15 +180,9 @@ class Ingest:
     ) -> None:
         files = discover(sources, report)
         old, indexed = self._previous(rebuild)
-        keep_ids: list[str] = []
-        todo: list[SourceFile] = []
-        for file in files:
-            previous = indexed.get(file.rel)
-            if previous and previous[0] == file.digest:
-                report.unchanged.append(file.rel)
-                keep_ids.extend(previous[1])
-            else:
-                todo.append(file)
+        todo = [file for file in files if (found := indexed.get(file.rel)) is None or found.digest != file.digest]
+        keep = {file.rel: indexed[file.rel] for file in files if file not in todo}
+        report.unchanged = list(keep)
         present = {f.rel for f in files}
         report.removed = sorted(rel for rel in indexed if rel not in present)
         current = self.store.current()
@@ -177,7 +192,7 @@ class Ingest:
             report.sources,
             report.curated_digest,
         )
-        kept = sum(not is_view(i) for i in keep_ids)
+        kept = sum(f.chunks for f in keep.values())
         if dry_run or not (todo or report.removed or moved):
             report.chunks = kept + sum(
                 self._read(file, indexed, report, None, (n, len(todo))).chunks for n, file in enumerate(todo, 1)
@@ -185,12 +200,10 @@ class Ingest:
             return
         generation = new_generation_name()
         try:
-            new = self.store.create(generation)
-            if old is not None and keep_ids:
-                _copy(old, new, keep_ids)
+            new = self._begin(old, generation, indexed, keep)
             filled = [self._read(file, indexed, report, new, (n, len(todo))) for n, file in enumerate(todo, 1)]
             report.chunks = kept + sum(f.chunks for f in filled)
-            expected = len(keep_ids) + sum(f.entries for f in filled)
+            expected = sum(f.entries for f in keep.values()) + sum(f.entries for f in filled)
             if new.count() != expected:
                 raise RuntimeError(f"index has {new.count()} entries, expected {expected}")
             refused = self._refusal(current, report, strict=strict, allow_shrink=allow_shrink)
@@ -199,16 +212,34 @@ class Ingest:
                     _refuse(report, refused)
                 self.store.discard(generation)
                 return
+            self.store.save_manifest(generation, keep | _manifest(todo, filled))
         except BaseException:
             self.store.discard(generation)
             raise
         self._publish(generation, report, files=len(present) - len(report.failed))
         report.embedded = sum(f.chunks for f in filled)
 
+    def _begin(
+        self, old: str | None, generation: str, indexed: dict[str, IndexedFile], keep: dict[str, IndexedFile]
+    ) -> Collection:
+        """The new generation, holding the unchanged files' entries already. When most of the published one is kept it
+        is copied whole, files and index, and the rest deleted from the copy: nothing is read back or re-indexed."""
+        if old is not None and 2 * sum(f.entries for f in keep.values()) >= sum(f.entries for f in indexed.values()):
+            new = self.store.clone(old, generation)
+            if new is not None:
+                stale = sorted(set(indexed) - set(keep))
+                for start in range(0, len(stale), COPY_SOURCES):
+                    new.delete(where={"source": {"$in": stale[start : start + COPY_SOURCES]}})
+                return new
+        new = self.store.create(generation)
+        if old is not None and keep:
+            _copy(self.store.open(old), new, list(keep))
+        return new
+
     def _read(
         self,
         file: SourceFile,
-        indexed: dict[str, tuple[str, list[str]]],
+        indexed: dict[str, IndexedFile],
         report: IngestReport,
         into: Collection | None,
         position: tuple[int, int],

@@ -25,7 +25,7 @@ import httpx
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from knowledge.settings import Settings
 
@@ -49,6 +49,18 @@ class IndexInfo(BaseModel):
     reading: int = 1  # how files were read and split (knowledge.indexing.READING); 1 in an index that did not say
 
 
+class IndexedFile(BaseModel):
+    """What a generation holds of one file: the digest it was read with, its chunks and its entries (with views)."""
+
+    digest: str
+    chunks: int
+    entries: int
+
+
+_MANIFEST = TypeAdapter(dict[str, IndexedFile])
+MANIFEST_FILE = "ingest-manifest.json"
+
+
 def _chroma_settings() -> ChromaSettings:
     return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
 
@@ -64,6 +76,9 @@ class _Backend(Protocol):
     def collection(self, generation: str, *, create: bool = False) -> Collection: ...
     def generations(self) -> list[str]: ...
     def drop(self, generation: str) -> None: ...
+    def clone(self, source: str, target: str) -> bool: ...
+    def read_manifest(self, generation: str) -> bytes | None: ...
+    def write_manifest(self, generation: str, data: bytes) -> None: ...
 
 
 class _EmbeddedBackend:
@@ -107,6 +122,25 @@ class _EmbeddedBackend:
 
     def drop(self, generation: str) -> None:
         shutil.rmtree(self.root / generation, ignore_errors=True)
+
+    def clone(self, source: str, target: str) -> bool:
+        shutil.copytree(self.root / source, self.root / target)
+        return True
+
+    def read_manifest(self, generation: str) -> bytes | None:
+        try:
+            return (self.root / generation / MANIFEST_FILE).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_manifest(self, generation: str, data: bytes) -> None:
+        path = self.root / generation / MANIFEST_FILE
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
 
 
 class _ServerBackend:
@@ -158,6 +192,15 @@ class _ServerBackend:
 
     def drop(self, generation: str) -> None:
         self.client.delete_collection(f"{self.prefix}-{generation}")
+
+    def clone(self, source: str, target: str) -> bool:  # noqa: ARG002 - a server copies no collection whole
+        return False
+
+    def read_manifest(self, generation: str) -> bytes | None:  # noqa: ARG002 - ingest lists the collection instead
+        return None
+
+    def write_manifest(self, generation: str, data: bytes) -> None:  # noqa: ARG002 - see read_manifest
+        return None
 
 
 class _Reachable:
@@ -222,6 +265,24 @@ class KnowledgeStore:
     def create(self, generation: str) -> Collection:
         """Create an empty generation to fill; invisible to readers until published."""
         return self._backend.collection(generation, create=True)
+
+    def clone(self, source: str, target: str) -> Collection | None:
+        """A new generation holding a copy of `source` (files copied, nothing re-indexed), or None when the backend
+        cannot copy one whole (a server)."""
+        return self._backend.collection(target) if self._backend.clone(source, target) else None
+
+    def manifest(self, generation: str) -> dict[str, IndexedFile] | None:
+        """What each file put in `generation`, as its ingest recorded it; None when it was not recorded."""
+        raw = self._backend.read_manifest(generation)
+        try:
+            return _MANIFEST.validate_json(raw) if raw else None
+        except ValidationError:
+            log.warning("unreadable ingest manifest in generation %s: listing the index instead", generation)
+            return None
+
+    def save_manifest(self, generation: str, files: dict[str, IndexedFile]) -> None:
+        """Record what each file put in an unpublished generation, so the next ingest need not list the index."""
+        self._backend.write_manifest(generation, _MANIFEST.dump_json(files))
 
     def publish(self, info: IndexInfo) -> None:
         """Make `info` the generation every reader sees, then drop the ones no reader needs."""
