@@ -232,3 +232,39 @@ def test_an_index_read_by_an_older_version_is_rebuilt_not_mixed(settings, embedd
     assert sorted(again.added) == sorted(first.added) and not again.unchanged and again.published
     assert make_store(settings).current().reading == READING  # type: ignore[union-attr]
     assert _ingest(settings, embeddings, corpus).unchanged  # and then incremental again
+
+
+def _served(settings: Settings) -> tuple[str, list[str]]:
+    store = make_store(settings)
+    generation = store.current().generation  # type: ignore[union-attr]
+    return generation, sorted(store.open(generation).get(include=["documents"])["documents"])
+
+
+@pytest.mark.parametrize(
+    "changed", [["policies/vouchers.md"], ["policies/vouchers.md", "resources/equipment.csv"]], ids=["one", "most"]
+)
+def test_a_reingest_builds_on_the_served_index_without_touching_it(settings, embeddings, corpus, changed):
+    _ingest(settings, embeddings, corpus)
+    before = _served(settings)
+    for rel in changed:
+        path = corpus / rel
+        path.write_text(path.read_text(encoding="utf-8").replace("RMB", "CNY"), encoding="utf-8")
+    report = _ingest(settings, embeddings, corpus)
+    assert sorted(report.updated) == changed and report.published
+    store = make_store(settings)
+    assert sorted(store.open(before[0]).get(include=["documents"])["documents"]) == before[1]  # the old one unchanged
+    after = _served(settings)[1]
+    assert len(after) == len(before[1]) and not any("RMB 186,400" in text for text in after)
+    assert any("CNY 186,400" in text for text in after) and any("3,400" in text for text in after)
+    assert any("RMB 780" in text for text in after) == ("resources/equipment.csv" not in changed)
+    assert _top_sources(settings, embeddings, "NMR spectrometer hourly fee")[0] == "resources/equipment.csv#2"
+
+
+def test_an_index_without_a_manifest_is_still_reingested_incrementally(settings, embeddings, corpus):
+    first = _ingest(settings, embeddings, corpus)
+    (settings.data_dir / "index" / first.generation / "ingest-manifest.json").unlink()  # type: ignore[operator]
+    (corpus / "resources" / "equipment.csv").write_text(EQUIPMENT.replace("780", "820"), encoding="utf-8")
+    report = _ingest(settings, embeddings, corpus)
+    assert report.updated == ["resources/equipment.csv"] and len(report.unchanged) == 2
+    assert report.chunks == first.chunks and report.embedded == 2  # its two rows
+    assert _ingest(settings, embeddings, corpus).unchanged  # the new generation has its manifest again
