@@ -177,3 +177,22 @@ def test_outage_refuses_politely_then_recovers_without_restart(
     assert assistant.answer_extractive(CHIP).sources[0].path == CHIP_SOURCE
     back = started_during_outage.answer_extractive(HOUSING)
     assert back.answered and "3,400" in back.answer
+
+
+def test_a_changed_file_on_the_server_keeps_the_others_without_reembedding(
+    chroma: ChromaServer, tmp_path: Path, local_embeddings: LocalEmbeddings
+) -> None:
+    settings = make_settings(
+        tmp_path / "data", chroma_host="127.0.0.1", chroma_port=chroma.port, collection_prefix="chg"
+    )
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "vouchers.md").write_text(VOUCHERS, encoding="utf-8")
+    (folder / "cryo.md").write_text(CRYO, encoding="utf-8")
+    Ingest(make_store(settings), local_embeddings).run([folder])
+    (folder / "cryo.md").write_text(CRYO.replace("9,800", "10,200"), encoding="utf-8")
+    report = Ingest(make_store(settings), local_embeddings).run([folder])
+    assert report.updated == ["cryo.md"] and report.unchanged == ["vouchers.md"] and report.embedded == 1
+    searcher = HybridSearcher(make_store(settings), local_embeddings, refresh_seconds=0)
+    assert "10,200" in searcher.search("cryo-EM daily fee", k=1)[0].text
+    assert "186,400" in searcher.search("innovation vouchers per year", k=1)[0].text
