@@ -123,6 +123,27 @@ announcements = Table(
     Column("done", Boolean, nullable=False, default=False),
 )
 
+# Curated answers staff saved from the chat or imported (issue 14): served like curated.yaml entries by every
+# replica. `revisions` holds one counter per table whose rows replicas cache: bumped in the same transaction as
+# any change to them, read before each question (one primary-key lookup).
+saved_answers = Table(
+    "saved_answers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("language", String(8), nullable=False),  # the answer's
+    Column("alternatives", JSON, nullable=False, default=list),  # other phrasings of the question, either language
+    Column("saved_by", Text, nullable=False),
+    Column("at", String(32), nullable=False),
+)
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("revision", Integer, nullable=False),
+)
+
 
 def now() -> str:
     """The time to store in an `at` column."""
@@ -156,14 +177,24 @@ def connect(url: str) -> Engine:
     return engine
 
 
+def _insert(engine: Engine) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
 def upsert(engine: Engine, table: Table, **values: object) -> Insert:
     """INSERT `values`, or UPDATE the other columns of the row with the same primary key."""
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
+    statement = _insert(engine)(table).values(**values)
     keys = [column.name for column in table.primary_key]
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in values if name not in keys}
     )
+
+
+def count_revision(engine: Engine, name: str) -> Insert:
+    """Add one to the `revisions` counter `name` (created at 1)."""
+    statement = _insert(engine)(revisions).values(name=name, revision=1)
+    return statement.on_conflict_do_update(index_elements=["name"], set_={"revision": revisions.c.revision + 1})
 
 
 def database_url(settings: Settings) -> str:

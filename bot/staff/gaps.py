@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
     from rich.table import Table
 
+    from bot.conversation.records import Records
+    from bot.core.assistant import Assistant
     from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -137,30 +140,36 @@ def _csv(groups: list[GapGroup]) -> str:
     return out.getvalue()
 
 
-def load_groups(settings: Settings, days: int, event: str | None, recheck_now: bool = True) -> list[GapGroup]:
-    """The grouped gaps from the bot's database, each re-asked against the current index when `recheck_now`."""
-    import asyncio
+async def grouped_gaps(
+    records: Records, assistant: Assistant, days: int, event: str | None, recheck_now: bool = True
+) -> list[GapGroup]:
+    """The gaps recorded since `days` ago (at `event`) grouped with the assistant's model; each group re-asked
+    against the current index and saved answers when `recheck_now`."""
+    gaps = await asyncio.to_thread(records.gaps, days, event)
+    groups = await asyncio.to_thread(group_gaps, gaps, assistant.searcher.embeddings)
+    if recheck_now and groups:
 
+        async def answered(question: str) -> bool:
+            return (await asyncio.to_thread(assistant.answer_extractive, question)).answered
+
+        await recheck(groups, answered)
+    return groups
+
+
+def load_groups(settings: Settings, days: int, event: str | None, recheck_now: bool = True) -> list[GapGroup]:
+    """The grouped gaps from the bot's database, each re-asked (without the LLM) when `recheck_now`."""
     from bot.conversation.records import Records
+    from bot.conversation.saved_answers import SavedAnswers
     from bot.conversation.tables import connect, database_url
     from bot.core.components import build_assistant
-    from knowledge.embeddings import make_embeddings
 
     records = Records(connect(database_url(settings)))
     try:
-        gaps = records.gaps(days=days, event=event)
+        assistant = build_assistant(settings)
+        assistant.use_saved(SavedAnswers(records.engine))
+        return asyncio.run(grouped_gaps(records, assistant, days, event, recheck_now))
     finally:
         records.close()
-    embeddings = make_embeddings(settings)
-    groups = group_gaps(gaps, embeddings)
-    if recheck_now and groups:
-        assistant = build_assistant(settings, embeddings)
-
-        async def answered(question: str) -> bool:
-            return (await assistant.answer(question)).answered
-
-        asyncio.run(recheck(groups, answered))
-    return groups
 
 
 def run_gaps(settings: Settings, days: int, event: str | None, output: str) -> int:
