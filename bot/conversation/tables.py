@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Engine,
     ForeignKey,
     Integer,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     make_url,
     text,
 )
@@ -26,6 +29,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from knowledge.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DATABASE_FILE = "telegram.sqlite3"  # the bot's state when DATABASE_URL is unset (the name predates other channels)
 
@@ -64,6 +69,7 @@ handoffs = Table(
     Column("language", String(8), nullable=False),
     Column("who", Text, nullable=False),
     Column("at", String(32), nullable=False),
+    Column("question_id", Integer),  # the question the user was handed over on (a knowledge gap); added in issue 14
 )
 chats = Table(
     "chats",
@@ -174,7 +180,20 @@ def connect(url: str) -> Engine:
             # Replicas starting together would race to create the same tables; one at a time, the rest find them.
             connection.execute(text("SELECT pg_advisory_xact_lock(72002)"))
         metadata.create_all(connection)
+        _add_new_columns(connection)
     return engine
+
+
+def _add_new_columns(connection: Connection) -> None:
+    """Columns added to a table after databases were made with it: nullable ones, added in place."""
+    present = inspect(connection)
+    for table in metadata.sorted_tables:
+        have = {column["name"] for column in present.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and column.nullable:
+                kind = column.type.compile(connection.dialect)
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                log.info("database: added column %s.%s", table.name, column.name)
 
 
 def _insert(engine: Engine) -> Any:

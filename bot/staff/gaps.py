@@ -1,4 +1,5 @@
-"""Knowledge gaps: questions the bot did not answer or that got 👎, grouped by meaning, biggest group first."""
+"""Knowledge gaps: questions the bot did not answer, that got 👎 or were handed to staff, grouped by meaning, biggest
+group first."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class GapGroup(BaseModel):
     last_asked: str
     unanswered: int
     disliked: int
+    handed_off: int
     reply_mode: str
     sources: list[str]
     answered_now: bool | None = None  # None: not re-asked
@@ -85,6 +87,7 @@ def _group(members: list[list[Gap]]) -> GapGroup:
         last_asked=latest.at,
         unanswered=sum(not gap.answered for gap in flat),
         disliked=sum(gap.disliked for gap in flat),
+        handed_off=sum(gap.handed_off for gap in flat),
         reply_mode=latest.mode,
         sources=latest.sources,
     )
@@ -131,12 +134,23 @@ def _csv(groups: list[GapGroup]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
-        ["question", "times", "last_asked", "unanswered", "disliked", "answered_now", "phrasings", "sources"]
+        [
+            "question",
+            "times",
+            "last_asked",
+            "unanswered",
+            "disliked",
+            "handed_off",
+            "answered_now",
+            "phrasings",
+            "sources",
+        ]
     )
     for g in groups:
         now = "" if g.answered_now is None else str(g.answered_now).lower()
         phrasings, sources = " | ".join(g.phrasings), " | ".join(g.sources)
-        writer.writerow([g.question, g.count, g.last_asked, g.unanswered, g.disliked, now, phrasings, sources])
+        counts = [g.count, g.last_asked, g.unanswered, g.disliked, g.handed_off]
+        writer.writerow([g.question, *counts, now, phrasings, sources])
     return out.getvalue()
 
 
