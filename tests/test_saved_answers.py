@@ -141,7 +141,7 @@ def test_a_spreadsheet_with_bad_rows_imports_nothing_and_names_every_bad_row(
     assert "row 3: answer: String should have at least 1 character" in error
     assert "row 4: question 'when is the office  open?' is already saved" in error
     assert f"row 5: question {PARKING!r} is already in row 2" in error
-    assert "row 6: answer: String should have at most 4000 characters" in error
+    assert "row 6: answer: String should have at most 4096 characters" in error
     assert [a.question for a in SavedAnswers(connect(url)).all()] == ["When is the office open?"]
     assert _run(url, tmp_path, "import", str(_sheet(tmp_path, [["Q", "A"], ["x", "y"]]))) == 1
     assert "no question or answer column in the first row (it has: Q, A)" in capsys.readouterr().err

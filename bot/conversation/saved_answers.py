@@ -16,7 +16,7 @@ from knowledge.language import Language, detect_language
 log = logging.getLogger(__name__)
 
 MAX_QUESTION = 1000  # characters, as a question the bot takes (bot.core.assistant.MAX_QUESTION_CHARS)
-MAX_ANSWER = 4000  # characters: one Telegram message
+MAX_ANSWER = 4096  # characters: one Telegram message, the longest reply staff can write there
 
 
 class NewAnswer(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.conversation.saved_answers import NewAnswer, SavedAnswer
+from bot.staff.gaps import wording
 from knowledge.reading import LoadError
 from knowledge.tabular import csv_rows, xlsx_sheets
 
@@ -81,7 +82,7 @@ def read_sheet(path: Path, known: Iterable[str] = ()) -> list[NewAnswer]:
     at = _positions(path, header[1])
     pairs: list[NewAnswer] = []
     problems: list[str] = []
-    seen = {" ".join(q.lower().split()): "already saved" for q in known}
+    seen = {wording(q): "already saved" for q in known}
     for number, cells in rows:
         if not any(cells):
             continue
@@ -90,7 +91,7 @@ def read_sheet(path: Path, known: Iterable[str] = ()) -> list[NewAnswer]:
         except ValidationError as exc:
             problems.append(f"row {number}: {_problem(exc)}")
             continue
-        same = " ".join(pair.question.lower().split())
+        same = wording(pair.question)
         if same in seen:
             problems.append(f"row {number}: question {pair.question!r} is {seen[same]}")
         seen.setdefault(same, f"already in row {number}")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from bot.conversation.records import Gap
+from bot.core.models import Answer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,6 +42,7 @@ class GapGroup(BaseModel):
     handed_off: int
     reply_mode: str
     sources: list[str]
+    disliked_sources: list[str]  # of the answers that got 👎
     answered_now: bool | None = None  # None: not re-asked
 
 
@@ -69,11 +71,16 @@ def cluster(vectors: np.ndarray, threshold: float = SAME_MEANING) -> list[int]:
     return labels
 
 
+def wording(question: str) -> str:
+    """A question with case and spacing ignored: two that differ only there are one wording."""
+    return " ".join(question.lower().split())
+
+
 def _distinct(gaps: list[Gap]) -> dict[str, list[Gap]]:
     """Gaps by their normalised wording, most asked wording first: each wording is embedded once."""
     by_text: dict[str, list[Gap]] = {}
     for gap in gaps:
-        by_text.setdefault(" ".join(gap.question.lower().split()), []).append(gap)
+        by_text.setdefault(wording(gap.question), []).append(gap)
     return dict(sorted(by_text.items(), key=lambda item: -len(item[1])))
 
 
@@ -88,6 +95,7 @@ def _group(members: list[list[Gap]]) -> GapGroup:
         unanswered=sum(not gap.answered for gap in flat),
         disliked=sum(gap.disliked for gap in flat),
         handed_off=sum(gap.handed_off for gap in flat),
+        disliked_sources=sorted({path for gap in flat if gap.disliked for path in gap.sources}),
         reply_mode=latest.mode,
         sources=latest.sources,
     )
@@ -106,10 +114,18 @@ def group_gaps(gaps: list[Gap], embeddings: Embeddings, threshold: float = SAME_
     return sorted(recent_first, key=lambda group: -group.count)
 
 
-async def recheck(groups: list[GapGroup], answer: Callable[[str], Awaitable[bool]]) -> None:
-    """Re-ask each group's question against the current index and note whether it is answered now."""
+def fixed(group: GapGroup, answer: Answer) -> bool:
+    """Whether the answer a group's question gets now closes the gap: answered, and not only from documents whose
+    answer got 👎 (the same confident answer again is no fix)."""
+    bad, used = set(group.disliked_sources), {source.path for source in answer.sources}
+    return answer.answered and (answer.curated or not bad or not used <= bad)
+
+
+async def recheck(groups: list[GapGroup], assistant: Assistant) -> None:
+    """Re-ask each group's question against the current index and saved answers (quotes, no LLM: cheap, and what
+    the documents hold decides) and note whether it is answered now."""
     for group in groups:
-        group.answered_now = await answer(group.question)
+        group.answered_now = fixed(group, await asyncio.to_thread(assistant.answer_extractive, group.question))
     log.info("gaps: %d of %d groups answered now", sum(bool(g.answered_now) for g in groups), len(groups))
 
 
@@ -161,12 +177,8 @@ async def grouped_gaps(
     against the current index and saved answers when `recheck_now`."""
     gaps = await asyncio.to_thread(records.gaps, days, event)
     groups = await asyncio.to_thread(group_gaps, gaps, assistant.searcher.embeddings)
-    if recheck_now and groups:
-
-        async def answered(question: str) -> bool:
-            return (await asyncio.to_thread(assistant.answer_extractive, question)).answered
-
-        await recheck(groups, answered)
+    if recheck_now:
+        await recheck(groups, assistant)
     return groups
 
 
