@@ -73,6 +73,12 @@ async def test_a_staff_reply_saved_as_answer_closes_the_gap_on_every_replica_unt
             "Saved as answer 1, with 2 phrasings of the question; /answers lists and removes answers."
         )
         assert saved.buttons == [], "saved once: the button goes"
+        tg.send(admin, "Bikes go in the rack by the door.", chat=tg.chats[STAFF_CHAT], reply_to=note.message_id)
+        second = await tg.wait_for(lambda: len(tg.sent(STAFF_CHAT)) > 2 and tg.sent(STAFF_CHAT)[2])
+        kept = await _pressed(tg, admin, second, second.button("💾 Save as answer"), edits=1)
+        assert kept.text.endswith(
+            "This question is already saved as answer 1; remove that one with /answers to save another."
+        )
 
         [pinned] = await ask(tg, tg.user(305, "Ann"), PARKING)  # the same question, from someone else
         assert pinned.text.startswith("📌 Answer prepared by") and REPLY in pinned.text

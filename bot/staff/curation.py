@@ -55,20 +55,24 @@ def answers_page(answers: SavedAnswers, page: int) -> Page[SavedAnswer]:
 
 async def save_reply(
     records: Records, answers: SavedAnswers, assistant: Assistant, note_id: int, reply: str, saved_by: str
-) -> SavedAnswer | None:
+) -> tuple[SavedAnswer, bool] | None:
     """Save a staff reply to the hand-off posted as `note_id` as the answer to the user's question, with the other
-    phrasings of its gap group as alternatives; None when the hand-off names no question."""
+    phrasings of its gap group as alternatives: the saved answer, and False when the question already had one (kept,
+    so two staff pressing the button save it once); None when the hand-off names no question."""
     handoff = await asyncio.to_thread(records.handoff, note_id)
     question = (
         await asyncio.to_thread(records.question, handoff.question_id) if handoff and handoff.question_id else None
     )
     if question is None:
         return None
-    groups = await grouped_gaps(records, assistant, GAP_DAYS, None, recheck_now=False)
     same = wording(question)
+    if existing := next((a for a in await asyncio.to_thread(answers.all) if wording(a.question) == same), None):
+        return existing, False
+    groups = await grouped_gaps(records, assistant, GAP_DAYS, None, recheck_now=False)
     group = next((g for g in groups if same in {wording(p) for p in g.phrasings}), None)
     others = [p for p in group.phrasings if wording(p) != same] if group else []
     new = NewAnswer(question=question, answer=reply, alternatives=others)
     answer_id = await asyncio.to_thread(answers.add, new, saved_by)
     log.info("hand-off %s saved as answer %s by %s", note_id, answer_id, saved_by)
-    return await asyncio.to_thread(answers.get, answer_id)
+    saved = await asyncio.to_thread(answers.get, answer_id)
+    return (saved, True) if saved is not None else None

@@ -155,5 +155,7 @@ async def save_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await query.answer(text(language, "tg_save_no_question"), show_alert=True)
         return
     await query.answer()
-    note = plain_message(language, "tg_saved", id=saved.id, phrasings=1 + len(saved.alternatives))
+    answer, new = saved
+    key = "tg_saved" if new else "tg_save_exists"
+    note = plain_message(language, key, id=answer.id, phrasings=1 + len(answer.alternatives))
     await query.edit_message_text(f"{query.message.text_html}\n{note}")  # the button goes: saved once

@@ -126,6 +126,7 @@ EN: dict[str, str] = {
     "tg_not_staff": "Sorry, this command is for {short} staff only.",
     "tg_save_button": "💾 Save as answer",
     "tg_saved": "Saved as answer {id}, with {phrasings} phrasings of the question; /answers lists and removes answers.",
+    "tg_save_exists": "This question is already saved as answer {id}; remove that one with /answers to save another.",
     "tg_save_no_question": "This hand-off has no recorded question, so there is nothing to save an answer for.",
     "tg_save_no_reply": "I can no longer see the reply to save; reply to the hand-off again.",
     "tg_gaps_title": "Knowledge gaps in the last {days} days: {groups} groups (page {page} of {pages})",

@@ -121,6 +121,7 @@ ZH: dict[str, str] = {
     "tg_not_staff": "抱歉，此命令仅供{short}工作人员使用。",
     "tg_save_button": "💾 保存为答案",
     "tg_saved": "已保存为答案 {id}，包含该问题的 {phrasings} 种问法；/answers 可查看和删除答案。",
+    "tg_save_exists": "这个问题已保存为答案 {id}；如要保存新的，请先用 /answers 删除它。",
     "tg_save_no_question": "这次转人工没有记录到问题，无法保存答案。",
     "tg_save_no_reply": "已看不到要保存的回复，请重新回复该转人工消息。",
     "tg_gaps_title": "最近{days}天的知识缺口：共{groups}组（第{page}/{pages}页）",
