@@ -56,8 +56,9 @@ def test_gaps_group_paraphrases_in_both_languages_biggest_first_and_recheck_them
     cup = groups[0]
     voucher, handed = (next(g for g in groups if g["question"] == q) for q in (VOUCHER, HANDED))
     assert sorted(cup["phrasings"]) == sorted(question for question, _ in WORLD_CUP)
-    assert cup["unanswered"] == 4 and cup["answered_now"] is False
+    assert cup["unanswered"] == 4 and cup["answered_now"] is False and cup["needs_document"] is True
     assert voucher["question"] == VOUCHER and voucher["disliked"] == 1 and voucher["answered_now"] is True
+    assert voucher["needs_document"] is False
     assert (handed["handed_off"], handed["unanswered"], handed["disliked"]) == (1, 0, 0)
     assert all("Who runs GOI?" not in g["phrasings"] for g in groups), "a liked answer is no gap"
 
@@ -68,7 +69,7 @@ def test_gaps_csv_and_table_show_the_same_groups(
     monkeypatch.setenv("COLUMNS", "250")
     assert run_gaps(gaps_settings, 7, "expo", "csv") == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [(row["times"], row["answered_now"]) for row in rows] == [("4", "false")], "only the expo's questions"
+    assert [(row["times"], row["answered_now"], row["needs_document"]) for row in rows] == [("4", "false", "true")]
     assert run_gaps(gaps_settings, 7, None, "table") == 0
     shown = capsys.readouterr().out
     assert "Knowledge gaps in the last 7 days: 3 groups" in shown and "Which football club won the 2022 world" in shown

@@ -44,6 +44,8 @@ class GapGroup(BaseModel):
     sources: list[str]
     disliked_sources: list[str]  # of the answers that got 👎
     answered_now: bool | None = None  # None: not re-asked
+    needs_document: bool | None = None  # re-asked, nothing in the documents came close: a curated answer or a
+    # new document is the fix, not a rewording
 
 
 def _unit(vectors: Sequence[Sequence[float]]) -> np.ndarray:
@@ -125,7 +127,9 @@ async def recheck(groups: list[GapGroup], assistant: Assistant) -> None:
     """Re-ask each group's question against the current index and saved answers (quotes, no LLM: cheap, and what
     the documents hold decides) and note whether it is answered now."""
     for group in groups:
-        group.answered_now = fixed(group, await asyncio.to_thread(assistant.answer_extractive, group.question))
+        answer = await asyncio.to_thread(assistant.answer_extractive, group.question)
+        group.answered_now = fixed(group, answer)
+        group.needs_document = not answer.answered and not answer.sources
     log.info("gaps: %d of %d groups answered now", sum(bool(g.answered_now) for g in groups), len(groups))
 
 
@@ -136,7 +140,9 @@ def _table(groups: list[GapGroup], title: str) -> Table:
     for column in ("#", "question", "times", "last asked", "phrasings", "sources", "answered now"):
         table.add_column(column, justify="right" if column in ("#", "times") else "left")
     for number, group in enumerate(groups, 1):
-        now = {None: "–", True: "yes", False: "no"}[group.answered_now]
+        now = {None: "–", True: "yes", False: "no"}[group.answered_now] + (
+            " (needs a document)" * bool(group.needs_document)
+        )
         others = " · ".join(group.phrasings[1:4]) + (" …" if len(group.phrasings) > 4 else "")
         row = (str(number), group.question, str(group.count), group.last_asked, others, ", ".join(group.sources), now)
         table.add_row(*row)
@@ -149,24 +155,13 @@ def _csv(groups: list[GapGroup]) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(
-        [
-            "question",
-            "times",
-            "last_asked",
-            "unanswered",
-            "disliked",
-            "handed_off",
-            "answered_now",
-            "phrasings",
-            "sources",
-        ]
-    )
+    counts = ["times", "last_asked", "unanswered", "disliked", "handed_off"]
+    writer.writerow(["question", *counts, "answered_now", "needs_document", "phrasings", "sources"])
     for g in groups:
-        now = "" if g.answered_now is None else str(g.answered_now).lower()
+        now, document = ("" if flag is None else str(flag).lower() for flag in (g.answered_now, g.needs_document))
         phrasings, sources = " | ".join(g.phrasings), " | ".join(g.sources)
-        counts = [g.count, g.last_asked, g.unanswered, g.disliked, g.handed_off]
-        writer.writerow([g.question, *counts, now, phrasings, sources])
+        figures = [g.count, g.last_asked, g.unanswered, g.disliked, g.handed_off]
+        writer.writerow([g.question, *figures, now, document, phrasings, sources])
     return out.getvalue()
 
 

@@ -38,6 +38,8 @@ def _gap(number: int, group: GapGroup, language: Language) -> str:
         language, "tg_gap_why", unanswered=group.unanswered, disliked=group.disliked, handed=group.handed_off
     )
     lines = [f"<b>{line}</b>", f"{now} · {why}"]
+    if group.needs_document:
+        lines.append(plain_message(language, "tg_gap_document"))
     if others := group.phrasings[1:4]:
         lines.append(plain_message(language, "tg_gap_also", phrasings=" · ".join(p[:100] for p in others)))
     return "\n".join(lines)

@@ -134,6 +134,7 @@ EN: dict[str, str] = {
     "tg_gap_line": "{number}. {question} — asked {count}×, last {last}",
     "tg_gap_answered": "✅ answered now",
     "tg_gap_open": "❌ still unanswered",
+    "tg_gap_document": "📄 Needs a document: nothing in the documents comes close. Save a staff answer or add one.",
     "tg_gap_also": "also asked as: {phrasings}",
     "tg_gap_why": "{unanswered} unanswered, {disliked} 👎, {handed} handed to staff",
     "tg_answers_title": "Saved answers: {count} (page {page} of {pages})",

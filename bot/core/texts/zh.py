@@ -129,6 +129,7 @@ ZH: dict[str, str] = {
     "tg_gap_line": "{number}. {question} —— 被问{count}次，最近一次 {last}",
     "tg_gap_answered": "✅ 现在已能回答",
     "tg_gap_open": "❌ 仍无法回答",
+    "tg_gap_document": "📄 需要补充文件：现有文件里没有相关内容。可保存工作人员的答复，或补充文件。",
     "tg_gap_also": "其他问法：{phrasings}",
     "tg_gap_why": "{unanswered}次未回答，{disliked}次👎，{handed}次转人工",
     "tg_answers_title": "已保存的答案：共{count}条（第{page}/{pages}页）",
