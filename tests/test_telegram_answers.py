@@ -59,9 +59,13 @@ async def test_a_staff_reply_saved_as_answer_closes_the_gap_on_every_replica_unt
         refused = await say(tg, stranger, "/gaps")
         assert refused[0].text == "Sorry, this command is for GOI staff only."
 
+        await ask(tg, stranger, "Which football club won the 2022 world cup?")
+
         gaps = await _gaps(tg, admin)
-        assert "Knowledge gaps in the last 30 days: 1 groups (page 1 of 1)" in gaps
-        assert "asked 2×" in gaps and "❌ still unanswered · 1 unanswered, 1 👎, 0 handed to staff" in gaps
+        assert "Knowledge gaps in the last 30 days: 2 groups (page 1 of 1)" in gaps
+        parking, cup = gaps.split("\n\n")[1:]
+        assert "asked 2×" in parking and "❌ still unanswered · 1 unanswered, 1 👎, 0 handed to staff" in parking
+        assert "📄 Needs a document" in cup and "📄" not in parking, "the parking question finds (wrong) passages"
 
         tg.press(bo, dont_know, dont_know.button("🙋 Talk to a person"))
         note = await tg.wait_for(lambda: tg.sent(STAFF_CHAT) and tg.sent(STAFF_CHAT)[0])
