@@ -1,42 +1,75 @@
-"""End to end: a founder asks the WeCom bot in Chinese through the fake platform, gets an answer card, clicks."""
+"""The WeCom bot over the shared conversation layer, driven through the fake WeCom platform: answers as cards,
+feedback and event tags in the same database as Telegram's, channel-qualified ids."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import insert
 
-from bot.channels.wecom.app import WeComBot
+from bot.channels.wecom.app import build_bot
 from bot.channels.wecom.callback import Callback, callback_app
 from bot.channels.wecom.crypto import WeComCrypto
+from bot.conversation.identity import QUALIFIED, Identities, number
+from bot.conversation.records import Records
+from bot.conversation.service import ConversationService, Who
+from bot.conversation.state import Conversations
+from bot.conversation.tables import connect, identities, now
 from bot.core.assistant import Assistant
 from bot.core.llm import make_chat_model
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
+from tests.conftest import make_settings
 from tests.fakes.wecom import AES_KEY, TOKEN, FakeWeCom
 from tests.test_http import PHD_RENT_ZH
 
 
+@dataclass
+class Platform:
+    """The fake WeCom, a client session to drive it, and the conversation layer the bot writes to."""
+
+    fake: FakeWeCom
+    session: aiohttp.ClientSession
+    service: ConversationService
+
+
+def conversation_layer(settings: Settings, searcher: HybridSearcher, database: Path) -> ConversationService:
+    engine = connect(f"sqlite:///{database}")
+    assistant = Assistant(searcher, make_chat_model(settings))
+    return ConversationService(
+        settings, assistant, Records(engine), Conversations(engine), max_question_chars=1000, handoffs=True
+    )
+
+
 @pytest.fixture
-async def wecom(
-    dev_settings: Settings, searcher: HybridSearcher
-) -> AsyncIterator[tuple[FakeWeCom, aiohttp.ClientSession]]:
-    bot = WeComBot(Assistant(searcher, make_chat_model(dev_settings)))
-    runner = web.AppRunner(callback_app(Callback(WeComCrypto(TOKEN, AES_KEY), bot)))
+async def wecom(dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path) -> AsyncIterator[Platform]:
+    fake = FakeWeCom("")
+    await fake.start()
+    settings = make_settings(
+        dev_settings.data_dir,
+        knowledge_sources=dev_settings.knowledge_sources,
+        wecom_staff_webhook=fake.webhook_url,
+        wecom_staff_chat_id="staffgroup",
+    )
+    service = conversation_layer(settings, searcher, tmp_path / "bot.sqlite3")
+    runner = web.AppRunner(callback_app(Callback(WeComCrypto(TOKEN, AES_KEY), build_bot(settings, service))))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    fake = FakeWeCom(f"http://127.0.0.1:{runner.addresses[0][1]}/wecom")
-    await fake.start()
+    fake.bot_url = f"http://127.0.0.1:{runner.addresses[0][1]}/wecom"
     async with aiohttp.ClientSession() as session:
-        yield fake, session
-    await fake.stop()
+        yield Platform(fake, session, service)
     await runner.cleanup()
+    await fake.stop()
+    assert fake.violations == [], fake.violations
 
 
-async def test_founder_asks_in_chinese_gets_sources_card_and_presses_thumbs_up(wecom):
-    fake, session = wecom
+async def test_an_answer_comes_as_a_card_and_its_thumbs_up_is_counted_for_staff(wecom: Platform) -> None:
+    fake, session = wecom.fake, wecom.session
     await fake.verify_url(session)
     first = await fake.send(session, fake.message("founder1", f"@GOI助手 {PHD_RENT_ZH}", chat="group1"))
     reply = await fake.until_finished(session, "founder1", first)
@@ -46,12 +79,56 @@ async def test_founder_asks_in_chinese_gets_sources_card_and_presses_thumbs_up(w
     labels = [button["text"] for button in card["button_list"]]
     assert labels[:3] == ["👍 有帮助", "👎 没帮助", "📄 来源"] and labels[3].startswith("🙋")
     thumbs_up = card["button_list"][0]["key"]
-    update = await fake.send(session, fake.click("founder1", thumbs_up, card["task_id"]))
+    update = await fake.send(session, fake.click("founder1", thumbs_up, card["task_id"], chat="group1"))
     assert update["response_type"] == "update_template_card"
     assert update["template_card"]["main_title"]["title"] == "谢谢您的反馈！"
     assert "youth-housing-support.zh.md" in update["template_card"]["sub_title_text"]
+    assert [b["text"] for b in update["template_card"]["button_list"]] == labels[2:]  # no second vote
+    stats = wecom.service.records.stats()
+    assert (stats.total.questions, stats.helpful) == (1, 1)
 
 
-async def test_a_click_on_an_unknown_card_is_answered_empty(wecom):
-    fake, session = wecom
-    assert await fake.send(session, fake.click("founder1", "up:nonexistent", "nonexistent")) is None
+async def test_a_forged_or_foreign_button_is_ignored(wecom: Platform) -> None:
+    fake, session = wecom.fake, wecom.session
+    assert await fake.send(session, fake.click("founder1", "up:nonexistent", "t1")) is None
+    first = await fake.send(session, fake.message("founder1", PHD_RENT_ZH))
+    key = (await fake.until_finished(session, "founder1", first))["template_card"]["button_list"][0]["key"]
+    assert await fake.send(session, fake.click("intruder", key, "t2")) is None  # another chat's answer
+    assert wecom.service.records.stats().helpful == 0
+
+
+async def test_an_event_tag_sent_as_text_tags_the_chats_questions(wecom: Platform) -> None:
+    fake, session = wecom.fake, wecom.session
+    greeting = await fake.send(session, fake.message("founder2", "/start event_expo2026"))
+    assert greeting["stream"]["finish"] is True and greeting["stream"]["content"]  # a greeting
+    await fake.until_finished(session, "founder2", await fake.send(session, fake.message("founder2", PHD_RENT_ZH)))
+    assert wecom.service.records.stats(event="expo2026").total.questions == 1
+
+
+def test_wecom_ids_are_their_own_numbers_beside_telegrams_in_one_database(tmp_path: Path) -> None:
+    engine = connect(f"sqlite:///{tmp_path / 'shared.sqlite3'}")
+    people = Identities(engine)
+    zhangsan = people.register("wecom:zhangsan", "https://example.test/r/1")
+    assert zhangsan == number("wecom:zhangsan") >= QUALIFIED > 2**53  # above every Telegram id
+    assert people.key(zhangsan) == "wecom:zhangsan" and people.key(12345) is None
+    conversations = Conversations(engine)
+    conversations.set(12345, event="telegram-event")
+    conversations.set(zhangsan, event="wecom-event")
+    assert (conversations.get(12345).event, conversations.get(zhangsan).event) == ("telegram-event", "wecom-event")
+    assert people.spend(zhangsan, "https://example.test/r/1") and people.address(zhangsan) is None
+
+
+def test_a_hash_collision_is_refused_instead_of_merging_two_people(tmp_path: Path) -> None:
+    engine = connect(f"sqlite:///{tmp_path / 'shared.sqlite3'}")
+    with engine.begin() as db:  # as if "wecom:lisi" had hashed to zhangsan's number
+        db.execute(insert(identities).values(id=number("wecom:zhangsan"), key="wecom:lisi", at=now()))
+    with pytest.raises(ValueError, match="collides"):
+        Identities(engine).register("wecom:zhangsan")
+
+
+def test_a_who_names_the_channel_for_staff(dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path) -> None:
+    service = conversation_layer(dev_settings, searcher, tmp_path / "bot.sqlite3")
+    alone = service.who("wecom", "zhangsan", "zhangsan")
+    in_group = service.who("wecom", "chat/group1", "zhangsan")
+    assert alone == Who(chat_id=number("wecom:zhangsan"), user_id=number("wecom:zhangsan"), name="zhangsan (wecom)")
+    assert in_group.chat_id == number("wecom:chat/group1") and in_group.user_id == alone.user_id
