@@ -132,3 +132,49 @@ def test_a_who_names_the_channel_for_staff(dev_settings: Settings, searcher: Hyb
     in_group = service.who("wecom", "chat/group1", "zhangsan")
     assert alone == Who(chat_id=number("wecom:zhangsan"), user_id=number("wecom:zhangsan"), name="zhangsan (wecom)")
     assert in_group.chat_id == number("wecom:chat/group1") and in_group.user_id == alone.user_id
+
+
+async def ask(platform: Platform, user: str, question: str) -> dict:
+    """A question in the user's own chat, polled until the answer is finished."""
+    fake, session = platform.fake, platform.session
+    return await fake.until_finished(session, user, await fake.send(session, fake.message(user, question)))
+
+
+def button(card: dict, label_start: str) -> str:
+    return next(b["key"] for b in card["button_list"] if b["text"].startswith(label_start))
+
+
+async def staff_says(platform: Platform, text: str) -> str:
+    """A staff member mentions the bot in the staff group; what the bot tells them."""
+    fake, session = platform.fake, platform.session
+    reply = await fake.send(session, fake.message("staffer", f"@GOI助手 {text}", chat="staffgroup"))
+    return reply["stream"]["content"]
+
+
+async def test_talk_to_a_person_reaches_the_staff_group_and_the_staff_reply_reaches_the_user(wecom: Platform) -> None:
+    fake, session = wecom.fake, wecom.session
+    card = (await ask(wecom, "founder3", PHD_RENT_ZH))["template_card"]
+    told = await fake.send(session, fake.click("founder3", button(card, "🙋"), card["task_id"]))
+    assert "转给" in told["template_card"]["sub_title_text"] and fake.response_posts == []
+    [note] = fake.staff_posts
+    assert "founder3 (wecom)" in note["markdown"]["content"] and PHD_RENT_ZH in note["markdown"]["content"]
+    code = note["markdown"]["content"].split("#")[1].split()[0]
+    assert await staff_says(wecom, f"#{code} 您好，补贴按月发放，请带上博士学位证明。") == "Delivered to founder3 (wecom)."
+    [delivered] = fake.response_posts
+    assert delivered["user"] == "founder3" and delivered["msgtype"] == "markdown"
+    assert "补贴按月发放" in delivered["markdown"]["content"]
+    # WeCom's response_url works once: a second reply waits for the user's next message
+    assert (await staff_says(wecom, f"#{code} 还有问题吗？")).startswith("Could not reach founder3 (wecom)")
+
+
+async def test_staff_replies_that_cannot_be_delivered_say_why(wecom: Platform) -> None:
+    assert (await staff_says(wecom, "hello")).startswith("To answer a hand-off")
+    assert await staff_says(wecom, "#999999 hello") == "There is no hand-off #999999; check the number in the note."
+    fake, session = wecom.fake, wecom.session
+    card = (await ask(wecom, "founder4", PHD_RENT_ZH))["template_card"]
+    await fake.send(session, fake.click("founder4", button(card, "🙋"), card["task_id"]))
+    code = fake.staff_posts[-1]["markdown"]["content"].split("#")[1].split()[0]
+    with wecom.service.records.engine.begin() as db:  # the user's last message was two hours ago
+        db.execute(identities.update().values(address_at="2000-01-01T00:00:00+00:00"))
+    assert (await staff_says(wecom, f"#{code} hello")).startswith("Could not reach founder4 (wecom)")
+    assert fake.response_posts == []
