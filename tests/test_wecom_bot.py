@@ -3,6 +3,7 @@ feedback and event tags in the same database as Telegram's, channel-qualified id
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,10 @@ from bot.conversation.service import ConversationService, Who
 from bot.conversation.state import Conversations
 from bot.conversation.tables import connect, identities, now
 from bot.core.assistant import Assistant
+from bot.core.eligibility import EligibilityAdvisor
 from bot.core.llm import make_chat_model
 from knowledge.retrieve import HybridSearcher
-from knowledge.settings import Settings
+from knowledge.settings import SAMPLE_KNOWLEDGE, Settings
 from tests.conftest import make_settings
 from tests.fakes.wecom import AES_KEY, TOKEN, FakeWeCom
 from tests.test_http import PHD_RENT_ZH
@@ -38,16 +40,21 @@ class Platform:
     service: ConversationService
 
 
-def conversation_layer(settings: Settings, searcher: HybridSearcher, database: Path) -> ConversationService:
+def conversation_layer(
+    settings: Settings, searcher: HybridSearcher, database: Path, advisor: EligibilityAdvisor | None = None
+) -> ConversationService:
     engine = connect(f"sqlite:///{database}")
-    assistant = Assistant(searcher, make_chat_model(settings))
+    assistant = Assistant(searcher, make_chat_model(settings), advisor=advisor)
     return ConversationService(
         settings, assistant, Records(engine), Conversations(engine), max_question_chars=1000, handoffs=True
     )
 
 
-@pytest.fixture
-async def wecom(dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path) -> AsyncIterator[Platform]:
+@contextlib.asynccontextmanager
+async def platform(
+    dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path, advisor: EligibilityAdvisor | None = None
+) -> AsyncIterator[Platform]:
+    """The bot's callback server on a fresh database, with a staff group, driven by a fake WeCom."""
     fake = FakeWeCom("")
     await fake.start()
     settings = make_settings(
@@ -56,7 +63,7 @@ async def wecom(dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path
         wecom_staff_webhook=fake.webhook_url,
         wecom_staff_chat_id="staffgroup",
     )
-    service = conversation_layer(settings, searcher, tmp_path / "bot.sqlite3")
+    service = conversation_layer(settings, searcher, tmp_path / "bot.sqlite3", advisor)
     runner = web.AppRunner(callback_app(Callback(WeComCrypto(TOKEN, AES_KEY), build_bot(settings, service))))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -66,6 +73,20 @@ async def wecom(dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path
     await runner.cleanup()
     await fake.stop()
     assert fake.violations == [], fake.violations
+
+
+@pytest.fixture
+async def wecom(dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path) -> AsyncIterator[Platform]:
+    async with platform(dev_settings, searcher, tmp_path) as found:
+        yield found
+
+
+@pytest.fixture
+async def checking(dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path) -> AsyncIterator[Platform]:
+    """The platform with the sample knowledge base's eligibility rules."""
+    advisor = EligibilityAdvisor.from_sources([SAMPLE_KNOWLEDGE])
+    async with platform(dev_settings, searcher, tmp_path, advisor) as found:
+        yield found
 
 
 async def test_an_answer_comes_as_a_card_and_its_thumbs_up_is_counted_for_staff(wecom: Platform) -> None:
@@ -159,7 +180,9 @@ async def test_talk_to_a_person_reaches_the_staff_group_and_the_staff_reply_reac
     [note] = fake.staff_posts
     assert "founder3 (wecom)" in note["markdown"]["content"] and PHD_RENT_ZH in note["markdown"]["content"]
     code = note["markdown"]["content"].split("#")[1].split()[0]
-    assert await staff_says(wecom, f"#{code} 您好，补贴按月发放，请带上博士学位证明。") == "Delivered to founder3 (wecom)."
+    assert (
+        await staff_says(wecom, f"#{code} 您好，补贴按月发放，请带上博士学位证明。") == "Delivered to founder3 (wecom)."
+    )
     [delivered] = fake.response_posts
     assert delivered["user"] == "founder3" and delivered["msgtype"] == "markdown"
     assert "补贴按月发放" in delivered["markdown"]["content"]
@@ -178,3 +201,35 @@ async def test_staff_replies_that_cannot_be_delivered_say_why(wecom: Platform) -
         db.execute(identities.update().values(address_at="2000-01-01T00:00:00+00:00"))
     assert (await staff_says(wecom, f"#{code} hello")).startswith("Could not reach founder4 (wecom)")
     assert fake.response_posts == []
+
+
+async def test_the_eligibility_check_asks_on_cards_and_sends_the_verdicts(checking: Platform) -> None:
+    fake, session = checking.fake, checking.session
+    start = await fake.send(session, fake.message("founder5", "/eligibility"))
+    assert start["stream"]["content"].startswith("我们来看看您符合哪些政策")
+    card = start["template_card"]
+    assert [b["key"] for b in card["button_list"]] == ["el:who:company", "el:who:person"]
+    assert card["button_list"][0]["text"] == "为公司咨询"
+    step = await fake.send(session, fake.click("founder5", "el:who:company", card["task_id"]))
+    asked = step["template_card"]
+    assert step["response_type"] == "update_template_card" and asked["task_id"] == card["task_id"]
+    assert "浦东" in asked["sub_title_text"] and [b["key"] for b in asked["button_list"]][-1].endswith(":skip")
+    stale = await fake.send(session, fake.click("founder5", "el:who:person", "an-older-card"))
+    assert stale["template_card"]["card_type"] == "text_notice"  # an earlier question's button is closed
+    step = await fake.send(session, fake.message("founder5", "是"))  # typing answers the open question too
+    assert step["stream"]["content"].startswith("公司有多少名员工")
+    card, asked = step["template_card"], []
+    while step["template_card"]["card_type"] == "button_interaction":
+        shown = step.get("stream", {}).get("content") or step["template_card"]["sub_title_text"]
+        asked.append(shown)
+        if "新材料与化工" in shown:  # a choice that did not fit on the card is named, and can be typed
+            assert len(step["template_card"]["button_list"]) == 6 and shown.count("也可以直接输入") == 1
+            step = await fake.send(session, fake.message("founder5", "新材料与化工"))
+            card = step["template_card"]
+            continue
+        skip = next(b["key"] for b in step["template_card"]["button_list"] if b["key"].endswith(":skip"))
+        step = await fake.send(session, fake.click("founder5", skip, card["task_id"]))
+    assert any("领域" in question for question in asked) and len(asked) >= 5
+    assert step["template_card"]["main_title"]["title"] == "结果见下一条消息。"
+    [verdicts] = fake.response_posts
+    assert verdicts["user"] == "founder5" and "《" in verdicts["markdown"]["content"]  # cites the clauses

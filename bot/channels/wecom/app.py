@@ -63,6 +63,9 @@ class WeComBot:
         if tagged := EVENT.match(question):
             self.service.update(who, event=tagged.group(1))
             return finished(small_talk("greeting", self.service.language(who), self.service.programme))
+        if question == "/eligibility":
+            replies = guided.start(self.service, who)
+            return finished(replies[-1], intro="\n\n".join(reply.text for reply in replies[:-1]))
         if guided.in_progress(self.service, who):
             return finished(await guided.typed(self.service, who, question))
         return await self._ask(who, question, streams)
@@ -104,9 +107,10 @@ class WeComBot:
         return await handler(self._who(message), action, str(event.get("task_id", "")))
 
 
-def finished(reply: Reply) -> dict:
-    """A reply that is complete at once, as a finished stream with its buttons' card."""
-    stream = Stream(reply_markdown(reply), finish=True, card=reply_card(reply, uuid.uuid4().hex))
+def finished(reply: Reply, intro: str = "") -> dict:
+    """A reply that is complete at once (after `intro`), as a finished stream with its buttons' card."""
+    content = "\n\n".join(part for part in (intro, reply_markdown(reply)) if part)
+    stream = Stream(content, finish=True, card=reply_card(reply, uuid.uuid4().hex))
     return stream_reply(uuid.uuid4().hex, stream)
 
 

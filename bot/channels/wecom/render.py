@@ -32,18 +32,31 @@ def answer_markdown(answer: Answer) -> str:
     return f"{answer.answer}\n\n{sources_markdown(answer.sources, answer.language)}"
 
 
+def _shown(rows: list[list[Action]]) -> tuple[list[Action], list[Action]]:
+    """The buttons that fit on a card and those left off: the first ones and the last (Skip, More) stay."""
+    actions = [action for row in rows for action in row]
+    if len(actions) <= MAX_BUTTONS:
+        return actions, []
+    return [*actions[: MAX_BUTTONS - 1], actions[-1]], actions[MAX_BUTTONS - 1 : -1]
+
+
 def reply_markdown(reply: Reply) -> str:
-    """A reply's text, cut to the platform's message limit: an answer with sources, listing cards, or plain."""
+    """A reply's text, cut to the platform's message limit: an answer with sources, listing cards, or plain; the
+    choices that did not fit on its card are named, to be typed."""
     if reply.answer is not None:
         return truncate(answer_markdown(reply.answer))
     if reply.cards is not None:
         cards = (f"**{card.title}**\n" + "\n".join(f"{c}: {v}" for c, v in card.fields) for card in reply.cards.cards)
         return truncate("\n\n".join(cards))
+    _, left_off = _shown(reply.actions)
+    if left_off:
+        more = text(reply.language, "wecom_or_type", options="、".join(action.label for action in left_off))
+        return truncate(f"{reply.text}\n{more}")
     return truncate(reply.text)
 
 
 def _buttons(rows: list[list[Action]]) -> list[dict]:
-    actions = [action for row in rows for action in row][:MAX_BUTTONS]
+    actions, _ = _shown(rows)
     return [
         {"text": action.label, "style": 1 if action.data.startswith(_PRIMARY) else 2, "key": action.data}
         for action in actions

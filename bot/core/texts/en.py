@@ -118,6 +118,7 @@ EN: dict[str, str] = {
     "staff_reply": "{staff}: {text}",
     "staff_delivered": "Delivered to {who}.",
     "wecom_choose": "Choose:",
+    "wecom_or_type": "Or type one of: {options}",
     "wecom_result_below": "Your results are in the next message.",
     "wecom_handoff_staff": "🙋 {who} needs a person ({reason}). To answer, mention the bot here: #{code} your reply",
     "wecom_staff_usage": "To answer a hand-off, mention the bot with its number and your reply, e.g. #123456 Hello!",
