@@ -233,3 +233,27 @@ async def test_the_eligibility_check_asks_on_cards_and_sends_the_verdicts(checki
     assert step["template_card"]["main_title"]["title"] == "结果见下一条消息。"
     [verdicts] = fake.response_posts
     assert verdicts["user"] == "founder5" and "《" in verdicts["markdown"]["content"]  # cites the clauses
+
+
+async def test_end_to_end_a_founder_asks_votes_follows_up_and_a_person_answers(wecom: Platform) -> None:
+    fake, session = wecom.fake, wecom.session
+    await fake.verify_url(session)
+    first = await ask(wecom, "founder6", "孵化器里的初创企业，租金补贴是怎么算的？")
+    assert "**来源**" in first["stream"]["content"] and "incubator-rent-support" in first["stream"]["content"]
+    card = first["template_card"]
+    assert card["main_title"]["title"] == "来源" and card["main_title"]["desc"]
+    thanked = await fake.send(session, fake.click("founder6", button(card, "👍"), card["task_id"]))
+    assert thanked["template_card"]["main_title"]["title"] == "谢谢您的反馈！"
+    follow_up = await ask(wecom, "founder6", "第三年呢？")  # read with the question before it
+    assert "38%" in follow_up["stream"]["content"]
+    card = follow_up["template_card"]
+    told = await fake.send(session, fake.click("founder6", button(card, "🙋"), card["task_id"]))
+    assert told["template_card"]["card_type"] == "text_notice"
+    note = fake.staff_posts[-1]["markdown"]["content"]
+    assert "第三年呢？" in note and "孵化器里的初创企业" in note  # staff see what was asked
+    code = note.split("#")[1].split()[0]
+    assert await staff_says(wecom, f"#{code} 第三年按38%补贴，详情请来园区办公室。") == "Delivered to founder6 (wecom)."
+    [reply] = fake.response_posts
+    assert reply["user"] == "founder6" and "第三年按38%补贴" in reply["markdown"]["content"]
+    stats = wecom.service.records.stats()
+    assert (stats.total.questions, stats.helpful, stats.unhelpful) == (2, 1, 0)
