@@ -257,3 +257,12 @@ async def test_end_to_end_a_founder_asks_votes_follows_up_and_a_person_answers(w
     assert reply["user"] == "founder6" and "第三年按38%补贴" in reply["markdown"]["content"]
     stats = wecom.service.records.stats()
     assert (stats.total.questions, stats.helpful, stats.unhelpful) == (2, 1, 0)
+
+
+async def test_two_unanswered_questions_in_a_row_bring_in_staff(wecom: Platform) -> None:
+    first = await ask(wecom, "founder7", "Which football club won the 2022 world cup?")
+    assert first["stream"]["content"].startswith("I don't know") and wecom.fake.staff_posts == []
+    second = await ask(wecom, "founder7", "陆家嘴附近哪家小笼包好吃？")
+    assert second["stream"]["content"].endswith("他们会在这里回复您。")  # told in the same answer
+    [note] = wecom.fake.staff_posts
+    assert "founder7 (wecom) needs a person (two questions in a row unanswered)" in note["markdown"]["content"]

@@ -148,12 +148,15 @@ class FakeWeCom:
         assert status == 200, f"bot answered {status}: {body}"
         return self.open_reply(body)
 
-    async def until_finished(self, session: aiohttp.ClientSession, user: str, reply: dict[str, Any]) -> dict[str, Any]:
-        """Poll a stream with refresh callbacks, as WeCom does, until the bot says finish (at most 6 minutes)."""
+    async def until_finished(
+        self, session: aiohttp.ClientSession, user: str, reply: dict[str, Any], every: float = 0.3
+    ) -> dict[str, Any]:
+        """Poll a stream with refresh callbacks every `every` seconds, as WeCom does, until the bot says finish (at
+        most 6 minutes)."""
         deadline = time.monotonic() + 360
         while not reply["stream"]["finish"]:
             assert time.monotonic() < deadline, "stream not finished within WeCom's 6 minutes"
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(every)
             polled = await self.send(session, self.refresh(user, reply["stream"]["id"]))
             assert polled is not None, "the bot forgot an unfinished stream"
             reply = polled
