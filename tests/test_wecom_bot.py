@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import insert
 
-from bot.channels.wecom.app import build_bot
+from bot.channels.wecom.app import STREAM_LIFE, build_bot
 from bot.channels.wecom.callback import Callback, callback_app
 from bot.channels.wecom.crypto import WeComCrypto
 from bot.conversation.identity import QUALIFIED, Identities, number
@@ -52,7 +52,11 @@ def conversation_layer(
 
 @contextlib.asynccontextmanager
 async def platform(
-    dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path, advisor: EligibilityAdvisor | None = None
+    dev_settings: Settings,
+    searcher: HybridSearcher,
+    tmp_path: Path,
+    advisor: EligibilityAdvisor | None = None,
+    stream_life: float = STREAM_LIFE,
 ) -> AsyncIterator[Platform]:
     """The bot's callback server on a fresh database, with a staff group, driven by a fake WeCom."""
     fake = FakeWeCom("")
@@ -64,7 +68,9 @@ async def platform(
         wecom_staff_chat_id="staffgroup",
     )
     service = conversation_layer(settings, searcher, tmp_path / "bot.sqlite3", advisor)
-    runner = web.AppRunner(callback_app(Callback(WeComCrypto(TOKEN, AES_KEY), build_bot(settings, service))))
+    bot = build_bot(settings, service)
+    bot.stream_life = stream_life
+    runner = web.AppRunner(callback_app(Callback(WeComCrypto(TOKEN, AES_KEY), bot)))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     fake.bot_url = f"http://127.0.0.1:{runner.addresses[0][1]}/wecom"
@@ -266,3 +272,14 @@ async def test_two_unanswered_questions_in_a_row_bring_in_staff(wecom: Platform)
     assert second["stream"]["content"].endswith("他们会在这里回复您。")  # told in the same answer
     [note] = wecom.fake.staff_posts
     assert "founder7 (wecom) needs a person (two questions in a row unanswered)" in note["markdown"]["content"]
+
+
+async def test_an_answer_finished_after_wecom_stopped_polling_arrives_as_a_new_message(
+    dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path
+) -> None:
+    async with platform(dev_settings, searcher, tmp_path, stream_life=0.0) as late:  # every answer is "too late"
+        reply = await ask(late, "founder8", PHD_RENT_ZH)
+        assert reply["stream"]["content"] == "回答用时较长，将在下一条消息中发送。" and "template_card" not in reply
+        [post] = late.fake.response_posts
+        assert post["user"] == "founder8" and "3,400" in post["markdown"]["content"]
+        assert "**来源**" in post["markdown"]["content"]

@@ -172,7 +172,7 @@ class FakeWeCom:
             self.violations.append(f"response_url used twice: {request.path}")
             return web.json_response({"errcode": 40001, "errmsg": "response_url used"})
         self._used.add(request.path)
-        self.response_posts.append({"user": request.match_info["user"], **body})
+        self.response_posts.append({"user": request.match_info["user"], "msgid": request.match_info["msgid"], **body})
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _webhook(self, request: web.Request) -> web.Response:

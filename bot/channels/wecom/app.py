@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 
 from bot.channels.wecom.clicks import Clicks
+from bot.channels.wecom.reach import deliver
 from bot.channels.wecom.render import reply_card, reply_markdown
 from bot.channels.wecom.staff import StaffDesk
 from bot.channels.wecom.streams import Stream, Streams, stream_reply
@@ -22,6 +24,9 @@ from knowledge.settings import Settings
 log = logging.getLogger(__name__)
 
 AT_ONCE = 1.0  # seconds to wait for an answer before replying with an unfinished stream
+# WeCom polls a stream for 6 minutes; an answer finished later (a crowd, a slow LLM) goes by response_url instead,
+# decided with a margin so that a last poll and the post never both carry it.
+STREAM_LIFE = 330.0
 MENTION = re.compile(r"^(@\S+\s*)+")  # "@RobotA hello" in a group: the mention is not part of the question
 EVENT = re.compile(r"^/start\s+event_(\S{1,64})$")  # the text an event's poster asks founders to send
 
@@ -32,6 +37,7 @@ class WeComBot:
 
     service: ConversationService
     desk: StaffDesk
+    stream_life: float = STREAM_LIFE
     _answering: set[asyncio.Task] = field(default_factory=set)
 
     @property
@@ -74,14 +80,15 @@ class WeComBot:
         """Answer in a stream: finished at once when the answer is quick, else served to WeCom's refresh polls."""
         stream_id = uuid.uuid4().hex
         streams.open(stream_id)
-        task = asyncio.create_task(self._answer(who, question, streams, stream_id))
+        task = asyncio.create_task(self._answer(who, question, streams, stream_id, time.monotonic()))
         self._answering.add(task)  # a reference, so the task is not collected mid-answer
         task.add_done_callback(self._answering.discard)
         await asyncio.wait({task}, timeout=AT_ONCE)
         return stream_reply(stream_id, streams.refresh(stream_id) or Stream())
 
-    async def _answer(self, who: Who, question: str, streams: Streams, stream_id: str) -> None:
-        """The answer (with LLM drafts meanwhile), its card, and the hand-off after repeated misses."""
+    async def _answer(self, who: Who, question: str, streams: Streams, stream_id: str, asked_at: float) -> None:
+        """The answer (with LLM drafts meanwhile), its card, and the hand-off after repeated misses; by response_url
+        when WeCom has stopped polling the stream."""
 
         async def draft(partial: str) -> None:
             streams.update(stream_id, partial)
@@ -94,6 +101,13 @@ class WeComBot:
         except Exception:  # the stream must finish whatever failed, or WeCom polls it for six minutes
             log.exception("wecom answer for stream %s failed", stream_id)
             content, card = text(self.service.language(who), "tg_error"), None
+        if time.monotonic() - asked_at > self.stream_life:
+            log.info("wecom answer for stream %s after %.0f s: sent by response_url", stream_id, self.stream_life)
+            streams.update(stream_id, text(self.service.language(who), "wecom_answer_below"), finish=True)
+            await deliver(
+                self.service.identities, who.chat_id, Reply(language=self.service.language(who), text=content)
+            )
+            return
         streams.update(stream_id, content, finish=True, card=card)
 
     async def _click(self, message: dict) -> dict | None:

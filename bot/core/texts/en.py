@@ -118,6 +118,7 @@ EN: dict[str, str] = {
     "staff_reply": "{staff}: {text}",
     "staff_delivered": "Delivered to {who}.",
     "wecom_choose": "Choose:",
+    "wecom_answer_below": "The answer took a while: it follows in a new message.",
     "wecom_or_type": "Or type one of: {options}",
     "wecom_result_below": "Your results are in the next message.",
     "wecom_handoff_staff": "🙋 {who} needs a person ({reason}). To answer, mention the bot here: #{code} your reply",

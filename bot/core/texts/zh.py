@@ -113,6 +113,7 @@ ZH: dict[str, str] = {
     "staff_reply": "{staff}：{text}",
     "staff_delivered": "已转达给{who}。",
     "wecom_choose": "请选择：",
+    "wecom_answer_below": "回答用时较长，将在下一条消息中发送。",
     "wecom_or_type": "也可以直接输入：{options}",
     "wecom_result_below": "结果见下一条消息。",
     "wecom_handoff_staff": "🙋 {who}需要人工服务（{reason}）。答复时请在本群@机器人：#{code} 回复内容",
