@@ -25,6 +25,9 @@ class Kind(StrEnum):
     LANGUAGE = "lang"  # en / zh
     CHOICE = "el"  # guided eligibility check: fact, value or "skip"
     MORE = "more"  # listing kind, next page, search key
+    SAVE = "pf"  # keep the finished guided check's answers in the firm profile: yes / no
+    EDIT = "pfe"  # change one fact of the firm profile: the fact's name
+    SUBSCRIBE = "sub"  # hear about new matches and deadlines
 
 
 _ARGUMENTS: dict[Kind, tuple[str, ...]] = {
@@ -35,6 +38,9 @@ _ARGUMENTS: dict[Kind, tuple[str, ...]] = {
     Kind.LANGUAGE: (r"en|zh",),
     Kind.CHOICE: (r"[a-z_]+", r"[A-Za-z0-9_.-]+"),
     Kind.MORE: (r"equipment|patents|solutions", r"\d+", r"[0-9a-f]+"),
+    Kind.SAVE: (r"yes|no",),
+    Kind.EDIT: (r"[a-z_]+",),
+    Kind.SUBSCRIBE: (r"on",),
 }
 
 

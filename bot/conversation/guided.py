@@ -12,6 +12,7 @@ from bot.core.interview import Interview
 from bot.core.texts import text
 
 PART = "eligibility"  # this dialogue's share of the chat's dialogue slot
+ANSWERS = "answers"  # a finished check's answers, held until the user says whether to save them (firm.py)
 
 
 def _state(service: ConversationService, who: Who) -> Interview | None:
@@ -31,6 +32,7 @@ def _advance(service: ConversationService, who: Who, state: Interview, again: bo
     state, prompt = interview.next_prompt(state, advisor.schemes, advisor.programme)
     if prompt is None:
         service.set_dialogue_part(who, PART, None)
+        service.set_dialogue_part(who, ANSWERS, state.facts or None)
         return Reply(language=state.language, answer=interview.result(state, advisor))
     service.set_dialogue_part(who, PART, state.model_dump(mode="json"))
     question = f"{text(state.language, 'iv_again')} {prompt.text}" if again else prompt.text

@@ -18,6 +18,9 @@ from bot.channels.telegram.handlers import register
 from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter, Pacing
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
+from bot.conversation.firm import Firms
+from bot.conversation.outbox import Outbox
+from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
 from bot.conversation.service import ConversationService
 from bot.conversation.state import Conversations
@@ -58,7 +61,8 @@ def build_application(
             programme=programme,
         )
         flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)
-        application.bot_data["services"] = Services(conversation=conversation, flood=flood)
+        firms = Firms(conversation, Profiles(engine), Outbox(engine))
+        application.bot_data["services"] = Services(conversation=conversation, flood=flood, firms=firms)
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
         assistant = services(application).assistant
         assistant.observer = metrics

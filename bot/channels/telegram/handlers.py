@@ -20,7 +20,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.channels.telegram import eligibility, listings, render
+from bot.channels.telegram import eligibility, listings, profile, render
 from bot.channels.telegram.reply import respond
 from bot.channels.telegram.session import conversation, pressed, services, ui_language, who
 from bot.channels.telegram.staff import hand_off, relay, reload_and_report
@@ -140,6 +140,9 @@ async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if eligibility.in_progress(update, context):
         await eligibility.reply(update, context)
         return
+    if profile.editing(update, context):
+        await profile.edited(update, context)
+        return
     await respond(update, context, update.effective_message.text)
 
 
@@ -249,7 +252,8 @@ def register(application: Application, settings: Settings) -> None:
     commands: dict[str, Handler] = {
         "start": start, "help": help_command, "lang": choose_language, "sources": sources, "cancel": cancel,
         "ask": ask, "reload": reload, "stats": stats, "eligibility": eligibility.start, "equipment": listings.search,
-        "patents": listings.search, "solutions": listings.search,
+        "patents": listings.search, "solutions": listings.search, "profile": profile.show, "forget": profile.forget,
+        "schemes": profile.schemes, "subscribe": profile.subscribe, "unsubscribe": profile.unsubscribe,
     }  # fmt: skip
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))
@@ -264,6 +268,7 @@ def register(application: Application, settings: Settings) -> None:
     buttons: dict[Kind, Handler] = {
         Kind.LANGUAGE: set_language, Kind.TOPIC: topic, Kind.FEEDBACK: feedback, Kind.SOURCES: sources_button,
         Kind.HUMAN: talk_to_person, Kind.CHOICE: eligibility.button, Kind.MORE: listings.more,
+        Kind.SAVE: profile.decide, Kind.EDIT: profile.edit, Kind.SUBSCRIBE: profile.subscribe,
     }  # fmt: skip
     for kind, handler in buttons.items():
         application.add_handler(CallbackQueryHandler(handler, pattern=actions.pattern(kind)))

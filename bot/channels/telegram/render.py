@@ -20,7 +20,10 @@ from knowledge.language import Language
 from knowledge.programme import Programme
 
 LIMIT = MessageLimit.MAX_TEXT_LENGTH
-COMMANDS = ("start", "help", "ask", "eligibility", "equipment", "patents", "solutions", "lang", "sources", "cancel")
+COMMANDS = (
+    "start", "help", "ask", "eligibility", "profile", "schemes", "subscribe", "unsubscribe", "forget", "equipment",
+    "patents", "solutions", "lang", "sources", "cancel",
+)  # fmt: skip
 _TAG = re.compile(r"<[^>]*>")
 _BOLD = re.compile(r"\*\*(\S(?:[^*\n]*?\S)?)\*\*")  # LLMs write Markdown bold; Telegram HTML needs <b>
 # The core cites in the answer itself: "— title › clause (date)" under quotes, "[n] title…" under LLM answers.
@@ -213,7 +216,7 @@ def reply_messages(reply: Reply) -> list[str]:
         return answer_messages(reply.answer)
     if reply.cards is not None:
         return [listing_message(reply.cards, reply.language)]
-    return [escape(reply.text)]
+    return [escape(part) for part in split_plain(reply.text)]
 
 
 def handoff_message(note: StaffNote) -> str:

@@ -13,6 +13,7 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes
 
 from bot.conversation.actions import Action, decode
+from bot.conversation.firm import Firms
 from bot.conversation.records import Records
 from bot.conversation.service import ConversationService, Who
 from bot.core.assistant import Assistant
@@ -51,6 +52,7 @@ class Services:
 
     conversation: ConversationService
     flood: FloodGate
+    firms: Firms
     reload: asyncio.Task[Any] | None = field(default=None)
 
     @property

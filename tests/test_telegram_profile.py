@@ -1,0 +1,100 @@
+"""The firm profile in Telegram, end to end against the fake Bot API: saved only on yes, shown with where each fact
+came from, edited, matched against every scheme, subscribed to, and deleted by /forget."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram.ext import Application
+
+from bot.core.assistant import Assistant
+from bot.core.eligibility import EligibilityAdvisor
+from knowledge.retrieve import HybridSearcher
+from knowledge.settings import SAMPLE_KNOWLEDGE
+from tests.fakes.telegram import BotMessage, FakeTelegram
+from tests.test_telegram import running, say
+from tests.test_telegram_eligibility import press
+
+GRADUATE = "我今年29岁，硕士毕业，在GOI会员企业全职工作，社保交了8个月，名下无房"
+
+
+@pytest.fixture
+async def bot(
+    tg: FakeTelegram, tmp_path: Path, searcher: HybridSearcher
+) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
+    """The bot in extractive mode with the sample knowledge base's eligibility rules."""
+    advisor = EligibilityAdvisor.from_sources([SAMPLE_KNOWLEDGE])
+    async with running(tg, tmp_path, Assistant(searcher, advisor=advisor), telegram_flood_messages=50) as application:
+        yield application
+
+
+async def checked(tg: FakeTelegram, user: dict[str, Any]) -> BotMessage:
+    """Run the guided check on one sentence; the offer to save its answers."""
+    await say(tg, user, "/eligibility", count=2)
+    result, offer = await say(tg, user, GRADUATE, count=2)
+    assert "租房补贴" in result.text or "rent subsidy" in result.text, "the verdicts come first"
+    return offer
+
+
+@pytest.mark.usefixtures("bot")
+async def test_the_checks_answers_are_kept_only_on_yes_and_profile_shows_where_each_came_from(tg: FakeTelegram) -> None:
+    wang = tg.user(501, "王", "zh-hans")
+    offer = await checked(tg, wang)
+    assert offer.text.endswith("随时可发送 /forget 删除。"), "the offer says what is kept and how to delete it"
+    assert offer.buttons == [("保存到我的档案", "pf:yes"), ("不保存", "pf:no")]
+    [nothing] = await say(tg, wang, "/profile")
+    assert nothing.text.startswith("还没有保存档案"), "nothing is saved before the user says yes"
+    declined = await press(tg, wang, offer, "pf:no")
+    assert declined.text == "未保存任何内容。" and tg.sent(wang["id"])[-2].buttons == []
+    [still] = await say(tg, wang, "/profile")
+    assert still.text.startswith("还没有保存档案")
+
+    saved = await press(tg, wang, await checked(tg, wang), "pf:yes")
+    assert saved.text.startswith("已保存")
+    [shown] = await say(tg, wang, "/profile")
+    assert "• age: 29 (来自 /eligibility)" in shown.text and "• degree: master (来自 /eligibility)" in shown.text
+    assert "• owns_home_in_city: 否 (来自 /eligibility)" in shown.text
+    assert ("✏️ age", "pfe:age") in shown.buttons
+    prompt = await press(tg, wang, shown, "pfe:age")
+    assert prompt.text == "请输入“age”的新值。"
+    [unread] = await say(tg, wang, "不清楚")
+    assert unread.text.startswith("没能把这条回复读成“age”")
+    [changed] = await say(tg, wang, "31")
+    assert changed.text.startswith("已修改")
+    [shown] = await say(tg, wang, "/profile")
+    assert "• age: 31 (您输入的)" in shown.text and "• degree: master (来自 /eligibility)" in shown.text
+
+
+@pytest.mark.usefixtures("bot")
+async def test_schemes_lists_every_verdict_best_first_and_forget_deletes_profile_and_subscription(
+    tg: FakeTelegram,
+) -> None:
+    ada = tg.user(502, "Ada", "en")
+    [need] = await say(tg, ada, "/schemes")
+    assert need.text.startswith("Save a profile first")
+    await press(tg, ada, await checked(tg, ada), "pf:yes")
+    [schemes] = await say(tg, ada, "/schemes")
+    lines = schemes.text.splitlines()
+    assert lines[0] == "Every scheme for your profile, best matches first:"
+    assert lines[1].startswith("✅ Pudong youth rent subsidy"), "the match comes first"
+    assert "you qualify (" in lines[1] and "第" in lines[1], "the clauses it rests on are quoted"
+    assert any(line.startswith(("❌", "❔")) for line in lines[2:])
+    assert schemes.buttons == [("Tell me about new matches", "sub:on")]
+    subscribed = await press(tg, ada, schemes, "sub:on")
+    assert subscribed.text.startswith("Subscribed") and tg.sent(ada["id"])[-2].buttons == []
+    [shown] = await say(tg, ada, "/profile")
+    assert shown.text.endswith("Notices of new matches: on (/unsubscribe to stop).")
+    [again] = await say(tg, ada, "/schemes")
+    assert again.buttons == [], "no Subscribe button once subscribed"
+
+    [forgot] = await say(tg, ada, "/forget")
+    assert forgot.text.startswith("Deleted: your firm profile and your subscription")
+    [gone] = await say(tg, ada, "/profile")
+    assert gone.text.startswith("No profile saved")
+    [nothing] = await say(tg, ada, "/forget")
+    assert nothing.text == "There was no profile or subscription to delete."
+    [unsubscribed] = await say(tg, ada, "/unsubscribe")
+    assert unsubscribed.text.startswith("Save a profile first")
