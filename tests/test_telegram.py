@@ -127,7 +127,8 @@ async def test_start_greets_in_the_users_language_with_topics_and_command_menus(
 ) -> None:
     commands = {c.params.get("language_code", ""): c.params["commands"] for c in tg.calls_to("setMyCommands")}
     assert [c["command"] for c in commands[""]] == [
-        "start", "help", "ask", "eligibility", "equipment", "patents", "solutions", "lang", "sources", "cancel",
+        "start", "help", "ask", "eligibility", "profile", "schemes", "subscribe", "unsubscribe", "forget",
+        "equipment", "patents", "solutions", "lang", "sources", "cancel",
     ]  # fmt: skip
     assert commands["zh"][0]["description"] == "重新开始并选择主题"
     ada, li = tg.user(101, "Ada", "en"), tg.user(102, "李", "zh-hans")

@@ -6,20 +6,38 @@ and the outbox keys (generation, user, scheme, change) keep a redone or doubly-c
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from enum import StrEnum
 
 from sqlalchemy import and_, update
 
-from bot.conversation.outbox import Message, Outbox, stamp
+from bot.conversation.outbox import Message, Outbox, Queued, stamp
 from bot.conversation.profiles import Profile, Profiles
 from bot.conversation.tables import announcements, profiles
+from bot.core.assistant import Assistant
 from bot.core.matching import notice_text, notices, signature
+from knowledge.retrieve import IndexMissing
 from knowledge.schemes import Scheme
+from knowledge.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000  # profiles matched per transaction
+SEND_BATCH = 200  # messages claimed at a time: several seconds' worth at Telegram's overall pace
+
+
+class Delivery(StrEnum):
+    """What became of one message handed to a channel."""
+
+    SENT = "sent"
+    GONE = "gone"  # the user blocked the bot or the chat is gone: marked done, never tried again
+    RETRY = "retry"  # the platform failed: given back for the next round
+
+
+Send = Callable[[Queued], Awaitable[Delivery]]
 
 
 def _claim(outbox: Outbox, generation: str, lease: timedelta) -> bool:
@@ -74,3 +92,35 @@ def announce(
         db.execute(update(announcements).where(announcements.c.generation == generation).values(done=True))
     log.info("matched profiles generation=%s notices=%d", generation, queued)
     return queued
+
+
+def on_publish(assistant: Assistant, store: Profiles, outbox: Outbox, last: str | None) -> str | None:
+    """Queue notices when the index generation differs from `last`; the generation now matched (or still `last`)."""
+    try:
+        generation = assistant.searcher.info.generation
+    except (IndexMissing, StoreUnavailable):
+        return last
+    advisor = assistant.advisor  # follows the index: the rules of `generation`
+    if generation != last and advisor is not None:
+        announce(generation, store, outbox, advisor.schemes, outbox.lease)
+    return generation
+
+
+async def _deliver(outbox: Outbox, send: Send, message: Queued) -> bool:
+    outcome = await send(message)
+    if outcome is Delivery.RETRY:
+        await asyncio.to_thread(outbox.release, message.id)
+        return False
+    await asyncio.to_thread(outbox.sent, message.id)
+    return True
+
+
+async def drain(outbox: Outbox, send: Send, batch: int = SEND_BATCH) -> int:
+    """Send every queued message nobody else is sending through the channel's `send` (its pacer); how many left."""
+    done = 0
+    while messages := await asyncio.to_thread(outbox.claim, batch):
+        results = await asyncio.gather(*(_deliver(outbox, send, message) for message in messages))
+        done += sum(results)
+        if not any(results):
+            break  # the platform refuses everything: the rest waits for the next round
+    return done

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from telegram import LinkPreviewOptions, Update
@@ -15,6 +17,7 @@ from telegram.ext import Application, Defaults
 from bot.channels.telegram import render
 from bot.channels.telegram.delivery import RetryingRequest
 from bot.channels.telegram.handlers import register
+from bot.channels.telegram.notices import watch
 from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter, Pacing
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
@@ -61,7 +64,8 @@ def build_application(
             programme=programme,
         )
         flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)
-        firms = Firms(conversation, Profiles(engine), Outbox(engine))
+        outbox = Outbox(engine, lease=timedelta(seconds=settings.notice_lease_seconds))
+        firms = Firms(conversation, Profiles(engine), outbox)
         application.bot_data["services"] = Services(conversation=conversation, flood=flood, firms=firms)
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
         assistant = services(application).assistant
@@ -69,9 +73,14 @@ def build_application(
         application.bot_data["operator"] = await start_operator_site(settings, metrics, assistant)
         await application.bot.set_my_commands(render.bot_commands("en"))
         await application.bot.set_my_commands(render.bot_commands("zh"), language_code="zh")
+        application.bot_data["notices"] = asyncio.create_task(watch(application))
         log.info("telegram bot @%s started", application.bot.username)
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        notices = application.bot_data["notices"]
+        notices.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await notices
         services(application).records.close()
         await application.bot_data["operator"].cleanup()
 
