@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         description="How often the bot looks for a newly published index to match subscribed firm profiles against,"
         " for deadlines to remind, and for queued notices to send.",
     )
+    reminder_days: list[int] = Field(
+        [7, 1],
+        description="Days before a matched application window closes that subscribed users are reminded (JSON list);"
+        " a bot down past one sends the next only.",
+    )
     notice_lease_seconds: float = Field(
         300.0,
         gt=0,

@@ -3,7 +3,9 @@ came from, edited, matched against every scheme, subscribed to, and deleted by /
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,20 @@ GRADUATE = "我今年29岁，硕士毕业，在GOI会员企业全职工作，社
 
 
 @pytest.fixture
+def now() -> list[datetime]:
+    """The bot's clock: tests move it instead of waiting (the sample's rent subsidy window closes 2027-03-31)."""
+    return [datetime(2027, 3, 20, 9, tzinfo=UTC)]
+
+
+@pytest.fixture
 async def bot(
-    tg: FakeTelegram, tmp_path: Path, searcher: HybridSearcher
+    tg: FakeTelegram, tmp_path: Path, searcher: HybridSearcher, now: list[datetime]
 ) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
-    """The bot in extractive mode with the sample knowledge base's eligibility rules."""
+    """The bot in extractive mode with the sample knowledge base's eligibility rules, notices checked often."""
     advisor = EligibilityAdvisor.from_sources([SAMPLE_KNOWLEDGE])
-    async with running(tg, tmp_path, Assistant(searcher, advisor=advisor), telegram_flood_messages=50) as application:
+    assistant = Assistant(searcher, advisor=advisor)
+    config = {"telegram_flood_messages": 50, "notice_poll_seconds": 0.1}
+    async with running(tg, tmp_path, assistant, clock=lambda: now[0], **config) as application:
         yield application
 
 
@@ -98,3 +108,42 @@ async def test_schemes_lists_every_verdict_best_first_and_forget_deletes_profile
     assert nothing.text == "There was no profile or subscription to delete."
     [unsubscribed] = await say(tg, ada, "/unsubscribe")
     assert unsubscribed.text.startswith("Save a profile first")
+
+
+async def days_later(
+    tg: FakeTelegram, user: dict[str, Any], now: list[datetime], days: int, expect: int = 0
+) -> list[BotMessage]:
+    """Move the clock on; what the bot sent the user on its own: the `expect`ed messages, and any more that come
+    within a few notice rounds."""
+    before = len(tg.sent(user["id"]))
+    now[0] += timedelta(days=days)
+    if expect:
+        await tg.wait_for(lambda: len(tg.sent(user["id"])) >= before + expect)
+    await asyncio.sleep(1.0)
+    return tg.sent(user["id"])[before:]
+
+
+@pytest.mark.usefixtures("bot")
+async def test_deadlines_lists_the_matched_window_and_reminders_come_7_and_1_days_before_it_closes(
+    tg: FakeTelegram, now: list[datetime]
+) -> None:
+    ada = tg.user(503, "Ada", "en")
+    await press(tg, ada, await checked(tg, ada), "pf:yes")
+    [deadlines] = await say(tg, ada, "/deadlines")
+    assert deadlines.text.splitlines() == [
+        "Application windows of the schemes you qualify for, soonest closing first:",
+        "• Pudong youth rent subsidy: open, closes 2027-03-31 (days left: 11). How to apply: "
+        "由用人单位统一在线申报（第八条）/ the employer applies online (art. 8)",
+    ]
+    assert await days_later(tg, ada, now, 5) == [], "not subscribed: no reminders"
+    await say(tg, ada, "/subscribe")
+    [week] = await days_later(tg, ada, now, 1, expect=1)
+    assert week.text.startswith(
+        "Reminder: applications for Pudong youth rent subsidy close on 2027-03-31 (days left: 5)"
+    )
+    assert await days_later(tg, ada, now, 1) == [], "the 7-day reminder comes once"
+    [day] = await days_later(tg, ada, now, 3, expect=1)
+    assert "(days left: 1)" in day.text
+    assert await days_later(tg, ada, now, 2) == [], "a closed window is never reminded"
+    [none] = await say(tg, ada, "/deadlines")
+    assert none.text == "None of the schemes you qualify for has an upcoming application window."

@@ -1,5 +1,5 @@
 """The firm profile as a conversation: the save offer after the guided check, /profile and its edits, /forget,
-/schemes, /subscribe and /unsubscribe (stored by profiles.py, matched by bot/core/matching.py)."""
+/schemes, /subscribe, /unsubscribe and /deadlines (stored by profiles.py, matched by bot/core/matching.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bot.conversation.profiles import Profile, Profiles
 from bot.conversation.replies import Reply, in_rows, say
 from bot.conversation.service import ConversationService, Who
 from bot.core import interview
+from bot.core.deadlines import upcoming, window_line
 from bot.core.interview import Interview
 from bot.core.matching import matched, ranked, verdict_line
 from bot.core.texts import text
@@ -133,4 +134,19 @@ class Firms:
         advisor = self.service.assistant.advisor
         now = matched(profile.as_facts(), advisor.schemes) if on and advisor else None
         self.profiles.subscribe(profile.user_id, on, now)
+        if not on:
+            self.outbox.drop_user(profile.user_id)  # nothing already queued reaches them either
         return say(language, "pm_subscribed" if on else "pm_unsubscribed")
+
+    def deadlines(self, who: Who) -> Reply:
+        """/deadlines: the application windows not yet closed of the schemes the profile qualifies for."""
+        language, profile = self.service.language(who), self._profile(who)
+        advisor = self.service.assistant.advisor
+        if profile is None or advisor is None:
+            return say(language, "pm_need_profile")
+        today, mine = self.outbox.clock().date(), matched(profile.as_facts(), advisor.schemes)
+        windows = upcoming([scheme for scheme in advisor.schemes if scheme.scheme in mine], today)
+        if not windows:
+            return say(language, "pm_no_deadlines")
+        lines = [window_line(scheme, window, language, today) for scheme, window in windows]
+        return Reply(language=language, text="\n".join([text(language, "pm_deadlines_head"), *lines]))

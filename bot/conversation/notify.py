@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from enum import StrEnum
 
 from sqlalchemy import and_, update
 
 from bot.conversation.outbox import Message, Outbox, Queued, stamp
 from bot.conversation.profiles import Profile, Profiles
+from bot.conversation.reminders import remind
 from bot.conversation.tables import announcements, profiles
 from bot.core.assistant import Assistant
 from bot.core.matching import notice_text, notices, signature
@@ -25,7 +27,6 @@ from knowledge.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000  # profiles matched per transaction
 SEND_BATCH = 200  # messages claimed at a time: several seconds' worth at Telegram's overall pace
 
 
@@ -78,9 +79,7 @@ def announce(
     if not _claim(outbox, generation, lease):
         return None
     queued, signatures = 0, {scheme.scheme: signature(scheme) for scheme in schemes}
-    after = -(2**63)
-    while batch := store.subscribed(after, BATCH):  # a page at a time: memory stays flat however many users
-        after = batch[-1].user_id
+    for batch in store.pages():
         found = [(profile, *_messages(generation, profile, schemes, signatures)) for profile in batch]
         changed = [(profile, messages, told) for profile, messages, told in found if told != profile.told]
         with outbox.engine.begin() as db:
@@ -94,16 +93,28 @@ def announce(
     return queued
 
 
-def on_publish(assistant: Assistant, store: Profiles, outbox: Outbox, last: str | None) -> str | None:
-    """Queue notices when the index generation differs from `last`; the generation now matched (or still `last`)."""
+@dataclass(frozen=True)
+class Seen:
+    """What a replica has queued for: the index generation it matched, the day it reminded."""
+
+    generation: str | None = None
+    day: date | None = None
+
+
+def queue(assistant: Assistant, store: Profiles, outbox: Outbox, days: Sequence[int], seen: Seen) -> Seen:
+    """Queue the notices of a newly published generation, and the deadline reminders once a day (or generation)."""
     try:
         generation = assistant.searcher.info.generation
     except (IndexMissing, StoreUnavailable):
-        return last
-    advisor = assistant.advisor  # follows the index: the rules of `generation`
-    if generation != last and advisor is not None:
+        return seen
+    advisor, today = assistant.advisor, outbox.clock().date()  # the advisor follows the index: its rules
+    if advisor is None:
+        return Seen(generation, today)
+    if generation != seen.generation:
         announce(generation, store, outbox, advisor.schemes, outbox.lease)
-    return generation
+    if (generation, today) != (seen.generation, seen.day):
+        remind(store, outbox, advisor.schemes, today, days)
+    return Seen(generation, today)
 
 
 async def _deliver(outbox: Outbox, send: Send, message: Queued) -> bool:

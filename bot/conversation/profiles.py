@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -11,6 +12,7 @@ from bot.conversation.tables import now, profiles, upsert
 from knowledge.facts import Facts, Scalar
 from knowledge.language import Language
 
+PAGE = 1000  # subscribed profiles read (and matched in one transaction) at a time: memory stays flat
 Origin = Literal["eligibility", "typed"]  # the guided check, or a value the user typed on /profile
 
 
@@ -77,3 +79,10 @@ class Profiles:
         with self.engine.connect() as db:
             rows = db.execute(query.order_by(profiles.c.user_id).limit(limit)).mappings().all()
         return [Profile.model_validate(dict(row)) for row in rows]
+
+    def pages(self) -> Iterator[list[Profile]]:
+        """Every subscribed profile, PAGE at a time: memory stays flat however many users there are."""
+        after = -(2**63)
+        while batch := self.subscribed(after, PAGE):
+            yield batch
+            after = batch[-1].user_id

@@ -22,7 +22,7 @@ from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
 from bot.conversation.firm import Firms
-from bot.conversation.outbox import Outbox
+from bot.conversation.outbox import Clock, Outbox, utc_now
 from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
 from bot.conversation.service import ConversationService
@@ -43,10 +43,12 @@ def build_application(
     programme: Programme | None = None,
     *,
     pacing: Pacing = TELEGRAM_PACING,
+    clock: Clock = utc_now,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot, ready for `run_polling`, or for `serve_webhook` when a webhook is configured; nothing is loaded or
     contacted until it starts. `programme`: whom it speaks for when the assistant was not built from folders;
-    `pacing`: Telegram's per-chat limits (tests not about them pass none)."""
+    `pacing`: Telegram's per-chat limits (tests not about them pass none); `clock`: today for deadlines (tests
+    move it)."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,7 @@ def build_application(
             programme=programme,
         )
         flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)
-        outbox = Outbox(engine, lease=timedelta(seconds=settings.notice_lease_seconds))
+        outbox = Outbox(engine, clock=clock, lease=timedelta(seconds=settings.notice_lease_seconds))
         firms = Firms(conversation, Profiles(engine), outbox)
         application.bot_data["services"] = Services(conversation=conversation, flood=flood, firms=firms)
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.

@@ -254,6 +254,7 @@ def register(application: Application, settings: Settings) -> None:
         "ask": ask, "reload": reload, "stats": stats, "eligibility": eligibility.start, "equipment": listings.search,
         "patents": listings.search, "solutions": listings.search, "profile": profile.show, "forget": profile.forget,
         "schemes": profile.schemes, "subscribe": profile.subscribe, "unsubscribe": profile.unsubscribe,
+        "deadlines": profile.deadlines,
     }  # fmt: skip
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))

@@ -1,5 +1,5 @@
-"""Messages the bot sends on its own in Telegram: after each publish (and each day) queue the notices, then send
-the outbox through the bot's rate limiter, the same pacer as answers (~27/s overall, one a second per chat)."""
+"""Messages the bot sends on its own in Telegram: after each publish (and each day) queue notices and reminders,
+then send the outbox through the bot's rate limiter, the same pacer as answers (~27/s overall, 1/s per chat)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from telegram.ext import Application
 
 from bot.channels.telegram import render
 from bot.channels.telegram.session import services
-from bot.conversation.notify import Delivery, drain, on_publish
+from bot.conversation.notify import Delivery, Seen, drain, queue
 from bot.conversation.outbox import Queued
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,11 @@ async def send(bot: Bot, message: Queued) -> Delivery:
 
 async def watch(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Forever: match profiles against each new generation, then send what is queued; a failure waits a round."""
-    found, last = services(application), None
-    firms = found.firms
+    found, seen = services(application), Seen()
+    firms, days = found.firms, found.settings.reminder_days
     while True:
         try:
-            last = await asyncio.to_thread(on_publish, found.assistant, firms.profiles, firms.outbox, last)
+            seen = await asyncio.to_thread(queue, found.assistant, firms.profiles, firms.outbox, days, seen)
             await drain(firms.outbox, lambda message: send(application.bot, message))
         except Exception:  # a database or network hiccup must not end the notices for good
             log.exception("notices round failed")

@@ -1,5 +1,5 @@
-"""The firm profile in Telegram: /profile and its edit buttons, /forget, /schemes, /subscribe, /unsubscribe and the
-save offer's buttons (bot/conversation/firm.py holds the logic; these only render)."""
+"""The firm profile in Telegram: /profile and its edit buttons, /forget, /schemes, /subscribe, /unsubscribe,
+/deadlines and the save offer's buttons (bot/conversation/firm.py holds the logic; these only render)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/unsubscribe: no more notices; the profile stays."""
     await send(update.effective_chat, services(context).firms.subscribe(who(update), on=False))
+
+
+async def deadlines(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/deadlines: the upcoming application windows of the schemes the profile qualifies for."""
+    await send(update.effective_chat, services(context).firms.deadlines(who(update)))
 
 
 async def decide(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

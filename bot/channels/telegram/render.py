@@ -21,8 +21,8 @@ from knowledge.programme import Programme
 
 LIMIT = MessageLimit.MAX_TEXT_LENGTH
 COMMANDS = (
-    "start", "help", "ask", "eligibility", "profile", "schemes", "subscribe", "unsubscribe", "forget", "equipment",
-    "patents", "solutions", "lang", "sources", "cancel",
+    "start", "help", "ask", "eligibility", "profile", "schemes", "subscribe", "unsubscribe", "deadlines", "forget",
+    "equipment", "patents", "solutions", "lang", "sources", "cancel",
 )  # fmt: skip
 _TAG = re.compile(r"<[^>]*>")
 _BOLD = re.compile(r"\*\*(\S(?:[^*\n]*?\S)?)\*\*")  # LLMs write Markdown bold; Telegram HTML needs <b>

@@ -196,6 +196,13 @@ EN: dict[str, str] = {
     "tg_cmd_subscribe": "Hear about new matches",
     "tg_cmd_unsubscribe": "Stop hearing about matches",
     "tg_cmd_forget": "Delete your profile and subscription",
+    "pm_deadlines_head": "Application windows of the schemes you qualify for, soonest closing first:",
+    "pm_window_open": "• {title}: open, closes {closes} (days left: {days}). How to apply: {apply}",
+    "pm_window_later": "• {title}: opens {opens}, closes {closes}. How to apply: {apply}",
+    "pm_no_deadlines": "None of the schemes you qualify for has an upcoming application window.",
+    "pm_reminder": "Reminder: applications for {title} close on {closes} (days left: {days}). You qualify on "
+    "{clauses}. How to apply: {apply}",
+    "tg_cmd_deadlines": "Application windows of your matches",
     "iv_subject_company": "My company",
     "iv_subject_person": "Myself (as an employee)",
     "iv_ask_who": "Are you asking for your company, or for yourself as an employee?",
