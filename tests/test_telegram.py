@@ -83,6 +83,7 @@ async def running(
     finally:
         await application.updater.stop()  # type: ignore[union-attr]
         await application.stop()
+        await application.post_stop(application)  # type: ignore[misc]
         await application.shutdown()
         await application.post_shutdown(application)  # type: ignore[misc]
 

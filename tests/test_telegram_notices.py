@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.settings import SAMPLE_KNOWLEDGE
 from knowledge.store import make_store
-from tests.conftest import make_settings
+from tests.conftest import ROOT, make_settings
 from tests.fakes.telegram import FakeTelegram
 from tests.test_telegram import running, say
 from tests.test_telegram_eligibility import press
@@ -90,3 +92,13 @@ async def test_a_saved_subscribed_profile_hears_once_of_a_new_scheme_and_nothing
     assert ingest(tmp_path / "data", kb, local_embeddings)
     await asyncio.sleep(QUIET)
     assert len(tg.sent(wang["id"])) == before + 2, "after /forget no notice arrives"
+
+
+def test_notices_stopped_mid_way_resume_after_a_restart_and_every_user_gets_exactly_one() -> None:
+    """bench/notices.py at a small size: through the outbox, the bot's pacer and the fake Bot API over HTTP."""
+    command = [sys.executable, str(ROOT / "bench" / "notices.py"), "--messages", "200", "--restart", "400"]
+    run = subprocess.run([*command, "--halts", "stop", "--pace", "200"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    once, restarted = run.stdout.splitlines()
+    assert "lost 0, duplicated 0 " in once
+    assert restarted.startswith("400 notices, sender stopped after 200 and restarted: lost 0, duplicated 0;"), restarted

@@ -27,7 +27,7 @@ from knowledge.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-SEND_BATCH = 200  # messages claimed at a time: several seconds' worth at Telegram's overall pace
+SEND_BATCH = 50  # messages claimed at a time: under 2 s at Telegram's pace, what a stopping bot finishes sending
 
 
 class Delivery(StrEnum):
@@ -126,10 +126,15 @@ async def _deliver(outbox: Outbox, send: Send, message: Queued) -> bool:
     return True
 
 
-async def drain(outbox: Outbox, send: Send, batch: int = SEND_BATCH) -> int:
-    """Send every queued message nobody else is sending through the channel's `send` (its pacer); how many left."""
+async def drain(
+    outbox: Outbox, send: Send, stopping: Callable[[], bool] = lambda: False, batch: int = SEND_BATCH
+) -> int:
+    """Send every queued message nobody else is sending through the channel's `send` (its pacer); how many sent.
+
+    A batch is finished once begun: a bot stopping (`stopping`) marks every message it sent, and its restart repeats
+    none. Only a hard kill can repeat the few requests in flight at that moment."""
     done = 0
-    while messages := await asyncio.to_thread(outbox.claim, batch):
+    while not stopping() and (messages := await asyncio.to_thread(outbox.claim, batch)):
         results = await asyncio.gather(*(_deliver(outbox, send, message) for message in messages))
         done += sum(results)
         if not any(results):

@@ -36,6 +36,8 @@ from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
+STOP_NOTICES_SECONDS = 10.0  # a stopping bot waits this long for the notices batch being sent (50 at ~27/s: ~2 s)
+
 
 def build_application(
     settings: Settings,
@@ -75,8 +77,15 @@ def build_application(
         application.bot_data["operator"] = await start_operator_site(settings, metrics, assistant)
         await application.bot.set_my_commands(render.bot_commands("en"))
         await application.bot.set_my_commands(render.bot_commands("zh"), language_code="zh")
-        application.bot_data["notices"] = asyncio.create_task(watch(application))
+        application.bot_data["stop_notices"] = stop = asyncio.Event()
+        application.bot_data["notices"] = asyncio.create_task(watch(application, stop))
         log.info("telegram bot @%s started", application.bot.username)
+
+    async def post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """Before the bot's connection closes: let the notices finish the batch they are sending."""
+        application.bot_data["stop_notices"].set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(application.bot_data["notices"]), STOP_NOTICES_SECONDS)
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         notices = application.bot_data["notices"]
@@ -95,6 +104,7 @@ def build_application(
         .rate_limiter(CountingRateLimiter(metrics.rate_limited, pacing, max_retries=3))
         .concurrent_updates(True)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
     if settings.telegram_webhook_url:

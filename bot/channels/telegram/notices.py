@@ -4,6 +4,7 @@ then send the outbox through the bot's rate limiter, the same pacer as answers (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -32,14 +33,16 @@ async def send(bot: Bot, message: Queued) -> Delivery:
     return Delivery.SENT
 
 
-async def watch(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Forever: match profiles against each new generation, then send what is queued; a failure waits a round."""
+async def watch(application: Application[Any, Any, Any, Any, Any, Any], stop: asyncio.Event) -> None:
+    """Until `stop`: queue notices for each new generation and reminders each day, then send what is queued; a
+    failure waits a round. Once `stop` is set, the batch being sent is finished (and marked) first."""
     found, seen = services(application), Seen()
     firms, days = found.firms, found.settings.reminder_days
-    while True:
+    while not stop.is_set():
         try:
             seen = await asyncio.to_thread(queue, found.assistant, firms.profiles, firms.outbox, days, seen)
-            await drain(firms.outbox, lambda message: send(application.bot, message))
+            await drain(firms.outbox, lambda message: send(application.bot, message), stop.is_set)
         except Exception:  # a database or network hiccup must not end the notices for good
             log.exception("notices round failed")
-        await asyncio.sleep(found.settings.notice_poll_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), found.settings.notice_poll_seconds)
