@@ -99,6 +99,11 @@ async def test_schemes_lists_every_verdict_best_first_and_forget_deletes_profile
     assert shown.text.endswith("Notices of new matches: on (/unsubscribe to stop).")
     [again] = await say(tg, ada, "/schemes")
     assert again.buttons == [], "no Subscribe button once subscribed"
+    group = tg.group(-100502, "Founders")
+    tg.send(ada, "/profile", chat=group)
+    tg.send(ada, "/schemes", chat=group)
+    await asyncio.sleep(1.0)
+    assert tg.sent(group["id"]) == [], "a firm's profile is never shown in a group"
 
     [forgot] = await say(tg, ada, "/forget")
     assert forgot.text.startswith("Deleted: your firm profile and your subscription")

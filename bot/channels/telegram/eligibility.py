@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from bot.channels.telegram import render
@@ -26,7 +27,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply) -> None:
     """The check's next question, or its verdicts followed by the offer to save the answers."""
     await send(update.effective_chat, reply)
-    if reply.answer is not None and (offer := services(context).firms.offer(who(update))):
+    private = update.effective_chat.type == ChatType.PRIVATE  # a profile is saved and shown in private only
+    if reply.answer is not None and private and (offer := services(context).firms.offer(who(update))):
         await send(update.effective_chat, offer)
 
 

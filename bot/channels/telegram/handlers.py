@@ -252,12 +252,16 @@ def register(application: Application, settings: Settings) -> None:
     commands: dict[str, Handler] = {
         "start": start, "help": help_command, "lang": choose_language, "sources": sources, "cancel": cancel,
         "ask": ask, "reload": reload, "stats": stats, "eligibility": eligibility.start, "equipment": listings.search,
-        "patents": listings.search, "solutions": listings.search, "profile": profile.show, "forget": profile.forget,
-        "schemes": profile.schemes, "subscribe": profile.subscribe, "unsubscribe": profile.unsubscribe,
-        "deadlines": profile.deadlines,
+        "patents": listings.search, "solutions": listings.search,
     }  # fmt: skip
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))
+    firm: dict[str, Handler] = {
+        "profile": profile.show, "forget": profile.forget, "schemes": profile.schemes, "subscribe": profile.subscribe,
+        "unsubscribe": profile.unsubscribe, "deadlines": profile.deadlines,
+    }  # fmt: skip
+    for name, handler in firm.items():  # a firm's profile is nobody else's business: never shown in a group
+        application.add_handler(CommandHandler(name, handler, filters=private))
     if settings.telegram_staff_chat_id is not None:
         application.add_handler(
             MessageHandler(filters.Chat(settings.telegram_staff_chat_id) & filters.REPLY & filters.TEXT, relay)
