@@ -39,6 +39,10 @@ def test_a_profile_keeps_each_facts_origin_and_forget_deletes_it_with_the_subscr
     assert profile is not None and profile.facts == {"age": 30, "degree": "master"}
     assert profile.origins == {"age": "typed", "degree": "eligibility"}
     assert [p.user_id for p in store.subscribed()] == [7]
+    outbox = Outbox(store.engine)
+    outbox.insert([Message(key=f"g:{user}:x:new", user_id=user, chat_id=user, body="news") for user in (7, 8)])
+    assert store.forget(7) and outbox.pending() == 1, "the user's unsent notices go with the profile, others' stay"
+    store.merge(7, 70, "en", {"age": 29}, "typed")
     assert store.forget(7) and store.get(7) is None and list(store.subscribed()) == []
     assert not store.forget(7) and not store.subscribe(7, True)  # nothing left to subscribe
 

@@ -111,7 +111,6 @@ class Firms:
         if who.user_id is None:
             return say(language, "pm_nothing_to_forget")
         deleted = self.profiles.forget(who.user_id)
-        self.outbox.drop_user(who.user_id)
         log.info("profile forgotten user=%s existed=%s", who.user_id, deleted)
         return say(language, "pm_forgot" if deleted else "pm_nothing_to_forget")
 

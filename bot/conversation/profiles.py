@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, delete, select, update
 
-from bot.conversation.tables import now, profiles, upsert
+from bot.conversation.tables import now, outbox, profiles, upsert
 from knowledge.facts import Facts, Scalar
 from knowledge.language import Language
 
@@ -68,9 +68,11 @@ class Profiles:
         return result.rowcount > 0
 
     def forget(self, user_id: int) -> bool:
-        """Delete the profile with its subscription and what the user was told; False when there was nothing."""
+        """Delete, in one transaction, the profile with its subscription, what the user was told and their unsent
+        notices; False when there was no profile."""
         with self.engine.begin() as db:
             result = db.execute(delete(profiles).where(profiles.c.user_id == user_id))
+            db.execute(delete(outbox).where(outbox.c.user_id == user_id, outbox.c.sent_at.is_(None)))
         return result.rowcount > 0
 
     def subscribed(self, after: int = -(2**63), limit: int | None = None) -> list[Profile]:
