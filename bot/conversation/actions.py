@@ -25,7 +25,11 @@ class Kind(StrEnum):
     LANGUAGE = "lang"  # en / zh
     CHOICE = "el"  # guided eligibility check: fact, value or "skip"
     MORE = "more"  # listing kind, next page, search key
-    SAVE = "pf"  # keep the finished guided check's answers in the firm profile: yes / no
+    SAVE = "save"  # staff chat, under a relayed reply: the hand-off note's message id
+    GAPS = "gaps"  # staff: page of grouped knowledge gaps
+    ANSWERS = "answers"  # staff: page of saved answers
+    UNSAVE = "unsave"  # staff: saved answer id, the page it was listed on
+    KEEP = "pf"  # keep the finished guided check's answers in the firm profile: yes / no
     EDIT = "pfe"  # change one fact of the firm profile: the fact's name
     SUBSCRIBE = "sub"  # hear about new matches and deadlines
 
@@ -38,7 +42,11 @@ _ARGUMENTS: dict[Kind, tuple[str, ...]] = {
     Kind.LANGUAGE: (r"en|zh",),
     Kind.CHOICE: (r"[a-z_]+", r"[A-Za-z0-9_.-]+"),
     Kind.MORE: (r"equipment|patents|solutions", r"\d+", r"[0-9a-f]+"),
-    Kind.SAVE: (r"yes|no",),
+    Kind.SAVE: (r"\d+",),
+    Kind.GAPS: (r"\d+",),
+    Kind.ANSWERS: (r"\d+",),
+    Kind.UNSAVE: (r"\d+", r"\d+"),
+    Kind.KEEP: (r"yes|no",),
     Kind.EDIT: (r"[a-z_]+",),
     Kind.SUBSCRIBE: (r"on",),
 }

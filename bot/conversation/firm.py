@@ -48,8 +48,8 @@ class Firms:
             return None
         language = self.service.language(who)
         buttons = [
-            Action(kind=Kind.SAVE, args=("yes",), label=text(language, "pm_button_save")),
-            Action(kind=Kind.SAVE, args=("no",), label=text(language, "pm_button_no")),
+            Action(kind=Kind.KEEP, args=("yes",), label=text(language, "pm_button_save")),
+            Action(kind=Kind.KEEP, args=("no",), label=text(language, "pm_button_no")),
         ]
         return say(language, "pm_save_offer", actions=[buttons])
 

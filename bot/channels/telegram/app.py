@@ -25,6 +25,7 @@ from bot.conversation.firm import Firms
 from bot.conversation.outbox import Clock, Outbox, utc_now
 from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
+from bot.conversation.saved_answers import SavedAnswers
 from bot.conversation.service import ConversationService
 from bot.conversation.state import Conversations
 from bot.conversation.tables import connect, database_url
@@ -58,9 +59,12 @@ def build_application(
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         engine = connect(database_url(settings))
+        answers = SavedAnswers(engine)
+        assistant = make_assistant(settings)
+        assistant.use_saved(answers)  # staff's saved answers, served like curated.yaml's
         conversation = ConversationService(
             settings,
-            make_assistant(settings),
+            assistant,
             Records(engine),
             Conversations(engine),
             max_question_chars=settings.telegram_max_question_chars,
@@ -70,9 +74,9 @@ def build_application(
         flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)
         outbox = Outbox(engine, clock=clock, lease=timedelta(seconds=settings.notice_lease_seconds))
         firms = Firms(conversation, Profiles(engine), outbox)
-        application.bot_data["services"] = Services(conversation=conversation, flood=flood, firms=firms)
+        found = Services(conversation=conversation, flood=flood, answers=answers, firms=firms)
+        application.bot_data["services"] = found
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
-        assistant = services(application).assistant
         assistant.observer = metrics
         application.bot_data["operator"] = await start_operator_site(settings, metrics, assistant)
         await application.bot.set_my_commands(render.bot_commands("en"))

@@ -15,6 +15,7 @@ from telegram.ext import Application, ContextTypes
 from bot.conversation.actions import Action, decode
 from bot.conversation.firm import Firms
 from bot.conversation.records import Records
+from bot.conversation.saved_answers import SavedAnswers
 from bot.conversation.service import ConversationService, Who
 from bot.core.assistant import Assistant
 from knowledge.language import Language
@@ -52,6 +53,7 @@ class Services:
 
     conversation: ConversationService
     flood: FloodGate
+    answers: SavedAnswers
     firms: Firms
     reload: asyncio.Task[Any] | None = field(default=None)
 
