@@ -14,8 +14,8 @@ CLAUSE = " ".join(
         for n in ROUNDS
     ]
     + [
-        "Per square metre of office space that it occupies, a company is paid back RMB 2.40 a day, which the bureau pays"
-        " out once a quarter into the account named in its application."
+        "Per square metre of office space that it occupies, a company is paid back RMB 2.40 a day, which the bureau"
+        " pays out once a quarter into the account named in its application."
     ]
     + [f"Start-ups keep the {n} incubator rent subsidy agreement on file." for n in ROUNDS]
 )

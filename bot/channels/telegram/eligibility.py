@@ -24,11 +24,15 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await send(update.effective_chat, reply)
 
 
+def _private(update: Update) -> bool:
+    """A profile is saved and shown in private chats only: the answers are kept for the offer there."""
+    return update.effective_chat.type == ChatType.PRIVATE
+
+
 async def _send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply) -> None:
     """The check's next question, or its verdicts followed by the offer to save the answers."""
     await send(update.effective_chat, reply)
-    private = update.effective_chat.type == ChatType.PRIVATE  # a profile is saved and shown in private only
-    if reply.answer is not None and private and (offer := services(context).firms.offer(who(update))):
+    if reply.answer is not None and (offer := services(context).firms.offer(who(update))):
         await send(update.effective_chat, offer)
 
 
@@ -43,10 +47,11 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     keyboard = query.message.reply_markup.inline_keyboard
     label = next(b.text for row in keyboard for b in row if b.callback_data == query.data)
     await query.edit_message_text(render.answered(query.message.text_html, label))  # and its buttons go
-    await _send(update, context, guided.choose(service, asker, value))
+    await _send(update, context, guided.choose(service, asker, value, keep=_private(update)))
 
 
 async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Text typed while a question is open: a value, "skip", or a sentence stating facts."""
-    answer = await guided.typed(conversation(context), who(update), update.effective_message.text or "")
+    typed = update.effective_message.text or ""
+    answer = await guided.typed(conversation(context), who(update), typed, keep=_private(update))
     await _send(update, context, answer)
