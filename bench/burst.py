@@ -84,6 +84,16 @@ def _clean_env() -> dict[str, str]:
     return kept | {"PYTHONPATH": str(ROOT)}  # this checkout's code, whatever the venv has installed
 
 
+async def stop(process: asyncio.subprocess.Process) -> None:
+    """Ask the bot to stop as Ctrl+C would, and kill it if it has not within 30 s."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+
+
 @contextlib.asynccontextmanager
 async def bot_process(fake: FakeTelegram, data_dir: Path, llm: FakeOpenAI | None) -> AsyncIterator[int]:
     """`python -m bot telegram` on `data_dir`, polling `fake`; yields its pid once it polls, stops it on exit."""
@@ -111,12 +121,7 @@ async def bot_process(fake: FakeTelegram, data_dir: Path, llm: FakeOpenAI | None
         await polling
         yield process.pid
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
+        await stop(process)
         log.close()
 
 

@@ -19,7 +19,6 @@ import contextlib
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -63,12 +62,7 @@ async def wecom_process(data_dir: Path) -> AsyncIterator[tuple[int, str]]:
     try:
         yield process.pid, f"http://127.0.0.1:{port}/wecom"
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
+        await burst.stop(process)
         log.close()
 
 

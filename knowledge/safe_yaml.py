@@ -29,3 +29,10 @@ def load_yaml(text: str) -> Any:
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+def yaml_mistake(exc: yaml.YAMLError) -> str:
+    """What is wrong with a YAML text and on which line, for a staff member to fix."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1})" if mark else ""
+    return f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"
