@@ -10,14 +10,18 @@ from pathlib import Path
 import pytest
 
 import ingest
+from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
 from bot.staff.checks import check_scorer
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.golden import QuestionsError, parse_questions
 from knowledge.indexing import Ingest
+from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings, get_settings
 from knowledge.store import make_store
 from tests.conftest import make_settings
+from tests.fakes.telegram import FakeTelegram
+from tests.test_telegram import ADMIN, ask, running, say
 
 VOUCHERS = """# Innovation vouchers
 
@@ -181,3 +185,19 @@ def test_a_malformed_checks_file_is_a_failure_naming_its_line(settings, kb, loca
 def test_questions_files_are_validated_entry_by_entry(text, error):
     with pytest.raises(QuestionsError, match="^" + error.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         parse_questions(text)
+
+
+async def test_reload_in_telegram_reports_the_checks_and_refuses_until_told_to_force(
+    tg: FakeTelegram, served: Settings, kb: Path, local_embeddings: LocalEmbeddings
+) -> None:
+    admin, user = tg.user(ADMIN, "Staff Sam"), tg.user(301, "Ada")
+    searcher = HybridSearcher(make_store(served), local_embeddings, refresh_seconds=0)
+    (kb / "policies" / "vouchers.md").unlink()
+    async with running(tg, served.data_dir, Assistant(searcher), knowledge_sources=[kb]):
+        [_, refused] = await say(tg, admin, "/reload", count=2)
+        assert "Golden questions (checks.yaml): 2 of 3 answered; the served index: 3." in refused.text
+        assert "voucher-cap broke: not answered" in refused.text and "send /reload force" in refused.text
+        [answer] = await ask(tg, user, VOUCHER_QUESTION)
+        assert "186,400" in answer.text  # still served from the previous index
+        [_, forced] = await say(tg, admin, "/reload force", count=2)
+        assert "voucher-cap broke" in forced.text and "Now answering from index generation" in forced.text

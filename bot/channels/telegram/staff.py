@@ -10,6 +10,7 @@ from telegram.ext import ContextTypes
 
 from bot.channels.telegram import render
 from bot.channels.telegram.session import Services, conversation, services, who
+from bot.staff.checks import check_scorer
 from knowledge.indexing import Ingest
 from knowledge.language import Language
 
@@ -41,13 +42,13 @@ async def relay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await message.reply_html(render.plain_message("en", "staff_delivered", who=handoff.who))
 
 
-async def reload_and_report(bot: Bot, found: Services, chat_id: int, language: Language) -> None:
-    """Ingest KNOWLEDGE_SOURCES in a worker thread (answers keep flowing), then report to `chat_id`."""
+async def reload_and_report(bot: Bot, found: Services, chat_id: int, language: Language, force: bool) -> None:
+    """Ingest KNOWLEDGE_SOURCES in a worker thread (answers keep flowing), then report to `chat_id`; an index that
+    answers fewer golden questions (checks.yaml) than the served one is not published unless `force`."""
     searcher = found.assistant.searcher
+    ingest = Ingest(searcher.store, searcher.embeddings, scorer=check_scorer(found.settings, searcher.embeddings))
     try:
-        report = await asyncio.to_thread(
-            Ingest(searcher.store, searcher.embeddings).run, found.settings.knowledge_sources
-        )
+        report = await asyncio.to_thread(ingest.run, found.settings.knowledge_sources, force=force)
     except Exception as exc:  # staff must hear about any failure (lock held, store down, bad folder...)
         log.exception("reload failed")
         await bot.send_message(
