@@ -12,12 +12,13 @@ import pytest
 import ingest
 from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
-from bot.staff.checks import check_scorer
+from bot.staff.checks import check_scorer, verdict
+from knowledge.checks import load_checks
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.golden import QuestionsError, parse_questions
 from knowledge.indexing import Ingest
 from knowledge.retrieve import HybridSearcher
-from knowledge.settings import Settings, get_settings
+from knowledge.settings import SAMPLE_KNOWLEDGE, Settings, get_settings
 from knowledge.store import make_store
 from tests.conftest import make_settings
 from tests.fakes.telegram import FakeTelegram
@@ -201,3 +202,10 @@ async def test_reload_in_telegram_reports_the_checks_and_refuses_until_told_to_f
         assert "186,400" in answer.text  # still served from the previous index
         [_, forced] = await say(tg, admin, "/reload force", count=2)
         assert "voucher-cap broke" in forced.text and "Now answering from index generation" in forced.text
+
+
+def test_the_sample_knowledge_base_answers_the_golden_questions_it_ships(sample_assistant):
+    questions = load_checks([SAMPLE_KNOWLEDGE])
+    wrong = {q.id: verdict(q, sample_assistant.answer_extractive(q.question, q.history)) for q in questions}
+    assert {check: why for check, why in wrong.items() if why} == {}
+    assert len(questions) >= 10 and {q.lang for q in questions} == {"en", "zh"} and any(q.abstain for q in questions)
