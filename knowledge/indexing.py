@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -78,6 +79,16 @@ def _noop(stage: str, done: int, total: int) -> None:  # noqa: ARG001 - Progress
 Refusal = tuple[Literal["strict", "shrink", "checks"], str]
 
 
+@dataclass(frozen=True)
+class Guards:
+    """What keeps a built generation from being published: a failed file (strict), a shrink, fewer checks passed;
+    `allow_shrink` and `force` lift the last two."""
+
+    strict: bool = False
+    allow_shrink: bool = False
+    force: bool = False
+
+
 def _refuse(report: IngestReport, refusal: Refusal) -> None:
     """Record that the changes found were not published: the lists of what changed move to `pending`."""
     report.refused_by, report.refused = refusal
@@ -126,8 +137,8 @@ class Ingest:
         with self.store.writer_lock():
             if not dry_run:
                 self.store.discard_unfinished()
-            flags = {"strict": strict, "allow_shrink": allow_shrink, "force": force}
-            self._run(sources, report, rebuild=rebuild, dry_run=dry_run, flags=flags)
+            guards = Guards(strict=strict, allow_shrink=allow_shrink, force=force)
+            self._run(sources, report, rebuild=rebuild, dry_run=dry_run, guards=guards)
         report.seconds = round(time.perf_counter() - started, 3)
         log.info(
             "ingest done added=%d updated=%d unchanged=%d removed=%d failed=%d chunks=%d published=%s",
@@ -165,7 +176,7 @@ class Ingest:
         *,
         rebuild: bool,
         dry_run: bool,
-        flags: dict[str, bool],
+        guards: Guards,
     ) -> None:
         files = discover(sources, report)
         old, indexed = self._previous(rebuild)
@@ -207,7 +218,7 @@ class Ingest:
             info = self._info(generation, report, files=len(present) - len(report.failed))
             if questions and self.scorer is not None:  # a dry run builds the generation only to score it
                 report.checks = self._score(self.scorer, current, info, questions)
-            refused = None if dry_run else self._refusal(current, report, **flags)
+            refused = None if dry_run else self._refusal(current, report, guards)
             if dry_run or refused or not (report.added or report.updated or report.removed or moved):
                 if refused:
                     _refuse(report, refused)
@@ -270,16 +281,14 @@ class Ingest:
         )
         return checks
 
-    def _refusal(
-        self, current: IndexInfo | None, report: IngestReport, *, strict: bool, allow_shrink: bool, force: bool
-    ) -> Refusal | None:
+    def _refusal(self, current: IndexInfo | None, report: IngestReport, guards: Guards) -> Refusal | None:
         """Why the generation just built must not be published, if it must not."""
-        if strict and report.failed:
+        if guards.strict and report.failed:
             return "strict", f"--strict: {len(report.failed)} file(s) failed, so nothing was published"
-        if not allow_shrink and (shrinks := self._shrinks(current, report.chunks)):
+        if not guards.allow_shrink and (shrinks := self._shrinks(current, report.chunks)):
             return "shrink", shrinks
         checks = report.checks
-        if checks is None or force or not checks.worse:
+        if checks is None or guards.force or not checks.worse:
             return None
         return "checks", (
             f"the new index answers {checks.passed} of the {checks.total} checks, the served one {checks.served}: "
