@@ -70,13 +70,13 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
     )
 
 
-def checking_assistant(settings: Settings, store: KnowledgeStore, embeddings: Embeddings) -> Assistant:
-    """Extractive answers (never an LLM: checks must not depend on a remote model) from whichever generation
-    `store` points at, followed at once: ingest's golden questions try a generation before it is published."""
-    staff_files = _staff_files(settings, store, embeddings)
+def checking_assistant(settings: Settings, searcher: HybridSearcher) -> Assistant:
+    """Extractive answers (never an LLM: checks must not depend on a remote model) from whichever generation the
+    searcher's store points at: ingest's golden questions try a generation before it is published."""
+    staff_files = _staff_files(settings, searcher.store, searcher.embeddings)
     advisor, curated, programme = staff_files()
     return Assistant(
-        HybridSearcher(store, embeddings, refresh_seconds=0),
+        searcher,
         advisor=advisor,
         curated=curated,
         reload_staff_files=staff_files,

@@ -10,6 +10,7 @@ from bot.core.models import Answer
 from bot.staff.evaluation import gold_rank, missing_facts
 from knowledge.checks import CheckResult, Scorer
 from knowledge.golden import EvalQuestion
+from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import IndexInfo, KnowledgeStore, PinnedStore
 
@@ -39,14 +40,16 @@ def _judge(assistant: Assistant, questions: list[EvalQuestion]) -> list[CheckRes
     return results
 
 
-def check_scorer(settings: Settings, embeddings: Embeddings) -> Scorer:
-    """Ingest's scorer: one assistant tried on each generation in turn (the word bridge of one reused by the next)."""
+def check_scorer(settings: Settings, embeddings: Embeddings, serving: HybridSearcher | None = None) -> Scorer:
+    """Ingest's scorer: one assistant tried on each generation in turn (the word bridge of one reused by the next),
+    starting from what `serving` (the running bot's searcher) has loaded, so the served generation is not reloaded."""
 
     def score(
         store: KnowledgeStore, generations: list[IndexInfo], questions: list[EvalQuestion]
     ) -> list[list[CheckResult]]:
         view = PinnedStore(store, generations[0])
-        assistant = checking_assistant(settings, view, embeddings)
+        searcher = serving.following(view) if serving else HybridSearcher(view, embeddings, refresh_seconds=0)
+        assistant = checking_assistant(settings, searcher)
         results = []
         for info in generations:
             view.pin(info)

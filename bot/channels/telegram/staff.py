@@ -46,7 +46,8 @@ async def reload_and_report(bot: Bot, found: Services, chat_id: int, language: L
     """Ingest KNOWLEDGE_SOURCES in a worker thread (answers keep flowing), then report to `chat_id`; an index that
     answers fewer golden questions (checks.yaml) than the served one is not published unless `force`."""
     searcher = found.assistant.searcher
-    ingest = Ingest(searcher.store, searcher.embeddings, scorer=check_scorer(found.settings, searcher.embeddings))
+    scorer = check_scorer(found.settings, searcher.embeddings, serving=searcher)
+    ingest = Ingest(searcher.store, searcher.embeddings, scorer=scorer)
     try:
         report = await asyncio.to_thread(ingest.run, found.settings.knowledge_sources, force=force)
     except Exception as exc:  # staff must hear about any failure (lock held, store down, bad folder...)
