@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from knowledge.checks import CHECKS_FILE, ChecksReport, checks_problem
+from knowledge.glossary import GLOSSARY_FILE, GlossaryError, read_glossary
 from knowledge.programme import PROGRAMME_FILE, programme_problem
 from knowledge.settings import CURATED_FILE
 from knowledge.vocabulary import VOCABULARY_FILE, vocabulary_problem
@@ -61,6 +62,9 @@ class IngestReport(BaseModel):
     embedding_model: str = ""
     sources: list[str] = Field(default_factory=list, description="The ingested folders, resolved.")
     curated_digest: str = Field("", description="Digest of the curated answer files, which the bot reads itself.")
+    glossary: list[list[str]] | None = Field(
+        default_factory=list, description="The glossary's groups of equivalent names; None when its file is invalid."
+    )
     seconds: float = 0.0
 
 
@@ -142,6 +146,10 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
                 report.ignored.append(Skipped(path=rel, reason="the programme's vocabulary: the bot reads it itself"))
                 if problem := vocabulary_problem(path):
                     report.failed.append(FileFailure(path=rel, reason=problem))
+            elif rel == GLOSSARY_FILE:
+                curated.append(_digest(path))
+                report.ignored.append(Skipped(path=rel, reason="the glossary: published with the index"))
+                _read_glossary(path, rel, report)
             elif path.is_file():
                 _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(path)), report)
     read = {file.path.resolve(): file.rel for file in found.values()}
@@ -160,6 +168,14 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
             report.failed.append(FileFailure(path=rel, reason="broken link: its target does not exist"))
     report.curated_digest = ",".join(curated)
     return list(found.values())
+
+
+def _read_glossary(path: Path, rel: str, report: IngestReport) -> None:
+    try:
+        report.glossary = read_glossary(path)
+    except (GlossaryError, UnicodeDecodeError) as exc:
+        report.glossary = None
+        report.failed.append(FileFailure(path=rel, reason=f"{exc}; the glossary served now is kept"))
 
 
 def _add(found: dict[str, SourceFile], file: SourceFile, report: IngestReport) -> None:

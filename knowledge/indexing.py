@@ -192,6 +192,8 @@ class Ingest:
         present = {f.rel for f in files}
         report.removed = sorted(rel for rel in indexed if rel not in present)
         current = self.store.current()
+        if report.glossary is None:  # an invalid glossary.yaml: the one served stays
+            report.glossary = current.glossary if current else []
         # The bot rereads rule files and curated answers, from the folders the index was built from, when a
         # generation is published: a moved folder or an edited curated file alone publishes one.
         moved = current is not None and (current.sources, current.curated_digest) != (
@@ -331,4 +333,5 @@ class Ingest:
             sources=report.sources,
             curated_digest=report.curated_digest,
             reading=READING,
+            glossary=report.glossary or [],
         )

@@ -162,20 +162,31 @@ class LexicalIndex:
         """The query's words (from `tokenize`), each weighted by how much it tells (IDF)."""
         return {term: self._idf.get(term, self._unseen) for term in set(terms)}
 
-    def coverage(self, weights: dict[str, float], index: int, synonyms: Mapping[str, str] | None = None) -> float:
+    def coverage(
+        self,
+        weights: dict[str, float],
+        index: int,
+        synonyms: Mapping[str, str] | None = None,
+        named: Mapping[str, list[frozenset[str]]] | None = None,
+    ) -> float:
         """Share of the query's information (IDF-weighted words) that passage `index` contains.
 
         Unlike a raw BM25 score this does not reward a passage for one incidental rare word,
         which matters when one language is a minority of the corpus and all its words look rare;
         and a question about things the knowledge base never mentions scores low everywhere.
-        A word also counts as found when its synonym (e.g. its translation) is.
+        A word also counts as found when its synonym (e.g. its translation) is, or when all the words of an
+        equivalent name are (`named`: the glossary's, see knowledge.glossary).
         """
         total = sum(weights.values())
         if total == 0:
             return 0.0
         terms = self._terms[index]
-        synonyms = synonyms or {}
-        return sum(w for term, w in weights.items() if term in terms or synonyms.get(term) in terms) / total
+        synonyms, named = synonyms or {}, named or {}
+
+        def found(term: str) -> bool:
+            return term in terms or synonyms.get(term) in terms or any(name <= terms for name in named.get(term, ()))
+
+        return sum(w for term, w in weights.items() if found(term)) / total
 
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every passage for the query's words (from `tokenize`); zeros when nothing matches."""

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from knowledge.bridge import TermBridge
 from knowledge.embeddings import model_id
+from knowledge.glossary import Glossary, equivalent_words
 from knowledge.indexing import is_view
 from knowledge.lexical import LexicalIndex, tokenize, versions
 from knowledge.store import IndexInfo, KnowledgeStore, StoreUnavailable
@@ -85,6 +86,7 @@ class _Snapshot:
     metadatas: list[dict[str, Any]]
     lexical: LexicalIndex
     bridge: TermBridge
+    glossary: Glossary
     position: dict[str, int]
     centroids: dict[str, np.ndarray]
     sections: dict[tuple[str, str], list[int]]
@@ -115,6 +117,7 @@ def _load_snapshot(
         metadatas=metadatas,
         lexical=lexical,
         bridge=bridge,
+        glossary=Glossary(info.glossary, tokenize),
         position=position,
         centroids=_centroids(vectors, languages),
         sections=_sections(metadatas),
@@ -243,8 +246,10 @@ class HybridSearcher:
         dense = self._dense(snapshot, query, kind)
         terms = tokenize(query)  # once: jieba is the costly part of the lexical side
         synonyms = snapshot.bridge.bridge(terms)
-        lexical = snapshot.lexical.scores([*terms, *synonyms.values()]) * mask
-        return self._fuse(snapshot, snapshot.lexical.weights(terms), dense, lexical, mask, k, synonyms)
+        named = snapshot.glossary.alternatives(query, terms)
+        lexical = snapshot.lexical.scores([*terms, *synonyms.values(), *equivalent_words(named)]) * mask
+        weights = snapshot.lexical.weights(terms)
+        return self._fuse(snapshot, weights, dense, lexical, mask, k, (synonyms, named))
 
     @staticmethod
     def _mask(snapshot: _Snapshot, kind: str | None, topic: str | None) -> np.ndarray:
@@ -288,8 +293,11 @@ class HybridSearcher:
         lexical: np.ndarray,
         mask: np.ndarray,
         k: int,
-        synonyms: dict[str, str],
+        translations: tuple[dict[str, str], dict[str, list[frozenset[str]]]],
     ) -> list[Passage]:
+        """Passages ordered by meaning plus the question's words found (also through the bridge's translations);
+        their score counts the words found as written or as a glossary equivalent, which staff vouch for."""
+        synonyms, named = translations
         weight = self.config.lexical_weight
         lexical_top = [int(i) for i in np.argsort(-lexical)[: self.config.candidates] if lexical[i] > 0]
         floor = min(dense.values(), default=0.0)
@@ -297,8 +305,8 @@ class HybridSearcher:
         for index in set(dense) | set(lexical_top):
             if not mask[index]:
                 continue
-            own = snapshot.lexical.coverage(weights, index)
-            bridged = snapshot.lexical.coverage(weights, index, synonyms) if synonyms else own
+            own = snapshot.lexical.coverage(weights, index, named=named)
+            bridged = snapshot.lexical.coverage(weights, index, synonyms, named) if synonyms else own
             cosine = dense.get(index, floor)
             scored.append((cosine + weight * bridged, index, cosine, own, cosine + weight * own))
         scored.sort(reverse=True)

@@ -47,6 +47,7 @@ class IndexInfo(BaseModel):
     sources: list[str] = []  # the ingested folders, resolved; empty in an index built before they were recorded
     curated_digest: str = ""
     reading: int = 1  # how files were read and split (knowledge.indexing.READING); 1 in an index that did not say
+    glossary: list[list[str]] = []  # glossary.yaml's groups of equivalent names (knowledge.glossary)
 
 
 def _chroma_settings() -> ChromaSettings:

@@ -9,5 +9,6 @@ cd "$(dirname "$0")/.."
 if [ "$#" -gt 0 ]; then
   exec .venv/bin/python -m pytest -m "slow or not slow" "$@"
 fi
-.venv/bin/python -m pytest
+# One worker per core (pytest-xdist); a file's tests stay on one worker so its ingested indexes are built once.
+.venv/bin/python -m pytest -n auto --dist loadfile
 .venv/bin/python -m pytest -m slow

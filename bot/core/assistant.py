@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
@@ -15,6 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from bot.core import llm
 from bot.core.curated import CuratedAnswers, CuratedError
 from bot.core.eligibility import EligibilityAdvisor, conditions_first, is_eligibility_question
+from bot.core.evidence import Gate, evidence, fitted_gate
 from bot.core.extractive import compose
 from bot.core.grounding import ground
 from bot.core.models import Answer
@@ -67,13 +68,9 @@ def refers_back(question: str) -> bool:
 
 @dataclass(frozen=True)
 class AnswerConfig:
-    """How much evidence an answer needs; tuned on the dev evaluation set (bench/answer.py)."""
+    """How answers are made: the evidence they need (fitted by bench/fit.py), how many passages and sources."""
 
-    min_score: float = 0.14  # below: nothing worth showing, "I don't know"
-    confident_score: float = 0.16  # below: the closest passages, labelled as not a clear answer
-    # ... unless the passage also shares the question's own words: a near neighbour in meaning alone is what
-    # out-of-scope questions find, a lexical match too is evidence (dev set: no abstention lost, two answers won).
-    confident_lexical: float = 0.15
+    gate: Gate = field(default_factory=fitted_gate)
     passages: int = 6
     sources: int = 3
     topic_sources: int = 4
@@ -208,17 +205,13 @@ class Assistant:
         return self.curated.answer(question, language)
 
     def _extractive(self, question: str, language: Language, passages: list[Passage]) -> Answer:
-        if not passages or passages[0].score < self.config.min_score:
+        found = evidence(language, passages, self.searcher.unknown_versions(question))
+        if not self.config.gate.shows(found):
             return self._refusal(question, language, "not_found", "extractive")
         sources = sources_of(passages, self.config.sources)
         quoted = compose(question, language, passages, self.searcher.section)
         body = with_warnings(quoted, sources, language, self.programme or Programme())
-        best = passages[0]
-        close = best.score >= self.config.confident_score or best.lexical >= self.config.confident_lexical
-        # In the question's own language, a passage sharing none of its words is a neighbour in meaning only (on the
-        # sample, "芯片首购奖励" found the voucher rules: it has no such reward). Across languages that is normal.
-        unrelated = best.language == language and best.lexical == 0
-        confident = close and not unrelated and not self.searcher.unknown_versions(question)
+        confident = self.config.gate.sure(found)
         if not confident:
             body = f"{text(language, 'unsure')}\n\n{body}"
         return Answer(
@@ -312,7 +305,7 @@ class Assistant:
     async def _llm_answer(
         self, question: str, language: Language, passages: list[Passage], on_draft: OnDraft | None
     ) -> Answer:
-        if not passages or passages[0].score < self.config.min_score or self.chat is None:
+        if not passages or passages[0].score < self.config.gate.min_score or self.chat is None:
             return self._refusal(question, language, "not_found", "llm")
         messages = llm.answer_messages(question, language, passages, self.programme)
         if on_draft is None:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from itertools import groupby
 
+from bot.core.asks import asked_for, holds
 from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.lexical import tokenize
@@ -50,13 +51,18 @@ def _card(passage: Passage, terms: set[str], budget: int) -> str:
     return "\n".join(sorted(chosen, key=lines.index))
 
 
-def _quote(passage: Passage, terms: set[str], budget: int) -> str:
-    """The passage, or when it is too long its sentences that share most with the question."""
+def _quote(passage: Passage, terms: set[str], wanted: list[str], budget: int) -> str:
+    """The passage, or when it is too long its sentences that hold what the question asks for (an amount, a date)
+    and share most with it."""
     body = passage.text.strip()
     if len(body) <= budget:
         return body
     sentences = [s.strip() for s in _SENTENCE.split(body) if s and s.strip()]
-    ranked = sorted(range(len(sentences)), key=lambda i: (-_overlap(terms, sentences[i]), i))
+
+    def rank(i: int) -> tuple[int, int, int]:
+        return (-holds(wanted, sentences[i]), -_overlap(terms, sentences[i]), i)
+
+    ranked = sorted(range(len(sentences)), key=rank)
     keep: list[int] = []
     for index in ranked:
         if sum(len(sentences[i]) + 3 for i in keep) + len(sentences[index]) <= budget:
@@ -90,7 +96,9 @@ def _evidence(passages: list[Passage]) -> list[Passage]:
     return sorted(close, key=lambda p: p.source_key != best.source_key)
 
 
-def _body(passage: Passage, section: list[Passage], terms: set[str], room: int) -> tuple[str, set[str]]:
+def _body(
+    passage: Passage, section: list[Passage], terms: set[str], wanted: list[str], room: int
+) -> tuple[str, set[str]]:
     """What to quote for a passage: its whole section when that fits (conditions sit in sibling
     clauses), else the clause itself; and the chunk ids that quote covers."""
     if passage.kind == "listing":
@@ -98,14 +106,14 @@ def _body(passage: Passage, section: list[Passage], terms: set[str], room: int) 
     whole = "\n\n".join(p.text.strip() for p in section)
     if len(section) > 1 and len(whole) <= room:
         return whole, {p.id for p in section}
-    return _quote(passage, terms, room), {passage.id}
+    return _quote(passage, terms, wanted, room), {passage.id}
 
 
 def compose(
     question: str, language: Language, passages: list[Passage], section_of: Callable[[Passage], list[Passage]]
 ) -> str:
     """Quote the best passages (a card for a listing row) that fit a phone screen, grouped by source."""
-    terms = set(tokenize(question))
+    terms, wanted = set(tokenize(question)), asked_for(question)
     chosen: list[tuple[Passage, str]] = []
     covered: set[str] = set()
     used = 0
@@ -113,7 +121,7 @@ def compose(
         if passage.id in covered:
             continue
         room = BUDGET - used - len(cite([passage], language)) - 4
-        body, ids = _body(passage, [_readable(p) for p in section_of(passage)], terms, room)
+        body, ids = _body(passage, [_readable(p) for p in section_of(passage)], terms, wanted, room)
         # A lead-in without its list ("…all of the following are true:") confuses more than it tells.
         fragment = len(body) < min(60, len(passage.text)) or body.rstrip().endswith((":", "："))
         if not body or (chosen and fragment):

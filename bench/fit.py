@@ -1,0 +1,171 @@
+"""Fit the evidence gate of extractive answers from the development sets, and show how it transfers.
+
+    .venv/bin/python bench/fit.py [EVAL_DIR ...] [--data-root DIR] [--write]
+
+Each EVAL_DIR holds `corpus/` and `questions.yaml` (default: every set under the shared eval folder). Every question
+is answered once with the gate open; an answer is right when its gold source is in the top 3 and it holds every
+required fact, and wrong when it is not or the question is out of scope. The thresholds (bot/core/evidence.py:
+`Gate`) are chosen on a grid to maximise, per set and averaged over the sets, the right answers presented as sure
+minus WRONG_COST times the wrong ones. Printed: each set scored with the gate fitted on all sets, on itself, and on
+the others (the cross-corpus line). `--write` saves the gate fitted on all the sets to bot/core/fitted.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.answer import _embedded_settings, ingest_corpus  # noqa: E402
+from bot.core.components import build_assistant  # noqa: E402
+from bot.core.evidence import FITTED, Evidence, Gate, evidence  # noqa: E402
+from bot.staff.evaluation import EvalQuestion, Outcome, facts_found, gold_rank, load_questions, summarise  # noqa: E402
+from knowledge.language import detect_language  # noqa: E402
+
+EVAL_ROOT = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared")) / "eval"
+# A wrong answer presented as sure costs a founder more than an honest "not sure" costs: a policy, not a fitted figure.
+WRONG_COST = 3.0
+SCORES = np.round(np.arange(0.0, 0.61, 0.01), 2)
+LEXICAL = [*np.round(np.arange(0.05, 1.01, 0.05), 2), 2.0]  # 2.0: the lexical route is off
+OPEN = Gate(min_score=-9.0, confident_score=-9.0, confident_lexical=-9.0)
+SHUT = Gate(min_score=9.0, confident_score=9.0, confident_lexical=9.0)
+SHOWN = ("recall@3", "facts", "abstain_precision", "abstain_recall", "confidently_wrong")
+log = logging.getLogger("bench.fit")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One question answered with the gate open: its evidence and what the answer would be worth if shown."""
+
+    question: EvalQuestion
+    found: Evidence | None
+    bypass: bool  # answered whatever the gate says: a curated answer or a rule's verdict
+    answered_open: bool
+    rank: int | None
+    facts: bool
+    chars: int
+
+    @property
+    def right(self) -> bool:
+        """The answer a founder should get: the gold source in the top 3 and every required fact."""
+        return not self.question.abstain and bool(self.rank and self.rank <= 3) and self.facts
+
+    def answered(self, gate: Gate) -> bool:
+        """Presented as sure under `gate`."""
+        return self.bypass or (self.answered_open and gate.sure(self.found))
+
+    def outcome(self, gate: Gate) -> Outcome:
+        """What `bot eval` would record for this question under `gate`."""
+        answered = self.answered(gate)
+        q = self.question
+        return Outcome(
+            id=q.id,
+            kind=q.kind,
+            lang=q.lang,
+            abstain=q.abstain,
+            answered=answered,
+            rank=None if q.abstain else self.rank,
+            facts=None if q.abstain else answered and self.facts,
+            seconds=0.0,
+            chars=self.chars,
+        )
+
+
+def graded(eval_dir: Path, data_dir: Path) -> list[Row]:
+    """Every question of a set answered with the gate open (and shut, to tell which answers bypass it)."""
+    corpus = eval_dir / "corpus"
+    ingest_corpus(corpus, data_dir)
+    assistant = build_assistant(_embedded_settings(corpus, data_dir))
+    rows = []
+    for q in load_questions(eval_dir / "questions.yaml"):
+        assistant.config = replace(assistant.config, gate=SHUT)
+        bypass = assistant.answer_extractive(q.question, q.history).answered
+        assistant.config = replace(assistant.config, gate=OPEN)
+        answer = assistant.answer_extractive(q.question, q.history)
+        passages = assistant.retrieve(q.question, q.history)
+        found = evidence(detect_language(q.question), passages, assistant.searcher.unknown_versions(q.question))
+        rows.append(
+            Row(q, found, bypass, answer.answered, gold_rank(q, answer), facts_found(q, answer), len(answer.answer))
+        )
+    return rows
+
+
+def utility(rows: list[Row], gate: Gate) -> float:
+    """Right answers presented as sure, less WRONG_COST per wrong one, per question."""
+    shown = [row for row in rows if row.answered(gate)]
+    return (sum(row.right for row in shown) - WRONG_COST * sum(not row.right for row in shown)) / len(rows)
+
+
+def fit(sets: dict[str, list[Row]], names: list[str]) -> Gate:
+    """The gate that does best averaged over the named sets; ties go to the stricter gate."""
+    best: tuple[float, float, float] | None = None
+    for score in SCORES:
+        for lexical in LEXICAL:
+            gate = Gate(min_score=-9.0, confident_score=float(score), confident_lexical=float(lexical))
+            value = float(np.mean([utility(sets[name], gate) for name in names]))
+            key = (round(value, 9), float(score), float(lexical))
+            if best is None or key > best:
+                best = key
+    assert best is not None
+    _, score, lexical = best
+    # Below the weakest right answer on these sets there is nothing worth quoting: "I don't know" instead.
+    right = [row.found.score for name in names for row in sets[name] if row.right and row.found and not row.bypass]
+    floor = float(np.floor(min([*right, score]) * 100) / 100)
+    return Gate(min_score=floor, confident_score=score, confident_lexical=lexical, fitted_on=names)
+
+
+def report(sets: dict[str, list[Row]]) -> tuple[Table, Gate]:
+    """Each set scored by the gate fitted on all sets, on itself, and on the other sets."""
+    names = list(sets)
+    both = fit(sets, names)
+    table = Table(title=f"Evidence gate fitted by {Path(__file__).name} (WRONG_COST {WRONG_COST:g})")
+    table.add_column("scored on")
+    table.add_column("fitted on")
+    table.add_column("gate (score / lexical / floor)")
+    for metric in SHOWN:
+        table.add_column(metric, justify="right")
+    for name in names:
+        others = [other for other in names if other != name]
+        lines = [("all", both), (name, fit(sets, [name]))]
+        if others:
+            lines.append(("+".join(others) + " (cross-corpus)", fit(sets, others)))
+        for label, gate in lines:
+            figures = summarise([row.outcome(gate) for row in sets[name]])
+            shown = [f"{figures[metric]:.3f}" if figures[metric] is not None else "-" for metric in SHOWN]
+            gate_text = f"{gate.confident_score:.2f} / {gate.confident_lexical:.2f} / {gate.min_score:.2f}"
+            table.add_row(name, label, gate_text, *shown)
+    return table, both
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fit, print the table, and with --write save the gate fitted on every set given."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("eval_dirs", nargs="*", type=Path, help="evaluation sets (default: all shared ones)")
+    parser.add_argument("--data-root", type=Path, help="keep each set's index in DATA_ROOT/<set> (reused next time)")
+    parser.add_argument("--write", action="store_true", help=f"save the gate fitted on all sets to {FITTED}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    eval_dirs = args.eval_dirs or sorted(p for p in EVAL_ROOT.iterdir() if (p / "questions.yaml").is_file())
+    root = args.data_root or Path(os.environ.get("TMPDIR", "/tmp")) / "goi-fit"
+    sets = {eval_dir.name: graded(eval_dir, root / eval_dir.name) for eval_dir in eval_dirs}
+    table, gate = report(sets)
+    Console(width=160).print(table)
+    if args.write:
+        FITTED.write_text(json.dumps(gate.model_dump(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {FITTED}: {gate.model_dump()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

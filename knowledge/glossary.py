@@ -1,0 +1,129 @@
+"""The staff glossary: names that mean the same thing, in English and Chinese, matched lexically.
+
+A `glossary.yaml` at the top of a knowledge folder lists groups of equivalent names (instruments, products,
+schemes), whatever the embedding model makes of them:
+
+    - [冷冻电镜, cryo-EM, cryo-electron microscope]
+    - [青年人才租房补贴, youth rent subsidy]
+
+Ingest validates it and publishes it with the index generation, so every replica searches with the glossary of
+the generation it serves; a question naming one name of a group matches passages that use another.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import StringConstraints, TypeAdapter, ValidationError
+
+from knowledge.safe_yaml import load_yaml
+
+GLOSSARY_FILE = "glossary.yaml"
+MAX_GROUPS = 10_000
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+_GROUPS = TypeAdapter(list[list[Name]])
+
+
+class GlossaryError(ValueError):
+    """A glossary file that cannot be used, and why (with the entry's number)."""
+
+
+def parse_glossary(text: str) -> list[list[str]]:
+    """The groups of a glossary file's text; GlossaryError says which entry is wrong and how."""
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise GlossaryError(f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
+    if data is None:
+        return []
+    try:
+        groups = _GROUPS.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = f"entry {first['loc'][0] + 1}: " if first["loc"] and isinstance(first["loc"][0], int) else ""
+        raise GlossaryError(f"{where}{first['msg']}; each entry is a list of names, e.g. [冷冻电镜, cryo-EM]") from exc
+    if len(groups) > MAX_GROUPS:
+        raise GlossaryError(f"{len(groups):,} entries; a glossary may hold {MAX_GROUPS:,}")
+    return _checked(groups)
+
+
+def _checked(groups: list[list[str]]) -> list[list[str]]:
+    seen: dict[str, int] = {}
+    for number, group in enumerate(groups, 1):
+        names = list(dict.fromkeys(name.lower() for name in group))
+        if len(names) < 2:
+            raise GlossaryError(f"entry {number}: a group needs two or more different names, got {group}")
+        for name in names:
+            if name in seen:
+                raise GlossaryError(f"entry {number}: '{name}' is already in entry {seen[name]}; merge the two")
+            seen[name] = number
+    return groups
+
+
+def glossary_problem(path: Path) -> str | None:
+    """Why ingest should report `path` as failed, or None when it is a valid glossary."""
+    try:
+        parse_glossary(path.read_text(encoding="utf-8"))
+    except (GlossaryError, UnicodeDecodeError) as exc:
+        return str(exc)
+    return None
+
+
+def read_glossary(path: Path) -> list[list[str]]:
+    """The groups of a glossary file (`GlossaryError` or `UnicodeDecodeError` when it is not valid)."""
+    return parse_glossary(path.read_text(encoding="utf-8"))
+
+
+Tokenize = Callable[[str], list[str]]
+
+
+@dataclass(frozen=True)
+class _Name:
+    text: str
+    pattern: re.Pattern[str]
+    tokens: frozenset[str]
+
+
+def _name(name: str, tokenize: Tokenize) -> _Name:
+    lowered = name.lower()
+    start = r"(?<![a-z0-9])" if lowered[0].isascii() else ""
+    end = r"(?![a-z0-9])" if lowered[-1].isascii() else ""
+    return _Name(lowered, re.compile(start + re.escape(lowered) + end), frozenset(tokenize(lowered)))
+
+
+class Glossary:
+    """Finds the glossary names a question uses, and the search words of their equivalents."""
+
+    def __init__(self, groups: Iterable[list[str]], tokenize: Tokenize) -> None:
+        self._groups = [[_name(name, tokenize) for name in group] for group in groups]
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def alternatives(self, question: str, terms: Iterable[str]) -> dict[str, list[frozenset[str]]]:
+        """Each question word inside a glossary name the question uses -> the search words of that name's
+        equivalents (a passage holding all the words of one of them holds the name)."""
+        lowered = question.lower()
+        found: dict[str, list[frozenset[str]]] = {}
+        for group in self._groups:
+            for name in group:
+                if not name.pattern.search(lowered):
+                    continue
+                others = [other.tokens for other in group if other is not name and other.tokens]
+                for term in terms:
+                    if term in name.text:
+                        found.setdefault(term, []).extend(others)
+        return found
+
+
+def equivalent_words(alternatives: dict[str, list[frozenset[str]]]) -> list[str]:
+    """Every search word of the equivalents found, for the BM25 side."""
+    return sorted({word for names in alternatives.values() for tokens in names for word in tokens})
