@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.conversation.records import Records
+from bot.conversation.records import Handoff, Records
 from bot.conversation.tables import connect
 from bot.core.models import Answer
 from bot.staff.gaps import SAME_MEANING, _unit, cluster, group_gaps
@@ -68,7 +68,8 @@ def purity(embeddings: LocalEmbeddings) -> None:
 
 
 def scale(embeddings: LocalEmbeddings, rows: int) -> None:
-    """Record `rows` failed questions (eval wordings with case/spacing noise) and time `gaps` over them."""
+    """Record `rows` failed questions (eval wordings with case/spacing noise; unanswered, 👎 or handed to staff)
+    and time `gaps` over them."""
     asked = [question for question, _ in _questions()]
     rng = random.Random(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,9 +77,15 @@ def scale(embeddings: LocalEmbeddings, rows: int) -> None:
         for n in range(rows):
             question = rng.choice(asked)
             question = question.upper() if n % 7 == 0 else question
-            records.add_question(
-                n, n, None, Answer(question=question, answer="…", answered=False, language="en", mode="extractive")
+            # Most failed unanswered; every 10th was answered and then got 👎 or was handed to staff (issue 14).
+            answered = n % 10 == 0
+            asked_id = records.add_question(
+                n, n, None, Answer(question=question, answer="…", answered=answered, language="en", mode="extractive")
             )
+            if answered and n % 20 == 0:
+                records.feedback(asked_id, n, n, helpful=False)
+            elif answered:
+                records.add_handoff(n, n, Handoff(chat_id=n, language="en", who="bench", question_id=asked_id))
         start = time.perf_counter()
         groups = group_gaps(records.gaps(days=7), embeddings)
         took = time.perf_counter() - start

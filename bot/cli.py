@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [console|ask|eval|gaps|telegram|wecom|serve]`."""
+"""Command line: `python -m bot [console|ask|eval|gaps|answers|telegram|wecom|serve]`."""
 
 from __future__ import annotations
 
@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     shape.add_argument("--json", action="store_const", const="json", dest="output", default="table")
     shape.add_argument("--csv", action="store_const", const="csv", dest="output")
     gaps.add_argument("--data-dir", type=Path, dest="data_dir_sub")
+    _answers_parser(sub.add_parser("answers", help="answers staff saved: list, remove, export, import a spreadsheet"))
     ask = sub.add_parser("ask", help="answer one question (or JSON lines from stdin with '-')")
     ask.add_argument("question", nargs="+")
     ask.add_argument("--json", action="store_true")
@@ -113,6 +114,18 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--data-dir", type=Path, dest="data_dir_sub")
     return parser
+
+
+def _answers_parser(answers: argparse.ArgumentParser) -> None:
+    answers.add_argument("--data-dir", type=Path, dest="data_dir_sub")
+    actions = answers.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every saved answer with its id, who saved it and when")
+    actions.add_parser("remove", help="remove one saved answer").add_argument("answer_id", type=int, metavar="ID")
+    export = actions.add_parser("export", help="print them as CSV (the import's columns), or --yaml")
+    export.add_argument("--yaml", action="store_true", dest="as_yaml", help="in the curated.yaml format")
+    load = actions.add_parser("import", help="add the question/answer pairs of a CSV or XLSX file, all or none")
+    load.add_argument("file", type=Path, help="columns: question, answer, and optionally alternatives")
+    load.add_argument("--by", help="who to record as having saved them (default: the file's name)")
 
 
 def _default_command(settings: Settings) -> str:
@@ -166,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot.staff.gaps import run_gaps
 
         return run_gaps(settings, args.days, args.event, args.output)
+    if command == "answers":
+        from bot.staff.answers import run_answers
+
+        options = {key: value for key, value in vars(args).items() if key in ("answer_id", "file", "as_yaml", "by")}
+        return run_answers(settings, args.action, **options)
     from bot.core.components import build_assistant
 
     assistant = build_assistant(settings)

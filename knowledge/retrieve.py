@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from knowledge.bridge import TermBridge
 from knowledge.embeddings import model_id
+from knowledge.fitted import fitted
 from knowledge.glossary import Glossary, equivalent_words
 from knowledge.indexing import is_view
 from knowledge.lexical import LexicalIndex, tokenize, versions
@@ -68,10 +69,10 @@ MIN_PER_LANGUAGE = 30
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Fusion knobs, tuned on the dev evaluation set (see bench/answer.py)."""
+    """Fusion knobs; the lexical weight is fitted by bench/fit.py (knowledge/fitted.json)."""
 
     candidates: int = 40
-    lexical_weight: float = 0.1
+    lexical_weight: float = field(default_factory=lambda: fitted().lexical_weight)
     # A question word's nearest word of the other language counts as its translation from this cosine up:
     # below it a neighbour is as often another sense (安家 -> "esi", pilot -> 飞行器). Above 1: no bridging.
     bridge_similarity: float = 0.7

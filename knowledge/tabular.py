@@ -104,7 +104,8 @@ def _rows(
         yield row, dict(zip(headers, cells, strict=False))
 
 
-def csv_records(path: Path, root: Path) -> Iterator[Document]:
+def csv_rows(path: Path) -> Iterator[list[str]]:
+    """The rows of a CSV file, its delimiter sniffed; LoadError for a malformed one."""
     text = decode(path, path.read_bytes())
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
@@ -112,12 +113,17 @@ def csv_records(path: Path, root: Path) -> Iterator[Document]:
         dialect = csv.excel  # type: ignore[assignment]
     try:
         # strict: a stray or unclosed quote is an error, not rows silently merged into one cell
-        yield from _table(path, root, csv.reader(io.StringIO(text), dialect, strict=True))
+        yield from csv.reader(io.StringIO(text), dialect, strict=True)
     except csv.Error as exc:
         raise LoadError(path, f"malformed CSV: {exc}") from None
 
 
-def xlsx_records(path: Path, root: Path) -> Iterator[Document]:
+def csv_records(path: Path, root: Path) -> Iterator[Document]:
+    yield from _table(path, root, csv_rows(path))
+
+
+def xlsx_sheets(path: Path) -> Iterator[tuple[str | None, Iterator[tuple[Any, ...]]]]:
+    """Each sheet's name (None when it is the only one) and rows of cell values, read row by row."""
     from openpyxl import load_workbook
 
     try:
@@ -130,9 +136,14 @@ def xlsx_records(path: Path, root: Path) -> Iterator[Document]:
     try:
         sheets = workbook.worksheets
         for sheet in sheets:
-            yield from _table(path, root, sheet.iter_rows(values_only=True), None if len(sheets) == 1 else sheet.title)
+            yield None if len(sheets) == 1 else sheet.title, sheet.iter_rows(values_only=True)
     finally:
         workbook.close()
+
+
+def xlsx_records(path: Path, root: Path) -> Iterator[Document]:
+    for sheet, rows in xlsx_sheets(path):
+        yield from _table(path, root, rows, sheet)
 
 
 def _objects(path: Path, root: Path, items: list[Any], what: str, sheet: str | None = None) -> Iterator[Document]:

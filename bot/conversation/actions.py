@@ -25,6 +25,10 @@ class Kind(StrEnum):
     LANGUAGE = "lang"  # en / zh
     CHOICE = "el"  # guided eligibility check: fact, value or "skip"
     MORE = "more"  # listing kind, next page, search key
+    SAVE = "save"  # staff chat, under a relayed reply: the hand-off note's message id
+    GAPS = "gaps"  # staff: page of grouped knowledge gaps
+    ANSWERS = "answers"  # staff: page of saved answers
+    UNSAVE = "unsave"  # staff: saved answer id, the page it was listed on
 
 
 _ARGUMENTS: dict[Kind, tuple[str, ...]] = {
@@ -35,6 +39,10 @@ _ARGUMENTS: dict[Kind, tuple[str, ...]] = {
     Kind.LANGUAGE: (r"en|zh",),
     Kind.CHOICE: (r"[a-z_]+", r"[A-Za-z0-9_.-]+"),
     Kind.MORE: (r"equipment|patents|solutions", r"\d+", r"[0-9a-f]+"),
+    Kind.SAVE: (r"\d+",),
+    Kind.GAPS: (r"\d+",),
+    Kind.ANSWERS: (r"\d+",),
+    Kind.UNSAVE: (r"\d+", r"\d+"),
 }
 
 

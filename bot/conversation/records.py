@@ -26,6 +26,7 @@ class Handoff(BaseModel):
     chat_id: int
     language: Language
     who: str
+    question_id: int | None = None  # the question the user was handed over on
 
 
 class Stats(BaseModel):
@@ -43,12 +44,13 @@ class Stats(BaseModel):
 
 
 class Gap(BaseModel):
-    """One recorded question the bot did not answer, or whose answer got 👎."""
+    """One recorded question the bot did not answer, whose answer got 👎, or on which the user was handed to staff."""
 
     question: str
     at: str
     answered: bool
     disliked: bool
+    handed_off: bool = False
     mode: str
     sources: list[str]
 
@@ -107,19 +109,23 @@ class Records:
         """Remember which user a message in the staff chat is about, so staff replies reach them."""
         row = upsert(
             self.engine, handoffs, staff_message_id=staff_message_id, chat_id=handoff.chat_id, user_id=user_id,
-            language=handoff.language, who=handoff.who, at=now(),
+            language=handoff.language, who=handoff.who, question_id=handoff.question_id, at=now(),
         )  # fmt: skip
         with self.engine.begin() as db:
             db.execute(row)
 
     def handoff(self, staff_message_id: int) -> Handoff | None:
         """The user a staff-chat message hands off, if it is a handoff."""
-        query = select(handoffs.c.chat_id, handoffs.c.language, handoffs.c.who).where(
-            handoffs.c.staff_message_id == staff_message_id
-        )
+        h = handoffs.c
+        query = select(h.chat_id, h.language, h.who, h.question_id).where(h.staff_message_id == staff_message_id)
         with self.engine.connect() as db:
             row = db.execute(query).first()
-        return Handoff(chat_id=row.chat_id, language=row.language, who=row.who) if row else None
+        return Handoff.model_validate(row._asdict()) if row else None
+
+    def question(self, question_id: int) -> str | None:
+        """The text of a recorded question."""
+        with self.engine.connect() as db:
+            return db.scalar(select(questions.c.question).where(questions.c.id == question_id))
 
     def stats(self, days: int = 7, top: int = 5, event: str | None = None) -> Stats:
         """Questions, answered share, feedback, top unanswered and disliked questions since `days` ago (at `event`)."""
@@ -175,15 +181,20 @@ class Records:
             return [(at, n) for at, n in db.execute(query)]
 
     def gaps(self, days: int = 7, event: str | None = None) -> list[Gap]:
-        """Questions since `days` ago (at `event`) that were not answered or got 👎, with their sources' paths."""
+        """Questions since `days` ago (at `event`) that were not answered, got 👎 or were handed to staff, with
+        their sources' paths."""
         q, f = questions, feedback
-        disliked = select(f.c.question_id).where(~f.c.helpful).scalar_subquery()
-        query = select(q.c.question, q.c.at, q.c.answered, q.c.id.in_(disliked), q.c.mode, q.c.sources).where(
-            _scope(days, event), ~q.c.answered | q.c.id.in_(disliked)
+        disliked = q.c.id.in_(select(f.c.question_id).where(~f.c.helpful).scalar_subquery())
+        handed = q.c.id.in_(select(handoffs.c.question_id).where(handoffs.c.question_id.is_not(None)).scalar_subquery())
+        query = select(q.c.question, q.c.at, q.c.answered, disliked, handed, q.c.mode, q.c.sources).where(
+            _scope(days, event), ~q.c.answered | disliked | handed
         )
         with self.engine.connect() as db:
             rows = db.execute(query).all()
         return [
-            Gap(question=text, at=at, answered=answered, disliked=bad, mode=mode, sources=[s["path"] for s in found])
-            for text, at, answered, bad, mode, found in rows
-        ]
+            Gap(
+                question=text, at=at, answered=answered, disliked=bad, handed_off=passed, mode=mode,
+                sources=[s["path"] for s in found],
+            )
+            for text, at, answered, bad, passed, mode, found in rows
+        ]  # fmt: skip

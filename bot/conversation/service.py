@@ -185,8 +185,8 @@ class ConversationService:
 
     def handed_off(self, who: Who, staff_message_id: int) -> Reply:
         """The note was posted as `staff_message_id`: remember whom staff replies go to; what the user is told."""
-        language = self.language(who)
-        handoff = Handoff(chat_id=who.chat_id, language=language, who=who.name or str(who.chat_id))
+        language, asked = self.language(who), self.state(who).last_question
+        handoff = Handoff(chat_id=who.chat_id, language=language, who=who.name or str(who.chat_id), question_id=asked)
         self.records.add_handoff(staff_message_id, who.user_id, handoff)
         self.update(who, misses=0)
         log.info("handed chat %s to staff", who.chat_id)

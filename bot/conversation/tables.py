@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Engine,
     ForeignKey,
     Integer,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     make_url,
     text,
 )
@@ -26,6 +29,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from knowledge.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DATABASE_FILE = "telegram.sqlite3"  # the bot's state when DATABASE_URL is unset (the name predates other channels)
 
@@ -64,6 +69,7 @@ handoffs = Table(
     Column("language", String(8), nullable=False),
     Column("who", Text, nullable=False),
     Column("at", String(32), nullable=False),
+    Column("question_id", Integer),  # the question the user was handed over on (a knowledge gap); added in issue 14
 )
 chats = Table(
     "chats",
@@ -123,6 +129,27 @@ announcements = Table(
     Column("done", Boolean, nullable=False, default=False),
 )
 
+# Curated answers staff saved from the chat or imported (issue 14): served like curated.yaml entries by every
+# replica. `revisions` holds one counter per table whose rows replicas cache: bumped in the same transaction as
+# any change to them, read before each question (one primary-key lookup).
+saved_answers = Table(
+    "saved_answers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("language", String(8), nullable=False),  # the answer's
+    Column("alternatives", JSON, nullable=False, default=list),  # other phrasings of the question, either language
+    Column("saved_by", Text, nullable=False),
+    Column("at", String(32), nullable=False),
+)
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("revision", Integer, nullable=False),
+)
+
 
 def now() -> str:
     """The time to store in an `at` column."""
@@ -153,17 +180,40 @@ def connect(url: str) -> Engine:
             # Replicas starting together would race to create the same tables; one at a time, the rest find them.
             connection.execute(text("SELECT pg_advisory_xact_lock(72002)"))
         metadata.create_all(connection)
+        _add_new_columns(connection)
     return engine
+
+
+def _add_new_columns(connection: Connection) -> None:
+    """Columns added to a table after databases were made with it: nullable ones, added in place."""
+    present = inspect(connection)
+    for table in metadata.sorted_tables:
+        have = {column["name"] for column in present.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and column.nullable:
+                kind = column.type.compile(connection.dialect)
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                log.info("database: added column %s.%s", table.name, column.name)
+
+
+def _insert(engine: Engine) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
 
 def upsert(engine: Engine, table: Table, **values: object) -> Insert:
     """INSERT `values`, or UPDATE the other columns of the row with the same primary key."""
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
+    statement = _insert(engine)(table).values(**values)
     keys = [column.name for column in table.primary_key]
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in values if name not in keys}
     )
+
+
+def count_revision(engine: Engine, name: str) -> Insert:
+    """Add one to the `revisions` counter `name` (created at 1)."""
+    statement = _insert(engine)(revisions).values(name=name, revision=1)
+    return statement.on_conflict_do_update(index_elements=["name"], set_={"revision": revisions.c.revision + 1})
 
 
 def database_url(settings: Settings) -> str:

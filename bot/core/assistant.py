@@ -13,7 +13,7 @@ from typing import Protocol
 from langchain_core.language_models import BaseChatModel
 
 from bot.core import llm
-from bot.core.curated import CuratedAnswers, CuratedError
+from bot.core.curated import CuratedAnswers, CuratedError, CuratedSupply, LiveCurated, best_answer
 from bot.core.eligibility import EligibilityAdvisor, conditions_first, is_eligibility_question
 from bot.core.evidence import Gate, evidence, fitted_gate
 from bot.core.extractive import compose
@@ -110,6 +110,12 @@ class Assistant:
         self._reload_staff_files = reload_staff_files
         self._programme = programme
         self._generation: str | None = None
+        self.saved: LiveCurated | None = None
+
+    def use_saved(self, supply: CuratedSupply) -> None:
+        """Also answer from curated entries kept outside the knowledge folder (the bot's database), followed as they
+        change."""
+        self.saved = LiveCurated(supply, self.searcher.embeddings)
 
     @property
     def advisor(self) -> EligibilityAdvisor | None:
@@ -199,10 +205,12 @@ class Assistant:
         return self.advisor.advise(question, language) if self.advisor is not None else None
 
     def _pinned(self, question: str, history: list[str], language: Language) -> Answer | None:
-        """Staff's curated answer when the question matches one and does not lean on the previous turn."""
-        if self.curated is None or (history and _BACK.search(question.strip().lower())):
+        """Staff's curated answer (from the files or the database) when the question matches one and does not lean
+        on the previous turn."""
+        if history and _BACK.search(question.strip().lower()):
             return None
-        return self.curated.answer(question, language)
+        saved = self.saved.current(self.programme) if self.saved is not None else None
+        return best_answer([pool for pool in (self.curated, saved) if pool is not None], question, language)
 
     def _extractive(self, question: str, language: Language, passages: list[Passage]) -> Answer:
         found = evidence(language, passages, self.searcher.unknown_versions(question))

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import yaml
@@ -64,6 +65,23 @@ class Texts(_Strict):
     en: str = Field(min_length=1)
     zh: str = Field(min_length=1)
 
+    def of(self, language: Language) -> str:
+        """The answer in `language`, else in the language it was written in."""
+        return getattr(self, language) or self.en or self.zh
+
+
+class StaffTexts(Texts):
+    """A staff member's answer, in the language they wrote it in (served in either)."""
+
+    en: str | None = Field(None, min_length=1)  # type: ignore[assignment]
+    zh: str | None = Field(None, min_length=1)  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _has_text(self) -> StaffTexts:
+        if not (self.en or self.zh):
+            raise ValueError("give the answer in en or zh")
+        return self
+
 
 class CuratedEntry(_Strict):
     """One pinned answer."""
@@ -85,10 +103,21 @@ class CuratedEntry(_Strict):
         return [*self.questions.en, *self.questions.zh]
 
 
+class SavedEntry(CuratedEntry):
+    """An answer staff saved from the chat or imported from a spreadsheet: it stands on its staff member's word, so
+    it may name no document and may be written in one language only."""
+
+    answer: StaffTexts  # type: ignore[assignment]
+    sources: list[CuratedSource] = Field(default_factory=list)
+    saved_by: str = Field(min_length=1)
+    saved_at: str = Field(min_length=1, description="ISO 8601 UTC.")
+
+
 def _entry(path: Path, index: int, raw: object) -> CuratedEntry:
     name = f"{path}: entry {index}" + (f" ({raw['id']})" if isinstance(raw, dict) and raw.get("id") else "")
+    model = SavedEntry if isinstance(raw, dict) and "saved_by" in raw else CuratedEntry
     try:
-        return CuratedEntry.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
         raise CuratedError(f"{name}: {problems}") from None
@@ -178,16 +207,82 @@ class CuratedAnswers:
     def answer(self, question: str, language: Language) -> Answer | None:
         """The curated answer in `language`, marked as curated, when the question matches an entry."""
         found = self.match(question)
-        if found is None:
-            return None
+        return None if found is None else self.reply(found, question, language)
+
+    def reply(self, found: CuratedMatch, question: str, language: Language) -> Answer:
+        """The answer of a matched entry, in `language` when it has it, marked as curated."""
         entry = found.entry
         log.info("curated answer %s (score %.3f)", entry.id, found.score)
         return Answer(
             question=question,
-            answer=f"{text(language, 'curated', self.programme)}\n\n{getattr(entry.answer, language)}",
+            answer=f"{text(language, 'curated', self.programme)}\n\n{entry.answer.of(language)}",
             answered=True,
             language=language,
             mode="extractive",
             curated=True,
             sources=[Source(score=found.score, **source.model_dump()) for source in entry.sources],
         )
+
+
+def best_answer(pools: Iterable[CuratedAnswers], question: str, language: Language) -> Answer | None:
+    """The answer of the closest entry over several sets of curated answers (the files', the database's)."""
+    found = [(match, pool) for pool in pools if (match := pool.match(question)) is not None]
+    if not found:
+        return None
+    match, pool = max(found, key=lambda pair: pair[0].score)
+    return pool.reply(match, question, language)
+
+
+class CuratedSupply(Protocol):
+    """Curated entries kept outside the knowledge folder (the bot's database), changed while the bot runs."""
+
+    def version(self) -> int:
+        """A number that changes whenever the entries do."""
+        ...
+
+    def entries(self) -> list[CuratedEntry]:
+        """The entries as they are now."""
+        ...
+
+
+class LiveCurated:
+    """Curated answers from a supply, rebuilt when its version changes: every replica reading the same supply serves
+    a new entry from its next question on. Variants already embedded are not embedded again."""
+
+    def __init__(self, supply: CuratedSupply, embeddings: Embeddings) -> None:
+        self.supply = supply
+        self.embeddings = _Remembered(embeddings)
+        self._version: int | None = None
+        self._pool: CuratedAnswers | None = None
+
+    def current(self, programme: Programme | None) -> CuratedAnswers | None:
+        """The supply's answers now (one version check per call), None when it has none."""
+        version = self.supply.version()
+        if version != self._version:
+            entries = self.supply.entries()
+            self._pool = CuratedAnswers(entries, self.embeddings) if entries else None
+            self._version = version
+            log.info("saved answers reloaded: %d entries, version %d", len(entries), version)
+        if self._pool is not None:
+            self._pool.programme = programme
+        return self._pool
+
+
+class _Remembered(Embeddings):
+    """Embeddings that keep the vectors of the last texts they embedded: a rebuilt set of answers embeds only its new
+    variants."""
+
+    def __init__(self, embeddings: Embeddings) -> None:
+        self.inner = embeddings
+        self.vectors: dict[str, list[float]] = {}
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Vectors for `texts`, embedding only those not seen before."""
+        new = list(dict.fromkeys(t for t in texts if t not in self.vectors))
+        known = self.vectors | dict(zip(new, self.inner.embed_documents(new) if new else [], strict=True))
+        self.vectors = {t: known[t] for t in texts}  # a removed entry's variants are dropped
+        return [known[t] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        """The query's vector (not kept: questions do not repeat enough)."""
+        return self.inner.embed_query(text)

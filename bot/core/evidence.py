@@ -1,19 +1,15 @@
 """Whether retrieved passages are evidence enough to answer: the gate between an answer, an unsure one and
-"I don't know", with thresholds fitted by `bench/fit.py` from the development sets (see `fitted.json`)."""
+"I don't know", with thresholds fitted by `bench/fit.py` from the development sets (knowledge/fitted.json)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from knowledge.fitted import fitted
 from knowledge.language import Language
 from knowledge.retrieve import Passage
-
-FITTED = Path(__file__).with_name("fitted.json")
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,6 @@ class Gate(BaseModel):
     min_score: float = Field(description="Below: nothing worth showing, 'I don't know'.")
     confident_score: float = Field(description="From here up the quotes are the answer; below, labelled unsure...")
     confident_lexical: float = Field(description="...unless the passage also holds this share of the question's words.")
-    fitted_on: list[str] = Field(default_factory=list, description="The development sets the values come from.")
 
     def shows(self, found: Evidence | None) -> bool:
         """Whether there is anything worth quoting at all."""
@@ -56,7 +51,6 @@ class Gate(BaseModel):
         return found.score >= self.confident_score or found.lexical >= self.confident_lexical
 
 
-@lru_cache(maxsize=1)
 def fitted_gate() -> Gate:
-    """The gate `bench/fit.py` wrote, read once."""
-    return Gate.model_validate(json.loads(FITTED.read_text(encoding="utf-8")))
+    """The gate bench/fit.py chose."""
+    return Gate.model_validate(fitted().model_dump())

@@ -88,12 +88,13 @@ def _readable(passage: Passage) -> Passage:
     return passage if clean == passage.text else passage.model_copy(update={"text": clean})
 
 
-def _evidence(passages: list[Passage]) -> list[Passage]:
+def _evidence(passages: list[Passage], wanted: list[str]) -> list[Passage]:
     """Passages close enough to the best one, the best one's document first: the conditions
-    of a scheme sit in sibling clauses, a near-tie from another document is usually noise."""
-    best = passages[0]
-    close = [p for p in passages[:CANDIDATES] if p.score >= best.score - MARGIN]
-    return sorted(close, key=lambda p: p.source_key != best.source_key)
+    of a scheme sit in sibling clauses, a near-tie from another document is usually noise.
+    When the question asks for an amount (a date...), a close passage that holds none comes after those that do."""
+    close = [p for p in passages[:CANDIDATES] if p.score >= passages[0].score - MARGIN]
+    lead = next((p for p in close if holds(wanted, p.text)), close[0]) if wanted else close[0]
+    return sorted(close, key=lambda p: (wanted and not holds(wanted, p.text), p.source_key != lead.source_key))
 
 
 def _body(
@@ -117,7 +118,7 @@ def compose(
     chosen: list[tuple[Passage, str]] = []
     covered: set[str] = set()
     used = 0
-    for passage in map(_readable, _evidence(passages)):
+    for passage in map(_readable, _evidence(passages, wanted)):
         if passage.id in covered:
             continue
         room = BUDGET - used - len(cite([passage], language)) - 4

@@ -1,21 +1,26 @@
-"""Knowledge gaps: questions the bot did not answer or that got 👎, grouped by meaning, biggest group first."""
+"""Knowledge gaps: questions the bot did not answer, that got 👎 or were handed to staff, grouped by meaning, biggest
+group first."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from bot.conversation.records import Gap
+from bot.core.models import Answer
 
 if TYPE_CHECKING:
     import numpy as np
     from langchain_core.embeddings import Embeddings
     from rich.table import Table
 
+    from bot.conversation.records import Records
+    from bot.core.assistant import Assistant
     from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,9 +39,13 @@ class GapGroup(BaseModel):
     last_asked: str
     unanswered: int
     disliked: int
+    handed_off: int
     reply_mode: str
     sources: list[str]
+    disliked_sources: list[str]  # of the answers that got 👎
     answered_now: bool | None = None  # None: not re-asked
+    needs_document: bool | None = None  # re-asked, nothing in the documents came close: a curated answer or a
+    # new document is the fix, not a rewording
 
 
 def _unit(vectors: Sequence[Sequence[float]]) -> np.ndarray:
@@ -64,11 +73,16 @@ def cluster(vectors: np.ndarray, threshold: float = SAME_MEANING) -> list[int]:
     return labels
 
 
+def wording(question: str) -> str:
+    """A question with case and spacing ignored: two that differ only there are one wording."""
+    return " ".join(question.lower().split())
+
+
 def _distinct(gaps: list[Gap]) -> dict[str, list[Gap]]:
     """Gaps by their normalised wording, most asked wording first: each wording is embedded once."""
     by_text: dict[str, list[Gap]] = {}
     for gap in gaps:
-        by_text.setdefault(" ".join(gap.question.lower().split()), []).append(gap)
+        by_text.setdefault(wording(gap.question), []).append(gap)
     return dict(sorted(by_text.items(), key=lambda item: -len(item[1])))
 
 
@@ -82,6 +96,8 @@ def _group(members: list[list[Gap]]) -> GapGroup:
         last_asked=latest.at,
         unanswered=sum(not gap.answered for gap in flat),
         disliked=sum(gap.disliked for gap in flat),
+        handed_off=sum(gap.handed_off for gap in flat),
+        disliked_sources=sorted({path for gap in flat if gap.disliked for path in gap.sources}),
         reply_mode=latest.mode,
         sources=latest.sources,
     )
@@ -100,10 +116,20 @@ def group_gaps(gaps: list[Gap], embeddings: Embeddings, threshold: float = SAME_
     return sorted(recent_first, key=lambda group: -group.count)
 
 
-async def recheck(groups: list[GapGroup], answer: Callable[[str], Awaitable[bool]]) -> None:
-    """Re-ask each group's question against the current index and note whether it is answered now."""
+def fixed(group: GapGroup, answer: Answer) -> bool:
+    """Whether the answer a group's question gets now closes the gap: answered, and not only from documents whose
+    answer got 👎 (the same confident answer again is no fix)."""
+    bad, used = set(group.disliked_sources), {source.path for source in answer.sources}
+    return answer.answered and (answer.curated or not bad or not used <= bad)
+
+
+async def recheck(groups: list[GapGroup], assistant: Assistant) -> None:
+    """Re-ask each group's question against the current index and saved answers (quotes, no LLM: cheap, and what
+    the documents hold decides) and note whether it is answered now."""
     for group in groups:
-        group.answered_now = await answer(group.question)
+        answer = await asyncio.to_thread(assistant.answer_extractive, group.question)
+        group.answered_now = fixed(group, answer)
+        group.needs_document = not answer.answered and not answer.sources
     log.info("gaps: %d of %d groups answered now", sum(bool(g.answered_now) for g in groups), len(groups))
 
 
@@ -114,7 +140,9 @@ def _table(groups: list[GapGroup], title: str) -> Table:
     for column in ("#", "question", "times", "last asked", "phrasings", "sources", "answered now"):
         table.add_column(column, justify="right" if column in ("#", "times") else "left")
     for number, group in enumerate(groups, 1):
-        now = {None: "–", True: "yes", False: "no"}[group.answered_now]
+        now = {None: "–", True: "yes", False: "no"}[group.answered_now] + (
+            " (needs a document)" * bool(group.needs_document)
+        )
         others = " · ".join(group.phrasings[1:4]) + (" …" if len(group.phrasings) > 4 else "")
         row = (str(number), group.question, str(group.count), group.last_asked, others, ", ".join(group.sources), now)
         table.add_row(*row)
@@ -127,40 +155,42 @@ def _csv(groups: list[GapGroup]) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(
-        ["question", "times", "last_asked", "unanswered", "disliked", "answered_now", "phrasings", "sources"]
-    )
+    counts = ["times", "last_asked", "unanswered", "disliked", "handed_off"]
+    writer.writerow(["question", *counts, "answered_now", "needs_document", "phrasings", "sources"])
     for g in groups:
-        now = "" if g.answered_now is None else str(g.answered_now).lower()
+        now, document = ("" if flag is None else str(flag).lower() for flag in (g.answered_now, g.needs_document))
         phrasings, sources = " | ".join(g.phrasings), " | ".join(g.sources)
-        writer.writerow([g.question, g.count, g.last_asked, g.unanswered, g.disliked, now, phrasings, sources])
+        figures = [g.count, g.last_asked, g.unanswered, g.disliked, g.handed_off]
+        writer.writerow([g.question, *figures, now, document, phrasings, sources])
     return out.getvalue()
 
 
-def load_groups(settings: Settings, days: int, event: str | None, recheck_now: bool = True) -> list[GapGroup]:
-    """The grouped gaps from the bot's database, each re-asked against the current index when `recheck_now`."""
-    import asyncio
+async def grouped_gaps(
+    records: Records, assistant: Assistant, days: int, event: str | None, recheck_now: bool = True
+) -> list[GapGroup]:
+    """The gaps recorded since `days` ago (at `event`) grouped with the assistant's model; each group re-asked
+    against the current index and saved answers when `recheck_now`."""
+    gaps = await asyncio.to_thread(records.gaps, days, event)
+    groups = await asyncio.to_thread(group_gaps, gaps, assistant.searcher.embeddings)
+    if recheck_now:
+        await recheck(groups, assistant)
+    return groups
 
+
+def load_groups(settings: Settings, days: int, event: str | None, recheck_now: bool = True) -> list[GapGroup]:
+    """The grouped gaps from the bot's database, each re-asked (without the LLM) when `recheck_now`."""
     from bot.conversation.records import Records
+    from bot.conversation.saved_answers import SavedAnswers
     from bot.conversation.tables import connect, database_url
     from bot.core.components import build_assistant
-    from knowledge.embeddings import make_embeddings
 
     records = Records(connect(database_url(settings)))
     try:
-        gaps = records.gaps(days=days, event=event)
+        assistant = build_assistant(settings)
+        assistant.use_saved(SavedAnswers(records.engine))
+        return asyncio.run(grouped_gaps(records, assistant, days, event, recheck_now))
     finally:
         records.close()
-    embeddings = make_embeddings(settings)
-    groups = group_gaps(gaps, embeddings)
-    if recheck_now and groups:
-        assistant = build_assistant(settings, embeddings)
-
-        async def answered(question: str) -> bool:
-            return (await assistant.answer(question)).answered
-
-        asyncio.run(recheck(groups, answered))
-    return groups
 
 
 def run_gaps(settings: Settings, days: int, event: str | None, output: str) -> int:

@@ -19,6 +19,7 @@ from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
 from bot.conversation.records import Records
+from bot.conversation.saved_answers import SavedAnswers
 from bot.conversation.service import ConversationService
 from bot.conversation.state import Conversations
 from bot.conversation.tables import connect, database_url
@@ -48,9 +49,12 @@ def build_application(
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         engine = connect(database_url(settings))
+        answers = SavedAnswers(engine)
+        assistant = make_assistant(settings)
+        assistant.use_saved(answers)  # staff's saved answers, served like curated.yaml's
         conversation = ConversationService(
             settings,
-            make_assistant(settings),
+            assistant,
             Records(engine),
             Conversations(engine),
             max_question_chars=settings.telegram_max_question_chars,
@@ -58,9 +62,8 @@ def build_application(
             programme=programme,
         )
         flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)
-        application.bot_data["services"] = Services(conversation=conversation, flood=flood)
+        application.bot_data["services"] = Services(conversation=conversation, flood=flood, answers=answers)
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
-        assistant = services(application).assistant
         assistant.observer = metrics
         application.bot_data["operator"] = await start_operator_site(settings, metrics, assistant)
         await application.bot.set_my_commands(render.bot_commands("en"))

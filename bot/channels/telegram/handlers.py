@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
 
 from telegram import Message, MessageEntity, Update
 from telegram.error import TelegramError
@@ -20,21 +18,19 @@ from telegram.ext import (
     filters,
 )
 
-from bot.channels.telegram import eligibility, listings, render
+from bot.channels.telegram import curation, eligibility, listings, render
+from bot.channels.telegram.access import Handler, say, staff_only
 from bot.channels.telegram.reply import respond
 from bot.channels.telegram.session import conversation, pressed, services, ui_language, who
 from bot.channels.telegram.staff import hand_off, relay, reload_and_report
 from bot.conversation import actions
 from bot.conversation.actions import Kind
 from bot.conversation.replies import language_actions, topic_actions
-from bot.conversation.replies import say as say_in
 from bot.core.texts import text
 from bot.staff.report import chart_png
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 
 class _Addressed(filters.MessageFilter):
@@ -50,28 +46,6 @@ class _Addressed(filters.MessageFilter):
 
 
 ADDRESSED = _Addressed()
-
-
-async def say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
-    """Reply with one sentence from bot/core/texts/ in the user's language, naming the programme."""
-    if update.effective_message is not None:
-        reply = say_in(ui_language(update, context), key, programme=conversation(context).programme, **values)
-        await update.effective_message.reply_html(render.reply_messages(reply)[0])
-
-
-def staff_only(handler: Handler) -> Handler:
-    """Run `handler` for ADMIN_USER_IDS only; anyone else gets a polite refusal, and the attempt is logged."""
-
-    @functools.wraps(handler)
-    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        user = update.effective_user
-        if user is None or user.id not in services(context).settings.admin_user_ids:
-            log.warning("refused staff command %r from user %s", handler.__name__, user.id if user else None)
-            await say(update, context, "tg_not_staff")
-            return
-        await handler(update, context)
-
-    return guarded
 
 
 async def flood_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -251,7 +225,7 @@ def register(application: Application, settings: Settings) -> None:
     commands: dict[str, Handler] = {
         "start": start, "help": help_command, "lang": choose_language, "sources": sources, "cancel": cancel,
         "ask": ask, "reload": reload, "stats": stats, "eligibility": eligibility.start, "equipment": listings.search,
-        "patents": listings.search, "solutions": listings.search,
+        "patents": listings.search, "solutions": listings.search, "gaps": curation.gaps, "answers": curation.answers,
     }  # fmt: skip
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))
@@ -266,6 +240,8 @@ def register(application: Application, settings: Settings) -> None:
     buttons: dict[Kind, Handler] = {
         Kind.LANGUAGE: set_language, Kind.TOPIC: topic, Kind.FEEDBACK: feedback, Kind.SOURCES: sources_button,
         Kind.HUMAN: talk_to_person, Kind.CHOICE: eligibility.button, Kind.MORE: listings.more,
+        Kind.SAVE: curation.save_answer, Kind.GAPS: curation.turn_gaps, Kind.ANSWERS: curation.turn_answers,
+        Kind.UNSAVE: curation.remove_answer,
     }  # fmt: skip
     for kind, handler in buttons.items():
         application.add_handler(CallbackQueryHandler(handler, pattern=actions.pattern(kind)))

@@ -14,6 +14,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.conversation.actions import Action, decode
 from bot.conversation.records import Records
+from bot.conversation.saved_answers import SavedAnswers
 from bot.conversation.service import ConversationService, Who
 from bot.core.assistant import Assistant
 from knowledge.language import Language
@@ -51,6 +52,7 @@ class Services:
 
     conversation: ConversationService
     flood: FloodGate
+    answers: SavedAnswers
     reload: asyncio.Task[Any] | None = field(default=None)
 
     @property

@@ -10,6 +10,8 @@ from telegram.ext import ContextTypes
 
 from bot.channels.telegram import render
 from bot.channels.telegram.session import Services, conversation, services, who
+from bot.conversation.actions import Action, Kind
+from bot.core.texts import text
 from bot.staff.checks import check_scorer
 from knowledge.indexing import Ingest
 from knowledge.language import Language
@@ -39,7 +41,14 @@ async def relay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     handoff, reply = relayed
     await context.bot.send_message(handoff.chat_id, render.reply_messages(reply)[0])
-    await message.reply_html(render.plain_message("en", "staff_delivered", who=handoff.who))
+    # Under the confirmation, which replies to the staff message: "Save as answer" finds the reply text there.
+    buttons = render.keyboard([[save_action(replied.message_id, "en")]])
+    await message.reply_html(render.plain_message("en", "staff_delivered", who=handoff.who), reply_markup=buttons)
+
+
+def save_action(note_id: int, language: Language) -> Action:
+    """The "Save as answer" button under a relayed reply to the hand-off note `note_id`."""
+    return Action(kind=Kind.SAVE, args=(str(note_id),), label=text(language, "tg_save_button"))
 
 
 async def reload_and_report(bot: Bot, found: Services, chat_id: int, language: Language, force: bool) -> None:

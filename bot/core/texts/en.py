@@ -124,6 +124,28 @@ EN: dict[str, str] = {
     "tg_ask_usage": "Write your question after the command, e.g. /ask how do innovation vouchers work?",
     "tg_error": "Sorry, something went wrong on my side. Please try again in a moment.",
     "tg_not_staff": "Sorry, this command is for {short} staff only.",
+    "tg_save_button": "💾 Save as answer",
+    "tg_saved": "Saved as answer {id}, with {phrasings} phrasings of the question; /answers lists and removes answers.",
+    "tg_save_exists": "This question is already saved as answer {id}; remove that one with /answers to save another.",
+    "tg_save_no_question": "This hand-off has no recorded question, so there is nothing to save an answer for.",
+    "tg_save_no_reply": "I can no longer see the reply to save; reply to the hand-off again.",
+    "tg_gaps_title": "Knowledge gaps in the last {days} days: {groups} groups (page {page} of {pages})",
+    "tg_gaps_none": "No knowledge gaps in the last {days} days.",
+    "tg_gap_line": "{number}. {question} — asked {count}×, last {last}",
+    "tg_gap_answered": "✅ answered now",
+    "tg_gap_open": "❌ still unanswered",
+    "tg_gap_document": "📄 Needs a document: nothing in the documents comes close. Save a staff answer or add one.",
+    "tg_gap_also": "also asked as: {phrasings}",
+    "tg_gap_why": "{unanswered} unanswered, {disliked} 👎, {handed} handed to staff",
+    "tg_answers_title": "Saved answers: {count} (page {page} of {pages})",
+    "tg_answers_none": (
+        "No saved answers yet. Reply to a hand-off in the staff group and press “Save as answer”, or import a "
+        "spreadsheet with python -m bot answers import."
+    ),
+    "tg_answer_line": "{id}. {question}\n→ {answer}\n— {by}, {at}",
+    "tg_answer_remove": "🗑 Remove {id}",
+    "tg_answer_removed": "Removed answer {id}.",
+    "tg_answer_gone": "Answer {id} was already removed.",
     "tg_reload_started": "Reloading the knowledge base. I keep answering meanwhile and will report here when done.",
     "tg_reload_busy": "A reload is already running; I'll report here when it is done.",
     "tg_reload_done": (
