@@ -1,6 +1,7 @@
 """Conference load benchmark: a crowd scans the event QR code and asks questions within a minute.
 
     .venv/bin/python bench/burst.py [--users 1000] [--window 60] [--llm-delay 2] [--only extractive|llm]
+    .venv/bin/python bench/burst.py --channel wecom [--users 1000] [--window 60]   (bench/burst_wecom.py)
 
 The real bot (`python -m bot telegram`, built by bot/channels/telegram/app.py) runs in its own process against the fake
 Bot API (tests/fakes/telegram.py) on 127.0.0.1, over an index of the dev corpus built once. Each simulated user
@@ -83,6 +84,16 @@ def _clean_env() -> dict[str, str]:
     return kept | {"PYTHONPATH": str(ROOT)}  # this checkout's code, whatever the venv has installed
 
 
+async def stop(process: asyncio.subprocess.Process) -> None:
+    """Ask the bot to stop as Ctrl+C would, and kill it if it has not within 30 s."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+
+
 @contextlib.asynccontextmanager
 async def bot_process(fake: FakeTelegram, data_dir: Path, llm: FakeOpenAI | None) -> AsyncIterator[int]:
     """`python -m bot telegram` on `data_dir`, polling `fake`; yields its pid once it polls, stops it on exit."""
@@ -110,12 +121,7 @@ async def bot_process(fake: FakeTelegram, data_dir: Path, llm: FakeOpenAI | None
         await polling
         yield process.pid
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
+        await stop(process)
         log.close()
 
 
@@ -461,12 +467,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the runs' data folders (bot.log, records)")
     parser.add_argument("--index", type=Path, help="reuse (or build and keep) the dev index in this folder")
+    parser.add_argument("--channel", choices=["telegram", "wecom"], default="telegram", help="wecom: burst_wecom.py")
+    parser.add_argument("--retry-share", type=float, default=0.1, help="wecom: deliveries WeCom retries at once")
     return parser.parse_args(argv)
 
 
 async def main(argv: list[str] | None = None) -> int:
     """Build the index once, run the burst without and with an LLM, print the tables; 1 if a target was missed."""
     args = parse_args(argv)
+    if args.channel == "wecom":
+        import burst_wecom  # bench/, beside this script
+
+        return await burst_wecom.main(args)
     modes: list[Mode] = [args.only] if args.only else ["extractive", "llm"]
     index = args.index or Path(tempfile.mkdtemp(prefix="burst-index-"))
     try:

@@ -21,7 +21,7 @@ from typing import Annotated
 import yaml
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
-from knowledge.safe_yaml import load_yaml
+from knowledge.safe_yaml import load_yaml, yaml_mistake
 
 GLOSSARY_FILE = "glossary.yaml"
 MAX_GROUPS = 10_000
@@ -39,9 +39,7 @@ def parse_glossary(text: str) -> list[list[str]]:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise GlossaryError(f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
+        raise GlossaryError(yaml_mistake(exc)) from exc
     if data is None:
         return []
     try:
@@ -66,15 +64,6 @@ def _checked(groups: list[list[str]]) -> list[list[str]]:
                 raise GlossaryError(f"entry {number}: '{name}' is already in entry {seen[name]}; merge the two")
             seen[name] = number
     return groups
-
-
-def glossary_problem(path: Path) -> str | None:
-    """Why ingest should report `path` as failed, or None when it is a valid glossary."""
-    try:
-        parse_glossary(path.read_text(encoding="utf-8"))
-    except (GlossaryError, UnicodeDecodeError) as exc:
-        return str(exc)
-    return None
 
 
 def read_glossary(path: Path) -> list[list[str]]:

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from knowledge.language import detect_language
-from knowledge.safe_yaml import load_yaml_items
+from knowledge.safe_yaml import load_yaml_items, yaml_mistake
 
 
 class QuestionsError(ValueError):
@@ -65,9 +65,7 @@ def parse_questions(text: str) -> list[EvalQuestion]:
     try:
         items = load_yaml_items(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise QuestionsError(f"{where}not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+        raise QuestionsError(yaml_mistake(exc)) from exc
     except TypeError as exc:
         raise QuestionsError(str(exc)) from exc
     questions: list[EvalQuestion] = []

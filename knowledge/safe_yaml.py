@@ -44,3 +44,10 @@ def load_yaml_items(text: str) -> list[tuple[int, Any]]:
         return [(item.start_mark.line + 1, loader.construct_document(item)) for item in node.value]
     finally:
         loader.dispose()
+
+
+def yaml_mistake(exc: yaml.YAMLError) -> str:
+    """What is wrong with a YAML text and on which line, for a staff member to fix."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1})" if mark else ""
+    return f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"

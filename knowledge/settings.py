@@ -122,6 +122,16 @@ class Settings(BaseSettings):
     wecom_long_connection_url: str = Field(
         "wss://openws.work.weixin.qq.com", description="WebSocket endpoint of WeCom's long-connection mode."
     )
+    wecom_staff_webhook: SecretStr | None = Field(
+        None,
+        description="Message-push (群机器人) webhook URL of the WeCom staff group: hand-off notes are posted there;"
+        " without it WeCom offers no 'talk to a person'.",
+    )
+    wecom_staff_chat_id: str | None = Field(
+        None,
+        description="chatid of that staff group (the AI bot is a member): messages there mentioning the bot with"
+        " `#<hand-off number> <reply>` are relayed to the user.",
+    )
     admin_user_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Telegram user ids allowed to run staff commands."
     )

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from knowledge.facts import Sector
-from knowledge.safe_yaml import load_yaml
+from knowledge.safe_yaml import load_yaml, yaml_mistake
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,7 @@ def parse_vocabulary(text: str) -> Vocabulary:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise VocabularyError(f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
+        raise VocabularyError(yaml_mistake(exc)) from exc
     if not isinstance(data, dict):
         raise VocabularyError("a vocabulary file is a mapping with places: and sectors:")
     try:

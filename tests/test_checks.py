@@ -180,7 +180,7 @@ def test_a_malformed_checks_file_is_a_failure_naming_its_line(settings, kb, loca
         ("id: a\nquestion: q\n", "line 1: expected a list of entries (- id: ...)"),
         ("- id: a\n  facts: [[186,400]]\n", "line 1: question: Field required"),
         ("- id: a\n  question: q\n  facts: [[]]\n", "line 1: facts: each fact is a non-empty list"),
-        ("- &x {id: a, question: q}\n- *x\n", "line 2: not valid YAML: YAML aliases"),
+        ("- &x {id: a, question: q}\n- *x\n", "not valid YAML (line 2): YAML aliases"),
     ],
 )
 def test_questions_files_are_validated_entry_by_entry(text, error):

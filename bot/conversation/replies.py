@@ -53,12 +53,18 @@ def answer_actions(question_id: int, answer: Answer, handoff: bool) -> Rows:
                 Action(kind=Kind.FEEDBACK, args=(str(question_id), "0"), label=text(language, "button_unhelpful")),
             ]
         )
+    more = follow_up_actions(question_id, language, bool(answer.sources), handoff)
+    return [*rows, more] if more else rows
+
+
+def follow_up_actions(question_id: int, language: Language, sources: bool, handoff: bool) -> list[Action]:
+    """The buttons under an answer besides its feedback: sources (when it has some), and a person."""
     more = []
-    if answer.sources:
+    if sources:
         more.append(Action(kind=Kind.SOURCES, args=(str(question_id),), label=text(language, "button_sources")))
     if handoff:
         more.append(Action(kind=Kind.HUMAN, args=(str(question_id),), label=text(language, "button_human")))
-    return [*rows, more] if more else rows
+    return more
 
 
 def language_actions() -> Rows:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from bot.conversation.identity import Identities, qualified
 from bot.conversation.records import Handoff, Records
 from bot.conversation.replies import Reply, answer_actions, say, small_talk
 from bot.conversation.smalltalk import SmallTalk
@@ -93,6 +94,20 @@ class ConversationService:
         """Who the assistant speaks for: the indexed knowledge base's programme.yaml (followed as the index
         changes); when the assistant was not built from folders, the one given, else KNOWLEDGE_SOURCES'."""
         return self.assistant.programme or self._configured
+
+    @cached_property
+    def identities(self) -> Identities:
+        """Chats and users of channels with string ids, on the records' database."""
+        return Identities(self.records.engine)
+
+    def who(
+        self, channel: str, chat: str, user: str, app_language: str | None = None, address: str | None = None
+    ) -> Who:
+        """A chat and user of a channel with string ids, as the numbers every record keeps (bot/conversation/
+        identity.py); `address`: where the channel can reach the chat after its reply window."""
+        chat_id = self.identities.register(qualified(channel, chat), address)
+        user_id = chat_id if user == chat else self.identities.register(qualified(channel, user))
+        return Who(chat_id=chat_id, user_id=user_id, app_language=app_language, name=f"{user} ({channel})")
 
     # -- the user's language and the chat's state -------------------------------------------------------------
 

@@ -89,6 +89,19 @@ users = Table(
     Column("language", String(8)),
     Column("at", String(32), nullable=False),
 )
+# Chats and users of channels whose ids are strings (WeCom "zhangsan"): the number every other table stores for
+# the channel-qualified key (bot/conversation/identity.py), and where the channel can still reach the chat after
+# its reply window (`address`, e.g. WeCom's latest response_url, as of `address_at`). Telegram's own numeric ids
+# are stored as they are and have no row here.
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("address", Text),
+    Column("address_at", String(32)),
+    Column("at", String(32), nullable=False),
+)
 # A firm profile (issue 15): the rule facts a user chose to save, where each came from, and whether the user wants
 # to hear about new matches. `told` is what the user was last told they match (scheme id -> signature), so a
 # change is announced once whichever replica or restart notices it.

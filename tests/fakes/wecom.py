@@ -25,6 +25,7 @@ from bot.channels.wecom.crypto import WeComCrypto, WeComCryptoError
 TOKEN = "fakeWeComToken123"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeCom generates them
 BOT_ID = "aibFAKEBOT"
+WEBHOOK_KEY = "fake-webhook-key"
 MAX_STREAM_BYTES = 20_480  # stream.content
 MAX_MARKDOWN_BYTES = 20_480  # markdown.content posted to response_url
 MAX_CARD_BUTTONS = 6  # button_list of a button_interaction card
@@ -51,6 +52,9 @@ class FakeWeCom:
         self.token = token
         self.crypto = WeComCrypto(token, aes_key, receive_id="")
         self.response_posts: list[dict[str, Any]] = []
+        self.staff_posts: list[dict[str, Any]] = []
+        self.violations: list[str] = []  # what WeCom would have refused, for the test to assert empty
+        self._used: set[str] = set()  # what the staff group's message-push webhook received
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.response_base = ""
@@ -94,12 +98,13 @@ class FakeWeCom:
 
     def message(self, user: str, text: str, chat: str | None = None) -> dict[str, Any]:
         """A text message callback as WeCom documents it."""
+        msgid = f"msg{next(self._ids)}"
         body: dict[str, Any] = {
-            "msgid": f"msg{next(self._ids)}",
+            "msgid": msgid,
             "aibotid": BOT_ID,
             "chattype": "group" if chat else "single",
             "from": {"userid": user},
-            "response_url": f"{self.response_base}/response/{user}",
+            "response_url": f"{self.response_base}/response/{user}/{msgid}",
             "msgtype": "text",
             "text": {"content": text},
         }
@@ -107,20 +112,24 @@ class FakeWeCom:
             body["chatid"] = chat
         return body
 
-    def click(self, user: str, event_key: str, task_id: str) -> dict[str, Any]:
-        """A template-card button click callback."""
-        return {
-            "msgid": f"evt{next(self._ids)}",
+    def click(self, user: str, event_key: str, task_id: str, chat: str | None = None) -> dict[str, Any]:
+        """A template-card button click callback (in a group chat when `chat` is given)."""
+        msgid = f"evt{next(self._ids)}"
+        body: dict[str, Any] = {
+            "msgid": msgid,
             "aibotid": BOT_ID,
-            "chattype": "single",
+            "chattype": "group" if chat else "single",
             "from": {"userid": user},
-            "response_url": f"{self.response_base}/response/{user}",
+            "response_url": f"{self.response_base}/response/{user}/{msgid}",
             "msgtype": "event",
             "event": {
                 "eventtype": "template_card_event",
                 "template_card_event": {"card_type": "button_interaction", "event_key": event_key, "task_id": task_id},
             },
         }
+        if chat:
+            body["chatid"] = chat
+        return body
 
     def refresh(self, user: str, stream_id: str) -> dict[str, Any]:
         """A stream refresh poll for an answer still being written."""
@@ -139,12 +148,15 @@ class FakeWeCom:
         assert status == 200, f"bot answered {status}: {body}"
         return self.open_reply(body)
 
-    async def until_finished(self, session: aiohttp.ClientSession, user: str, reply: dict[str, Any]) -> dict[str, Any]:
-        """Poll a stream with refresh callbacks, as WeCom does, until the bot says finish (at most 6 minutes)."""
+    async def until_finished(
+        self, session: aiohttp.ClientSession, user: str, reply: dict[str, Any], every: float = 0.3
+    ) -> dict[str, Any]:
+        """Poll a stream with refresh callbacks every `every` seconds, as WeCom does, until the bot says finish (at
+        most 6 minutes)."""
         deadline = time.monotonic() + 360
         while not reply["stream"]["finish"]:
             assert time.monotonic() < deadline, "stream not finished within WeCom's 6 minutes"
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(every)
             polled = await self.send(session, self.refresh(user, reply["stream"]["id"]))
             assert polled is not None, "the bot forgot an unfinished stream"
             reply = polled
@@ -156,13 +168,35 @@ class FakeWeCom:
         except ValueError:
             raise AssertionError("response_url body is not JSON") from None
         _check_size(body)
-        self.response_posts.append({"user": request.match_info["user"], **body})
+        if request.path in self._used:  # WeCom: each response_url may be called once
+            self.violations.append(f"response_url used twice: {request.path}")
+            return web.json_response({"errcode": 40001, "errmsg": "response_url used"})
+        self._used.add(request.path)
+        self.response_posts.append({"user": request.match_info["user"], "msgid": request.match_info["msgid"], **body})
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
+    async def _webhook(self, request: web.Request) -> web.Response:
+        if request.query.get("key") != WEBHOOK_KEY:
+            return web.json_response({"errcode": 93000, "errmsg": "invalid webhook url"})
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            raise AssertionError("webhook body is not JSON") from None
+        assert body.get("msgtype") in ("text", "markdown"), f"webhook msgtype {body.get('msgtype')!r}"
+        _check_size(body)
+        self.staff_posts.append(body)
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    @property
+    def webhook_url(self) -> str:
+        """The staff group's message-push (群机器人) webhook."""
+        return f"{self.response_base}/cgi-bin/webhook/send?key={WEBHOOK_KEY}"
+
     async def start(self) -> None:
-        """Serve response_url on a free local port."""
+        """Serve response_url and the staff group's webhook on a free local port."""
         app = web.Application()
-        app.router.add_post("/response/{user}", self._response_url)
+        app.router.add_post("/response/{user}/{msgid}", self._response_url)
+        app.router.add_post("/cgi-bin/webhook/send", self._webhook)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

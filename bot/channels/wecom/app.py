@@ -1,87 +1,137 @@
-"""The WeCom bot: turns callbacks into questions for the assistant and answers into streams and cards."""
+"""The WeCom bot: callbacks translated into calls of the conversation layer, its replies into streams and cards."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 
-from bot.channels.wecom.render import ACTIONS, answer_card, answer_markdown, notice_card
+from bot.channels.wecom.clicks import Clicks
+from bot.channels.wecom.reach import deliver
+from bot.channels.wecom.render import reply_card, reply_markdown
+from bot.channels.wecom.staff import StaffDesk
 from bot.channels.wecom.streams import Stream, Streams, stream_reply
-from bot.core.assistant import Assistant
-from bot.core.models import Answer
+from bot.conversation import guided
+from bot.conversation.actions import decode
+from bot.conversation.replies import Reply, small_talk
+from bot.conversation.service import ConversationService, Who
 from bot.core.texts import text
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
-HISTORY_TURNS = 4  # earlier questions a follow-up may lean on
 AT_ONCE = 1.0  # seconds to wait for an answer before replying with an unfinished stream
+# WeCom polls a stream for 6 minutes; an answer finished later (a crowd, a slow LLM) goes by response_url instead,
+# decided with a margin so that a last poll and the post never both carry it.
+STREAM_LIFE = 330.0
 MENTION = re.compile(r"^(@\S+\s*)+")  # "@RobotA hello" in a group: the mention is not part of the question
-_CLICK_TITLES = {"up": "feedback_thanks", "down": "feedback_thanks", "sources": "sources"}
+EVENT = re.compile(r"^/start\s+event_(\S{1,64})$")  # the text an event's poster asks founders to send
 
 
 @dataclass
 class WeComBot:
-    """Per-user history and the answers whose cards can still be clicked."""
+    """The Handler of both transports: one conversation layer, its staff desk, and the answers being written."""
 
-    assistant: Assistant
-    history: dict[str, list[str]] = field(default_factory=dict)
-    answers: dict[str, Answer] = field(default_factory=dict)
+    service: ConversationService
+    desk: StaffDesk
+    stream_life: float = STREAM_LIFE
+    _answering: set[asyncio.Task] = field(default_factory=set)
+
+    @property
+    def clicks(self) -> Clicks:
+        """What the card buttons do."""
+        return Clicks(self.service, self.desk)
 
     async def __call__(self, message: dict, streams: Streams) -> dict | None:
-        """The Handler of both transports."""
-        user = str(message.get("from", {}).get("userid", ""))
+        """A text message is a question (or a staff reply, or a dialogue's answer); an event is a card click."""
         if message.get("msgtype") == "text":
-            return await self._ask(user, MENTION.sub("", message["text"]["content"]).strip(), streams)
+            return await self._text(message, MENTION.sub("", message["text"]["content"]).strip(), streams)
         if message.get("msgtype") == "event":
-            return self._click(message.get("event", {}).get("template_card_event", {}))
+            return await self._click(message)
         return None
 
-    async def _ask(self, user: str, question: str, streams: Streams) -> dict | None:
+    def _who(self, message: dict) -> Who:
+        """The chat (a group's, or the user's own) and user; the callback's response_url is the chat's address."""
+        user = str(message.get("from", {}).get("userid", ""))
+        chat = f"chat/{message['chatid']}" if message.get("chatid") else user
+        # WeCom tells no app language; its users here are mainland founders until they choose otherwise
+        return self.service.who("wecom", chat, user, app_language="zh", address=message.get("response_url"))
+
+    async def _text(self, message: dict, question: str, streams: Streams) -> dict | None:
         if not question:
             return None
-        stream_id, task_id = uuid.uuid4().hex, uuid.uuid4().hex
-        turns = self.history.setdefault(user, [])
+        if self.desk.chat is not None and message.get("chatid") == self.desk.chat:
+            return finished(await self.desk.relay(question))
+        who = self._who(message)
+        if tagged := EVENT.match(question):
+            self.service.update(who, event=tagged.group(1))
+            return finished(small_talk("greeting", self.service.language(who), self.service.programme))
+        if question == "/eligibility":
+            replies = guided.start(self.service, who)
+            return finished(replies[-1], intro="\n\n".join(reply.text for reply in replies[:-1]))
+        if guided.in_progress(self.service, who):
+            return finished(await guided.typed(self.service, who, question))
+        return await self._ask(who, question, streams)
 
-        async def draft(text: str) -> None:
-            streams.update(stream_id, text)
-
+    async def _ask(self, who: Who, question: str, streams: Streams) -> dict:
+        """Answer in a stream: finished at once when the answer is quick, else served to WeCom's refresh polls."""
+        stream_id = uuid.uuid4().hex
         streams.open(stream_id)
-        answering = asyncio.create_task(self.assistant.answer(question, turns[-HISTORY_TURNS:], on_draft=draft))
-        turns.append(question)
-        done, _ = await asyncio.wait({answering}, timeout=AT_ONCE)
-        if done:
-            self._finish(streams, stream_id, task_id, answering.result())
-        else:
-            answering.add_done_callback(lambda task: self._late(task, streams, stream_id, task_id))
+        task = asyncio.create_task(self._answer(who, question, streams, stream_id, time.monotonic()))
+        self._answering.add(task)  # a reference, so the task is not collected mid-answer
+        task.add_done_callback(self._answering.discard)
+        await asyncio.wait({task}, timeout=AT_ONCE)
         return stream_reply(stream_id, streams.refresh(stream_id) or Stream())
 
-    def _late(self, task: asyncio.Task, streams: Streams, stream_id: str, task_id: str) -> None:
-        """Finish the stream of an answer that outlasted the first reply, or say it failed."""
-        if task.cancelled() or task.exception() is not None:
-            log.error(
-                "wecom answer for stream %s failed: %r", stream_id, None if task.cancelled() else task.exception()
+    async def _answer(self, who: Who, question: str, streams: Streams, stream_id: str, asked_at: float) -> None:
+        """The answer (with LLM drafts meanwhile), its card, and the hand-off after repeated misses; by response_url
+        when WeCom has stopped polling the stream."""
+
+        async def draft(partial: str) -> None:
+            streams.update(stream_id, partial)
+
+        try:
+            asked = await self.service.ask(who, question, on_draft=draft)
+            content, card = reply_markdown(asked.reply), reply_card(asked.reply, uuid.uuid4().hex)
+            if asked.hand_off and (told := await self.desk.hand_off(who, "reason_unanswered")):
+                content = f"{content}\n\n{told.text}"
+        except Exception:  # the stream must finish whatever failed, or WeCom polls it for six minutes
+            log.exception("wecom answer for stream %s failed", stream_id)
+            content, card = text(self.service.language(who), "tg_error"), None
+        if time.monotonic() - asked_at > self.stream_life:
+            log.info("wecom answer for stream %s after %.0f s: sent by response_url", stream_id, self.stream_life)
+            streams.update(stream_id, text(self.service.language(who), "wecom_answer_below"), finish=True)
+            await deliver(
+                self.service.identities, who.chat_id, Reply(language=self.service.language(who), text=content)
             )
-            streams.update(stream_id, text("zh", "tg_error"), finish=True)
             return
-        self._finish(streams, stream_id, task_id, task.result())
+        streams.update(stream_id, content, finish=True, card=card)
 
-    def _finish(self, streams: Streams, stream_id: str, task_id: str, answer: Answer) -> None:
-        """Complete the stream with the answer, its sources and its card."""
-        self.answers[task_id] = answer
-        streams.update(stream_id, answer_markdown(answer), finish=True, card=answer_card(answer, task_id))
-
-    def _click(self, event: dict) -> dict | None:
-        action, _, task_id = str(event.get("event_key", "")).partition(":")
-        answer = self.answers.get(task_id)
-        if action not in ACTIONS or answer is None:
-            log.info("wecom card click %r for an unknown or expired answer: ignored", event.get("event_key"))
+    async def _click(self, message: dict) -> dict | None:
+        event = message.get("event", {}).get("template_card_event", {})
+        action = decode(str(event.get("event_key", "")))
+        handler = self.clicks.handler(action.kind) if action else None
+        if action is None or handler is None:
+            log.info("wecom card click %r is not a button of ours: ignored", event.get("event_key"))
             return None
-        log.info("wecom card click %s on answer %s", action, task_id)
-        return notice_card(answer, task_id, _CLICK_TITLES.get(action, "button_human"))
+        log.info("wecom card click %s", action.data)
+        return await handler(self._who(message), action, str(event.get("task_id", "")))
+
+
+def finished(reply: Reply, intro: str = "") -> dict:
+    """A reply that is complete at once (after `intro`), as a finished stream with its buttons' card."""
+    content = "\n\n".join(part for part in (intro, reply_markdown(reply)) if part)
+    stream = Stream(content, finish=True, card=reply_card(reply, uuid.uuid4().hex))
+    return stream_reply(uuid.uuid4().hex, stream)
+
+
+def build_bot(settings: Settings, service: ConversationService) -> WeComBot:
+    """The bot over a conversation layer, with the staff group when one is configured."""
+    webhook = settings.wecom_staff_webhook.get_secret_value() if settings.wecom_staff_webhook else None
+    return WeComBot(service, StaffDesk(service, webhook, settings.wecom_staff_chat_id))
 
 
 def run_wecom(settings: Settings) -> int:
@@ -91,9 +141,18 @@ def run_wecom(settings: Settings) -> int:
     from bot.channels.wecom.callback import Callback, callback_app
     from bot.channels.wecom.crypto import WeComCrypto
     from bot.channels.wecom.longconn import LongConnection
+    from bot.conversation.records import Records
+    from bot.conversation.state import Conversations
+    from bot.conversation.tables import connect, database_url
     from bot.core.components import build_assistant
 
-    bot = WeComBot(build_assistant(settings))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = connect(database_url(settings))
+    service = ConversationService(
+        settings, build_assistant(settings), Records(engine), Conversations(engine),
+        max_question_chars=settings.telegram_max_question_chars, handoffs=settings.wecom_staff_webhook is not None,
+    )  # fmt: skip
+    bot = build_bot(settings, service)
     if settings.wecom_bot_id and settings.wecom_secret:
         connection = LongConnection(
             settings.wecom_long_connection_url, settings.wecom_bot_id, settings.wecom_secret.get_secret_value(), bot
@@ -106,6 +165,7 @@ def run_wecom(settings: Settings) -> int:
         )
         return 2
     crypto = WeComCrypto(settings.wecom_token.get_secret_value(), settings.wecom_aes_key.get_secret_value())
-    app = callback_app(Callback(crypto, bot), settings.wecom_path)
-    web.run_app(app, host=settings.wecom_listen, port=settings.wecom_port)
+    web.run_app(
+        callback_app(Callback(crypto, bot), settings.wecom_path), host=settings.wecom_listen, port=settings.wecom_port
+    )
     return 0

@@ -16,6 +16,7 @@ from bot.channels.wecom.streams import Streams, stream_reply
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024  # a callback is a short encrypted JSON; anything larger is not from WeCom
+REFRESH_HOLD = 3.0  # seconds a refresh poll of an unfinished stream may wait for news (WeCom waits 5 s for a reply)
 
 # Given a decrypted callback and the open streams, return the plaintext reply body (None: empty reply).
 Handler = Callable[[dict, Streams], Awaitable[dict | None]]
@@ -97,6 +98,7 @@ async def _reply(message: dict, callback: Callback) -> dict | None:
     """A refresh poll is served from the open streams; everything else goes to the handler."""
     if message.get("msgtype") == "stream":
         stream_id = str(message.get("stream", {}).get("id", ""))
+        await callback.streams.wait(stream_id, REFRESH_HOLD)
         stream = callback.streams.refresh(stream_id)
         return None if stream is None else stream_reply(stream_id, stream)
     return await callback.handler(message, callback.streams)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
 
 MAX_STREAM_BYTES = 20_480  # the platform's limit on one stream message's content (UTF-8 bytes)
 
@@ -14,6 +16,7 @@ class Stream:
     content: str = ""
     finish: bool = False
     card: dict | None = None  # a template card sent with the finished text
+    changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
 
 
 def stream_reply(stream_id: str, stream: Stream) -> dict:
@@ -42,6 +45,17 @@ class Streams:
         stream = self._open.get(stream_id)
         if stream is not None:
             stream.content, stream.finish, stream.card = truncate(content), finish, card
+            stream.changed.set()
+
+    async def wait(self, stream_id: str, seconds: float) -> None:
+        """Until an open stream's text changes or it finishes, at most `seconds`: a refresh poll held this long is
+        answered the moment the answer is done, and a crowd's streams are polled that much less often."""
+        stream = self._open.get(stream_id)
+        if stream is None or stream.finish:
+            return
+        stream.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stream.changed.wait(), seconds)
 
     def refresh(self, stream_id: str) -> Stream | None:
         """The state to answer a refresh with; None for an unknown stream id."""

@@ -117,6 +117,17 @@ EN: dict[str, str] = {
     "reason_unanswered": "two questions in a row unanswered",
     "staff_reply": "{staff}: {text}",
     "staff_delivered": "Delivered to {who}.",
+    "wecom_choose": "Choose:",
+    "wecom_answer_below": "The answer took a while: it follows in a new message.",
+    "wecom_or_type": "Or type one of: {options}",
+    "wecom_result_below": "Your results are in the next message.",
+    "wecom_handoff_staff": "🙋 {who} needs a person ({reason}). To answer, mention the bot here: #{code} your reply",
+    "wecom_staff_usage": "To answer a hand-off, mention the bot with its number and your reply, e.g. #123456 Hello!",
+    "wecom_staff_unknown": "There is no hand-off #{code}; check the number in the note.",
+    "wecom_staff_undelivered": (
+        "Could not reach {who}: WeCom lets the bot write only within an hour of the user's last message."
+        " Please contact them directly."
+    ),
     "too_long": "Please keep your question under {limit} characters; a shorter question also gets a better answer.",
     "tg_flood": "You're sending messages faster than I can answer. Please wait a minute and try again.",
     "tg_unsupported": "I can only read text messages. Please type your question.",

@@ -112,6 +112,16 @@ ZH: dict[str, str] = {
     "reason_unanswered": "连续两个问题未能回答",
     "staff_reply": "{staff}：{text}",
     "staff_delivered": "已转达给{who}。",
+    "wecom_choose": "请选择：",
+    "wecom_answer_below": "回答用时较长，将在下一条消息中发送。",
+    "wecom_or_type": "也可以直接输入：{options}",
+    "wecom_result_below": "结果见下一条消息。",
+    "wecom_handoff_staff": "🙋 {who}需要人工服务（{reason}）。答复时请在本群@机器人：#{code} 回复内容",
+    "wecom_staff_usage": "答复转人工请求时，请@机器人并写上编号和回复，例如：#123456 您好！",
+    "wecom_staff_unknown": "没有编号为 #{code} 的转人工请求，请核对通知中的编号。",
+    "wecom_staff_undelivered": (
+        "无法联系{who}：企业微信只允许机器人在用户最后一条消息后的一小时内回复。请直接联系对方。"
+    ),
     "too_long": "请把问题控制在{limit}个字以内，问题越简洁，回答越准确。",
     "tg_flood": "您发送得太快了，请稍等一分钟再试。",
     "tg_unsupported": "我只能读取文字消息，请直接输入您的问题。",

@@ -1,0 +1,46 @@
+"""Short quoted answers keep what the question asks for."""
+
+from __future__ import annotations
+
+from bot.core.asks import asked_for
+from bot.core.extractive import BUDGET, compose
+from knowledge.retrieve import Passage
+
+# A long clause: many sentences share the question's words, the one with the amount shares few of them.
+ROUNDS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+CLAUSE = " ".join(
+    [
+        f"The incubator rent subsidy for start-ups in an accredited incubator is reviewed in the {n} round."
+        for n in ROUNDS
+    ]
+    + [
+        "Per square metre of office space that it occupies, a company is paid back RMB 2.40 a day, which the bureau"
+        " pays out once a quarter into the account named in its application."
+    ]
+    + [f"Start-ups keep the {n} incubator rent subsidy agreement on file." for n in ROUNDS]
+)
+
+
+def _passage(text: str) -> Passage:
+    return Passage(id="p1", text=text, source="policies/rent.md", title="Incubator rent subsidy", score=0.5)
+
+
+def test_a_how_much_question_keeps_the_sentence_with_the_amount_in_a_short_answer() -> None:
+    assert len(CLAUSE) > 2 * BUDGET
+    question = "How much is the incubator rent subsidy for start-ups?"
+    answer = compose(question, "en", [_passage(CLAUSE)], lambda p: [p])
+    assert "RMB 2.40 a day" in answer and len(answer) <= BUDGET + 100
+
+
+def test_an_open_question_is_quoted_by_the_words_it_shares() -> None:
+    answer = compose("What is the incubator rent subsidy agreement?", "en", [_passage(CLAUSE)], lambda p: [p])
+    assert "first incubator rent subsidy agreement" in answer and "RMB 2.40" not in answer
+
+
+def test_what_a_question_asks_for_is_read_from_its_form_in_both_languages() -> None:
+    assert asked_for("How much is the voucher worth?") == ["amount"]
+    assert asked_for("创新券一年最多能抵多少钱？") == ["amount"]
+    assert asked_for("申请截止日期是什么时候？") == ["date"]
+    assert asked_for("审核需要多久？") == ["duration"]
+    assert asked_for("Who do I contact to book it?") == ["contact"]
+    assert asked_for("What does the programme offer?") == []
