@@ -1,6 +1,6 @@
 """Score the answering core on an evaluation set, beside a plain LangChain RAG recipe, against the targets.
 
-    .venv/bin/python bench/answer.py [EVAL_DIR] [--data-dir DIR] [--json]
+    .venv/bin/python bench/answer.py [EVAL_DIR] [--data-dir DIR] [--json] [--cross-corpus]
 
 EVAL_DIR holds `corpus/` and `questions.yaml` (default: the shared dev set). Both systems run in the
 embedded default (local embeddings, no LLM), each in a fresh process so that its peak RSS is its own.
@@ -295,6 +295,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", type=Path, help="reuse (or create) this index folder instead of a temp one")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument(
+        "--cross-corpus",
+        action="store_true",
+        help="then every shared set scored with the figures fitted on the others (bench/fit.py)",
+    )
     return parser
 
 
@@ -314,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         ours = in_fresh_process(run_ours, corpus, data_dir, questions)
     baseline = in_fresh_process(run_baseline, corpus, questions)
     _report(args, ours, baseline, ingest)
+    if args.cross_corpus:
+        from fit import cross_corpus  # bench/, beside this script
+
+        cross_corpus()
     return 0
 
 

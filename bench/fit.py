@@ -177,19 +177,25 @@ def report(sets: Sets) -> tuple[Table, Fitted]:
     return table, both
 
 
+def cross_corpus(eval_dirs: list[Path] | None = None, data_root: Path | None = None) -> Fitted:
+    """Grade every set, print each scored by the figures fitted on all, itself and the others; the figures of all."""
+    eval_dirs = eval_dirs or sorted(p for p in EVAL_ROOT.iterdir() if (p / "questions.yaml").is_file())
+    root = data_root or Path(os.environ.get("TMPDIR", "/tmp")) / "goi-fit"
+    sets = {eval_dir.name: graded(eval_dir, root / eval_dir.name) for eval_dir in eval_dirs}
+    table, figures = report(sets)
+    Console(width=160).print(table)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Fit, print the table, and with --write save the gate fitted on every set given."""
+    """Fit, print the table, and with --write save the figures fitted on every set given."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("eval_dirs", nargs="*", type=Path, help="evaluation sets (default: all shared ones)")
     parser.add_argument("--data-root", type=Path, help="keep each set's index in DATA_ROOT/<set> (reused next time)")
     parser.add_argument("--write", action="store_true", help=f"save the figures fitted on all sets to {FITTED}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    eval_dirs = args.eval_dirs or sorted(p for p in EVAL_ROOT.iterdir() if (p / "questions.yaml").is_file())
-    root = args.data_root or Path(os.environ.get("TMPDIR", "/tmp")) / "goi-fit"
-    sets = {eval_dir.name: graded(eval_dir, root / eval_dir.name) for eval_dir in eval_dirs}
-    table, figures = report(sets)
-    Console(width=160).print(table)
+    figures = cross_corpus(args.eval_dirs, args.data_root)
     if args.write:
         FITTED.write_text(json.dumps(figures.model_dump(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {FITTED}: {figures.model_dump()}")
