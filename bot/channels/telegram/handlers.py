@@ -177,13 +177,15 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 @staff_only
 async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/reload (staff): ingest KNOWLEDGE_SOURCES in the background, report when done."""
+    """/reload (staff): ingest KNOWLEDGE_SOURCES in the background, report when done; `/reload force` publishes
+    even an index that answers fewer of the golden questions (checks.yaml)."""
     found = services(context)
     if found.reload is not None and not found.reload.done():
         await say(update, context, "tg_reload_busy")
         return
     await say(update, context, "tg_reload_started")
-    job = reload_and_report(context.bot, found, update.effective_chat.id, ui_language(update, context))
+    force = [word.lower() for word in context.args or []] == ["force"]
+    job = reload_and_report(context.bot, found, update.effective_chat.id, ui_language(update, context), force)
     found.reload = context.application.create_task(job, update=update)
 
 
