@@ -65,17 +65,26 @@ async def test_the_checks_answers_are_kept_only_on_yes_and_profile_shows_where_e
     saved = await press(tg, wang, await checked(tg, wang), "pf:yes")
     assert saved.text.startswith("已保存")
     [shown] = await say(tg, wang, "/profile")
-    assert "• age: 29 (来自 /eligibility)" in shown.text and "• degree: master (来自 /eligibility)" in shown.text
-    assert "• owns_home_in_city: 否 (来自 /eligibility)" in shown.text
-    assert ("✏️ age", "pfe:age") in shown.buttons
+    # Each fact as the guided check asked it, in the user's language, with its value as they would say it.
+    assert (
+        "您今年多少周岁？ 29 (来自 /eligibility)" in shown.text
+        and "您的最高全日制学历是？ 硕士 (来自 /eligibility)" in shown.text
+    )
+    assert "您或配偶在上海是否有自有住房？ 否 (来自 /eligibility)" in shown.text
+    assert "age" not in shown.text and "degree" not in shown.text, "no internal names"
+    [row] = [line for line in shown.text.splitlines() if "您今年多少周岁？" in line]
+    assert (f"✏️ {row.split('.')[0]}", "pfe:age") in shown.buttons, "the button numbered like its fact"
     prompt = await press(tg, wang, shown, "pfe:age")
-    assert prompt.text == "请输入“age”的新值。"
+    assert prompt.text == "您今年多少周岁？ 请输入新的值。"
     [unread] = await say(tg, wang, "不清楚")
-    assert unread.text.startswith("没能把这条回复读成“age”")
+    assert unread.text.startswith("没能把这条回复读成对“您今年多少周岁？”的回答")
     [changed] = await say(tg, wang, "31")
     assert changed.text.startswith("已修改")
     [shown] = await say(tg, wang, "/profile")
-    assert "• age: 31 (您输入的)" in shown.text and "• degree: master (来自 /eligibility)" in shown.text
+    assert (
+        "您今年多少周岁？ 31 (您输入的)" in shown.text
+        and "您的最高全日制学历是？ 硕士 (来自 /eligibility)" in shown.text
+    )
 
 
 @pytest.mark.usefixtures("bot")

@@ -18,17 +18,10 @@ from bot.core.deadlines import upcoming, window_line
 from bot.core.interview import Interview
 from bot.core.matching import matched, ranked, verdict_line
 from bot.core.texts import text
-from knowledge.language import Language
 
 log = logging.getLogger(__name__)
 
 EDITING = "profile_edit"  # the fact whose new value the user is typing, in the chat's dialogue slot
-
-
-def _value(value: object, language: Language) -> str:
-    if isinstance(value, bool):
-        return text(language, "iv_button_yes" if value else "iv_button_no")
-    return str(value)
 
 
 class Firms:
@@ -69,11 +62,16 @@ class Firms:
         if profile is None:
             return say(language, "pm_profile_empty")
         origin = {name: text(language, f"pm_origin_{where}") for name, where in profile.origins.items()}
-        rows = [f"• {name}: {_value(v, language)} ({origin.get(name, '')})" for name, v in profile.facts.items()]
+        programme = self.service.programme
+        rows = [
+            f"{n}. {interview.question(name, language, programme)} {interview.shown_value(name, v, language)}"
+            f" ({origin.get(name, '')})"
+            for n, (name, v) in enumerate(profile.facts.items(), 1)
+        ]
         state = text(language, "pm_subscription_on" if profile.subscribed else "pm_subscription_off")
         body = "\n".join([text(language, "pm_profile_head"), *rows, state])
-        edits = [Action(kind=Kind.EDIT, args=(name,), label=text(language, "pm_button_edit", fact=name))
-                 for name in profile.facts]  # fmt: skip
+        edits = [Action(kind=Kind.EDIT, args=(name,), label=text(language, "pm_button_edit", fact=n))
+                 for n, name in enumerate(profile.facts, 1)]  # fmt: skip
         return Reply(language=language, text=body, actions=in_rows(edits))
 
     def edit(self, who: Who, fact: str) -> Reply:
@@ -82,7 +80,7 @@ class Firms:
         if profile is None or fact not in profile.facts:  # a button of a forgotten profile, or forged data
             return say(language, "pm_profile_empty")
         self.service.set_dialogue_part(who, EDITING, fact)
-        return say(language, "pm_edit_prompt", fact=fact)
+        return say(language, "pm_edit_prompt", fact=interview.question(fact, language, self.service.programme))
 
     def editing(self, who: Who) -> bool:
         """True while the user is typing a new value for a profile fact."""
@@ -95,13 +93,14 @@ class Firms:
         state = Interview(language=language, asking=fact)
         reader = advisor.facts if advisor else None
         updated = await interview.answer(state, typed, self.service.assistant.chat, reader=reader)
+        asked = interview.question(fact, language, self.service.programme)
         if updated is None or fact not in updated.facts or who.user_id is None:
-            return say(language, "pm_edit_again", fact=fact)
+            return say(language, "pm_edit_again", fact=asked)
         self.service.set_dialogue_part(who, EDITING, None)
         try:
             self.profiles.merge(who.user_id, who.chat_id, language, {fact: updated.facts[fact]}, "typed")
         except ValidationError:
-            return say(language, "pm_edit_again", fact=fact)
+            return say(language, "pm_edit_again", fact=asked)
         return say(language, "pm_edited")
 
     def forget(self, who: Who) -> Reply:
