@@ -1,10 +1,12 @@
 """Refresh the knowledge base in one command.
 
-    python ingest.py [PATH ...] [--data-dir DIR] [--rebuild] [--dry-run] [--strict] [--json]
+    python ingest.py [PATH ...] [--data-dir DIR] [--rebuild] [--dry-run] [--strict] [--force] [--json]
 
-Exit code 0 when every file ingested, 1 when some failed (or --strict aborted), 2 on bad usage, 4 when the new
-index would drop more than INGEST_MAX_SHRINK of the served chunks (an empty or unmounted folder) and nothing was
-published: check the folder, or pass --allow-shrink.
+Exit code 0 when every file ingested, 1 when some failed (or --strict aborted), 2 on bad usage, 3 when the new
+index answers fewer of the golden questions in the folder's checks.yaml than the served one and nothing was
+published (a dry run: would not be): see the broken checks, or pass --force; 4 when the new index would drop more
+than INGEST_MAX_SHRINK of the served chunks (an empty or unmounted folder) and nothing was published: check the
+folder, or pass --allow-shrink.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ if TYPE_CHECKING:  # the heavy modules are imported where used, so `--help` answ
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
+    from knowledge.checks import ChecksReport
     from knowledge.discovery import IngestReport
     from knowledge.ingest_runs import Outcome
 
+CHECKS_WORSE = 3
 SHRINK_REFUSED = 4
 
 
@@ -33,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="ingest.py",
         description="Refresh the assistant's knowledge base.",
         epilog="Exit codes: 0 every file ingested; 1 some failed; 2 bad usage; "
+        "3 not published, fewer checks.yaml questions answered (see --force); "
         "4 not published, the index would shrink too much (see --allow-shrink).",
     )
     parser.add_argument("paths", nargs="*", type=Path, help="folders or files (default: KNOWLEDGE_SOURCES)")
@@ -44,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-shrink",
         action="store_true",
         help="publish even when the new index drops more than INGEST_MAX_SHRINK of the served chunks (else exit 4)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even when the new index answers fewer checks.yaml questions than the served one (else exit 3)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     return parser
@@ -111,11 +121,33 @@ def _summary_table(report: IngestReport) -> Table:
     table.add_row("failed", str(len(report.failed)), "")
     for failure in report.failed:
         table.add_row("", "", f"[red]{failure.path}[/red]: {failure.reason}")
+    if report.checks is not None:
+        _checks_rows(table, report.checks)
     state = f"published {report.generation}" if report.published else "index unchanged"
     if report.refused:
         table.add_row("not published", str(sum(map(len, report.pending.values()))), f"[red]{report.refused}[/red]")
     table.caption = f"{report.chunks} chunks, {report.embedded} embedded, {state}, {report.seconds:.2f} s"
     return table
+
+
+def _checks_rows(table: Table, checks: ChecksReport) -> None:
+    """The golden questions' score beside the served one's, and each failing check with why."""
+    served = "nothing served to compare" if checks.served is None else f"served index: {checks.served}"
+    fixed = f", fixed: {', '.join(checks.fixed)}" if checks.fixed else ""
+    table.add_row("checks", f"{checks.passed}/{checks.total}", f"{served}{fixed} ({checks.seconds:.1f} s)")
+    broken = {result.id for result in checks.broken}
+    for result in checks.failing:
+        label = "[red]broke[/red]" if result.id in broken else "fails"
+        table.add_row("", "", f'{label} {result.id} "{result.question}": {result.why}')
+
+
+def _exit_code(report: IngestReport, force: bool) -> int:
+    """A refusal by the checks (or one a dry run foresees) says so whatever else failed; see the module's doc."""
+    if report.refused_by == "checks" or (report.dry_run and report.checks and report.checks.worse and not force):
+        return CHECKS_WORSE
+    if report.refused and not report.failed:
+        return SHRINK_REFUSED
+    return 1 if report.failed else 0
 
 
 def _outcome(report: IngestReport) -> Outcome:
@@ -130,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from rich.console import Console
 
+    from bot.staff.checks import check_scorer
     from knowledge.embeddings import make_embeddings
     from knowledge.indexing import Ingest
     from knowledge.ingest_runs import record_run
@@ -153,14 +186,16 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=args.json)
     with _progress_bar(console) as bar:
         progress = _progress_to(bar)
+        embeddings = make_embeddings(settings)
         try:
             ingest = Ingest(
                 make_store(settings),
-                make_embeddings(settings),
+                embeddings,
                 progress,
                 max_shrink=settings.ingest_max_shrink,
                 index_suspicious=settings.index_suspicious,
                 lean_listing_bytes=settings.ingest_lean_listing_bytes,
+                scorer=check_scorer(settings, embeddings),
             )
             report = ingest.run(
                 sources,
@@ -168,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 dry_run=args.dry_run,
                 strict=args.strict,
                 allow_shrink=args.allow_shrink,
+                force=args.force,
             )
         except RuntimeError as exc:
             print(f"ingest.py: {exc}", file=sys.stderr)
@@ -179,9 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report.model_dump(), ensure_ascii=False))
     else:
         console.print(_summary_table(report))
-    if report.refused and not report.failed:
-        return SHRINK_REFUSED
-    return 1 if report.failed else 0
+    return _exit_code(report, args.force)
 
 
 if __name__ == "__main__":

@@ -32,9 +32,10 @@ from rich.table import Table
 
 from bot.core.components import build_assistant
 from bot.core.models import Answer, Source
-from bot.staff.evaluation import Outcome, breakdown, load_questions, run_eval
+from bot.staff.evaluation import Outcome, breakdown, run_eval
 from knowledge.discovery import IngestReport, discover
 from knowledge.embeddings import LocalEmbeddings, make_embeddings
+from knowledge.golden import load_questions
 from knowledge.indexing import Ingest
 from knowledge.language import detect_language
 from knowledge.loaders import load_file

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.conversation.records import Handoff, Records
 from bot.conversation.tables import connect
 from bot.core.models import Answer
-from bot.staff.evaluation import load_questions
 from bot.staff.gaps import SAME_MEANING, _unit, cluster, group_gaps
 from knowledge.embeddings import LocalEmbeddings
+from knowledge.golden import load_questions
 
 SHARED = Path(os.environ.get("SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 

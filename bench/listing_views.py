@@ -20,8 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.core.components import build_assistant
-from bot.staff.evaluation import EvalQuestion, load_questions, run_eval
+from bot.staff.evaluation import run_eval
 from knowledge.embeddings import LocalEmbeddings
+from knowledge.golden import EvalQuestion, load_questions
 from knowledge.indexing import Ingest
 from knowledge.settings import LEAN_LISTING_BYTES, Settings
 from knowledge.store import make_store

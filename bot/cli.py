@@ -41,9 +41,14 @@ async def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bot.staff.evaluation import breakdown, load_questions, missing_corpus, run_eval
+    from bot.staff.evaluation import breakdown, missing_corpus, run_eval
+    from knowledge.golden import QuestionsError, load_questions
 
-    questions = load_questions(args.questions)
+    try:
+        questions = load_questions(args.questions)
+    except QuestionsError as exc:
+        print(f"eval: {exc}", file=sys.stderr)
+        return 2
     info = assistant.searcher.store.current()
     folders = [Path(folder) for folder in info.sources] if info else []
     if missing_corpus(questions, folders):

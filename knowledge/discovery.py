@@ -7,9 +7,11 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from knowledge.checks import CHECKS_FILE, ChecksReport, checks_problem
 from knowledge.glossary import GLOSSARY_FILE, GlossaryError, read_glossary
 from knowledge.programme import PROGRAMME_FILE, programme_problem
 from knowledge.settings import CURATED_FILE
@@ -49,6 +51,10 @@ class IngestReport(BaseModel):
         default_factory=list, description="Chunks that speak to an AI assistant (never quoted as an answer)."
     )
     refused: str | None = Field(None, description="Why changes found were not published (--strict, a shrink).")
+    refused_by: Literal["strict", "shrink", "checks"] | None = None
+    checks: ChecksReport | None = Field(
+        None, description="The golden questions of checks.yaml on the new generation, beside the served one."
+    )
     pending: dict[str, list[str]] = Field(
         default_factory=dict, description="When refused: the files that would have been added, updated, removed."
     )
@@ -126,6 +132,10 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
             elif rel == CURATED_FILE:
                 curated.append(_digest(path))
                 report.ignored.append(Skipped(path=rel, reason="curated answers: the bot reads them itself"))
+            elif rel == CHECKS_FILE:
+                report.ignored.append(Skipped(path=rel, reason="golden questions: scored, not indexed"))
+                if problem := checks_problem(path):
+                    report.failed.append(FileFailure(path=rel, reason=problem))
             elif rel == PROGRAMME_FILE:  # its digest too: an edit must publish a generation the bot notices
                 curated.append(_digest(path))
                 report.ignored.append(Skipped(path=rel, reason="the programme's identity: the bot reads it itself"))

@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from chromadb.api.models.Collection import Collection
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from knowledge.checks import CHECKS_FILE, ChecksReport, Scorer, compare, load_checks
 from knowledge.discovery import FileFailure, IngestReport, Skipped, SourceFile, discover
 from knowledge.embeddings import model_id
 from knowledge.fill import FileProgress, Filled, Progress, fill, is_view
+from knowledge.golden import EvalQuestion
 from knowledge.loaders import SUPPORTED_SUFFIXES, iter_file
 from knowledge.reading import LoadError
 from knowledge.rules import is_rule_file, rule_documents
@@ -92,9 +96,22 @@ def _noop(stage: str, done: int, total: int) -> None:  # noqa: ARG001 - Progress
     return None
 
 
-def _refuse(report: IngestReport, reason: str) -> None:
+Refusal = tuple[Literal["strict", "shrink", "checks"], str]
+
+
+@dataclass(frozen=True)
+class Guards:
+    """What keeps a built generation from being published: a failed file (strict), a shrink, fewer checks passed;
+    `allow_shrink` and `force` lift the last two."""
+
+    strict: bool = False
+    allow_shrink: bool = False
+    force: bool = False
+
+
+def _refuse(report: IngestReport, refusal: Refusal) -> None:
     """Record that the changes found were not published: the lists of what changed move to `pending`."""
-    report.refused = reason
+    report.refused_by, report.refused = refusal
     report.pending = {"added": report.added, "updated": report.updated, "removed": report.removed}
     report.added, report.updated, report.removed = [], [], []
 
@@ -110,8 +127,10 @@ class Ingest:
         max_shrink: float = MAX_SHRINK,
         lean_listing_bytes: int = LEAN_LISTING_BYTES,
         index_suspicious: bool = True,
+        scorer: Scorer | None = None,
     ) -> None:
         self.store = store
+        self.scorer = scorer
         self.embeddings = embeddings
         self.progress = progress
         self.max_shrink = max_shrink
@@ -126,9 +145,11 @@ class Ingest:
         dry_run: bool = False,
         strict: bool = False,
         allow_shrink: bool = False,
+        force: bool = False,
     ) -> IngestReport:
         """Bring the published index in line with `sources`; publish only a complete generation, and not one that
-        would drop most of what is served (an empty or unmounted folder) unless `allow_shrink`."""
+        would drop most of what is served (an empty or unmounted folder) unless `allow_shrink`, nor one that answers
+        fewer golden questions (checks.yaml, with a scorer) than the served one unless `force`."""
         started = time.perf_counter()
         report = IngestReport(
             dry_run=dry_run, embedding_model=model_id(self.embeddings), sources=[str(s.resolve()) for s in sources]
@@ -136,7 +157,8 @@ class Ingest:
         with self.store.writer_lock():
             if not dry_run:
                 self.store.discard_unfinished()
-            self._run(sources, report, rebuild=rebuild, dry_run=dry_run, strict=strict, allow_shrink=allow_shrink)
+            guards = Guards(strict=strict, allow_shrink=allow_shrink, force=force)
+            self._run(sources, report, rebuild=rebuild, dry_run=dry_run, guards=guards)
         report.seconds = round(time.perf_counter() - started, 3)
         log.info(
             "ingest done added=%d updated=%d unchanged=%d removed=%d failed=%d chunks=%d published=%s",
@@ -175,8 +197,7 @@ class Ingest:
         *,
         rebuild: bool,
         dry_run: bool,
-        strict: bool,
-        allow_shrink: bool,
+        guards: Guards,
     ) -> None:
         files = discover(sources, report)
         old, indexed = self._previous(rebuild)
@@ -195,7 +216,8 @@ class Ingest:
             report.curated_digest,
         )
         kept = sum(f.chunks for f in keep.values())
-        if dry_run or not (todo or report.removed or moved):
+        questions = self._questions(sources, report)
+        if not (todo or report.removed or moved) or (dry_run and not questions):
             report.chunks = kept + sum(
                 self._read(file, indexed, report, None, (n, len(todo))).chunks for n, file in enumerate(todo, 1)
             )
@@ -208,8 +230,11 @@ class Ingest:
             expected = sum(f.entries for f in keep.values()) + sum(f.entries for f in filled)
             if new.count() != expected:
                 raise RuntimeError(f"index has {new.count()} entries, expected {expected}")
-            refused = self._refusal(current, report, strict=strict, allow_shrink=allow_shrink)
-            if refused or not (report.added or report.updated or report.removed or moved):
+            info = self._info(generation, report, files=len(present) - len(report.failed))
+            if questions and self.scorer is not None:  # a dry run builds the generation only to score it
+                report.checks = self._score(self.scorer, current, info, questions)
+            refused = None if dry_run else self._refusal(current, report, guards)
+            if dry_run or refused or not (report.added or report.updated or report.removed or moved):
                 if refused:
                     _refuse(report, refused)
                 self.store.discard(generation)
@@ -218,7 +243,8 @@ class Ingest:
         except BaseException:
             self.store.discard(generation)
             raise
-        self._publish(generation, report, files=len(present) - len(report.failed))
+        self.store.publish(info)
+        report.generation, report.published = generation, True
         report.embedded = sum(f.chunks for f in filled)
 
     def _begin(
@@ -262,13 +288,45 @@ class Ingest:
         (report.updated if file.rel in indexed else report.added).append(file.rel)
         return filled
 
-    def _refusal(
-        self, current: IndexInfo | None, report: IngestReport, *, strict: bool, allow_shrink: bool
-    ) -> str | None:
+    def _questions(self, sources: list[Path], report: IngestReport) -> list[EvalQuestion]:
+        """The golden questions to score: none without a scorer, nor when a checks.yaml is invalid (reported)."""
+        if self.scorer is None or any(failure.path == CHECKS_FILE for failure in report.failed):
+            return []
+        return load_checks(sources)
+
+    def _score(
+        self, scorer: Scorer, current: IndexInfo | None, new: IndexInfo, questions: list[EvalQuestion]
+    ) -> ChecksReport:
+        """The golden questions on the new generation, beside the served one when it was built by the same model."""
+        started = time.perf_counter()
+        comparable = current is not None and current.embedding_model == new.embedding_model
+        generations = [current, new] if current is not None and comparable else [new]
+        results = scorer(self.store, generations, questions)
+        checks = compare(results[-1], results[0] if comparable else None)
+        checks.seconds = round(time.perf_counter() - started, 3)
+        log.info(
+            "checks scored passed=%d total=%d served=%s broken=%d seconds=%.2f",
+            checks.passed,
+            checks.total,
+            checks.served,
+            len(checks.broken),
+            checks.seconds,
+        )
+        return checks
+
+    def _refusal(self, current: IndexInfo | None, report: IngestReport, guards: Guards) -> Refusal | None:
         """Why the generation just built must not be published, if it must not."""
-        if strict and report.failed:
-            return f"--strict: {len(report.failed)} file(s) failed, so nothing was published"
-        return None if allow_shrink else self._shrinks(current, report.chunks)
+        if guards.strict and report.failed:
+            return "strict", f"--strict: {len(report.failed)} file(s) failed, so nothing was published"
+        if not guards.allow_shrink and (shrinks := self._shrinks(current, report.chunks)):
+            return "shrink", shrinks
+        checks = report.checks
+        if checks is None or guards.force or not checks.worse:
+            return None
+        return "checks", (
+            f"the new index answers {checks.passed} of the {checks.total} checks, the served one {checks.served}: "
+            "nothing was published; see the broken checks, or pass --force if that is intended"
+        )
 
     def _screened(self, chunks: Iterable[Document], rel: str, report: IngestReport) -> Iterator[Document]:
         """The chunks to index, as they are read; those that speak to an AI assistant are listed for staff (and left
@@ -295,8 +353,9 @@ class Ingest:
             "or pass --allow-shrink if the documents were really removed"
         )
 
-    def _publish(self, generation: str, report: IngestReport, files: int) -> None:
-        info = IndexInfo(
+    def _info(self, generation: str, report: IngestReport, files: int) -> IndexInfo:
+        """What the pointer will say about the generation once published."""
+        return IndexInfo(
             generation=generation,
             embedding_model=report.embedding_model,
             chunks=report.chunks,
@@ -307,5 +366,3 @@ class Ingest:
             reading=READING,
             glossary=report.glossary or [],
         )
-        self.store.publish(info)
-        report.generation, report.published = generation, True

@@ -212,6 +212,13 @@ class HybridSearcher:
                 log.info("index loaded generation=%s chunks=%d", info.generation, info.chunks)
             return self._snapshot
 
+    def following(self, store: KnowledgeStore) -> HybridSearcher:
+        """A searcher over `store`, checking its pointer on every search, that starts from this one's loaded
+        generation: no reload when `store` points at the same one, the word bridge reused when not."""
+        searcher = HybridSearcher(store, self.embeddings, self.config, refresh_seconds=0)
+        searcher._snapshot = self._snapshot
+        return searcher
+
     @property
     def info(self) -> IndexInfo:
         """The generation currently searched."""

@@ -29,6 +29,10 @@ with its line. One file describes one scheme:
         value: true
         clause: 第三条（一）
         policy: policies/other.zh.md           # optional: the clause is in another document
+    window:                                    # optional: when applications are taken
+      opens: 2027-03-01                        # dates as YYYY-MM-DD
+      closes: 2027-03-31
+      apply: https://example.org/apply         # a link or a contact: how to apply
 
 Facts are the fields of `Facts` (below): yes/no facts take == and !=; numbers also take <, <=, >
 and >=; choices (sector, degree) take ==, !=, in and not_in (`in` with a list: [ic, ai]).

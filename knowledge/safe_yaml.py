@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 from yaml.events import AliasEvent
-from yaml.nodes import Node
+from yaml.nodes import Node, SequenceNode
 
 ALIAS_REFUSED = "YAML aliases (*name) are not accepted: write the value out"
 
@@ -27,6 +27,21 @@ def load_yaml(text: str) -> Any:
     loader = NoAliasLoader(text)
     try:
         return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def load_yaml_items(text: str) -> list[tuple[int, Any]]:
+    """(line, data) of each item of a YAML list, lines 1-based: a mistake in one entry can be found in the file.
+    `yaml.YAMLError` for invalid YAML or any alias, `TypeError` when the document is not a list."""
+    loader = NoAliasLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return []
+        if not isinstance(node, SequenceNode):
+            raise TypeError(f"line {node.start_mark.line + 1}: expected a list of entries (- id: ...)")
+        return [(item.start_mark.line + 1, loader.construct_document(item)) for item in node.value]
     finally:
         loader.dispose()
 

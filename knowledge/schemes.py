@@ -7,6 +7,7 @@ import difflib
 import operator
 import re
 from collections.abc import Callable, Iterable
+from datetime import date
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -164,6 +165,22 @@ class Condition(Comparison):
         return self.says.get(language) if self.says else f"{self.fact} {self.op} {self.value}"
 
 
+class Window(BaseModel):
+    """When a scheme takes applications, and how to apply: a link or a contact."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    opens: date
+    closes: date
+    apply: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.closes < self.opens:
+            raise ValueError(f"the window closes ({self.closes}) before it opens ({self.opens})")
+        return self
+
+
 class Scheme(BaseModel):
     """One scheme's eligibility rules, as written in a rule file."""
 
@@ -176,6 +193,7 @@ class Scheme(BaseModel):
     benefit: Localized | None = None
     keywords: Keywords = Field(default_factory=Keywords)
     conditions: list[Condition] = Field(min_length=1)
+    window: Window | None = None
 
     @field_validator("scheme")
     @classmethod

@@ -87,6 +87,22 @@ class Settings(BaseSettings):
         description="A listing file (CSV, XLSX, JSON, YAML) larger than this many bytes is embedded once per row"
         " instead of three ways (row, name, name with what it does), to ingest three times faster.",
     )
+    notice_poll_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the bot looks for a newly published index to match subscribed firm profiles against,"
+        " for deadlines to remind, and for queued notices to send.",
+    )
+    reminder_days: list[int] = Field(
+        [7, 1],
+        description="Days before a matched application window closes that subscribed users are reminded (JSON list);"
+        " a bot down past one sends the next only.",
+    )
+    notice_lease_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="A replica that claimed notices or a publish's matching and stopped for this long is taken over.",
+    )
     telegram_bot_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
     telegram_base_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL; tests point it at a local server."

@@ -323,6 +323,22 @@ class KnowledgeStore:
             yield
 
 
+class PinnedStore(KnowledgeStore):
+    """A store whose readers see the generation pinned, published or not: to try one out before publishing it."""
+
+    def __init__(self, store: KnowledgeStore, info: IndexInfo) -> None:
+        super().__init__(store._backend, store._lock_dir)
+        self.info = info
+
+    def current(self) -> IndexInfo:
+        """The pinned generation, whatever the pointer says."""
+        return self.info
+
+    def pin(self, info: IndexInfo) -> None:
+        """Show readers another generation from now on."""
+        self.info = info
+
+
 def make_store(settings: Settings) -> KnowledgeStore:
     """The embedded store in DATA_DIR, or a Chroma server when CHROMA_HOST is set."""
     if settings.chroma_host:

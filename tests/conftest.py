@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.assistant import Assistant
+from bot.core.components import build_assistant
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.indexing import Ingest
 from knowledge.retrieve import HybridSearcher
-from knowledge.settings import Settings
+from knowledge.settings import SAMPLE_KNOWLEDGE, Settings
 from knowledge.store import make_store
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
@@ -47,6 +49,21 @@ def dev_data_dir(tmp_path_factory: pytest.TempPathFactory, local_embeddings: Loc
     report = Ingest(make_store(make_settings(data_dir)), local_embeddings).run([DEV_CORPUS])
     assert report.failed == [], report.failed
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, local_embeddings: LocalEmbeddings) -> Path:
+    """A data folder holding an index of the shipped sample knowledge base (built once, read-only for tests)."""
+    data_dir = tmp_path_factory.mktemp("sample-index")
+    report = Ingest(make_store(make_settings(data_dir)), local_embeddings).run([SAMPLE_KNOWLEDGE])
+    assert report.failed == [], report.failed
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def sample_assistant(sample_data_dir: Path, local_embeddings: LocalEmbeddings) -> Assistant:
+    """The assistant over the shipped sample knowledge base, rule files included (read-only questions)."""
+    return build_assistant(make_settings(sample_data_dir), local_embeddings)
 
 
 @pytest.fixture

@@ -129,14 +129,6 @@ def test_ask_reads_json_lines_with_history(dev_data_dir):
     assert "error" in out[2]  # an empty question is reported, not answered
 
 
-@pytest.fixture(scope="module")
-def sample_assistant(tmp_path_factory, local_embeddings) -> Assistant:
-    """The assistant over the shipped sample knowledge base, rule files included."""
-    settings = make_settings(tmp_path_factory.mktemp("sample"))
-    Ingest(make_store(settings), local_embeddings).run(settings.knowledge_sources)
-    return build_assistant(settings, local_embeddings)
-
-
 def test_eligibility_question_is_decided_by_the_rule_and_cites_its_clause(sample_assistant):
     answer = sample_assistant.answer_extractive("我37岁，硕士，能申请租房补贴吗？")
     assert "不符合" in answer.answer and "35周岁" in answer.answer and "第三条" in answer.answer

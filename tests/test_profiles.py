@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from bot.conversation.outbox import Message, Outbox
 from bot.conversation.profiles import Profile, Profiles
+from bot.conversation.reminders import remind
 from bot.conversation.tables import connect
 from bot.core.eligibility import Outcome
 from bot.core.matching import Change, notices, ranked
@@ -38,6 +39,10 @@ def test_a_profile_keeps_each_facts_origin_and_forget_deletes_it_with_the_subscr
     assert profile is not None and profile.facts == {"age": 30, "degree": "master"}
     assert profile.origins == {"age": "typed", "degree": "eligibility"}
     assert [p.user_id for p in store.subscribed()] == [7]
+    outbox = Outbox(store.engine)
+    outbox.insert([Message(key=f"g:{user}:x:new", user_id=user, chat_id=user, body="news") for user in (7, 8)])
+    assert store.forget(7) and outbox.pending() == 1, "the user's unsent notices go with the profile, others' stay"
+    store.merge(7, 70, "en", {"age": 29}, "typed")
     assert store.forget(7) and store.get(7) is None and list(store.subscribed()) == []
     assert not store.forget(7) and not store.subscribe(7, True)  # nothing left to subscribe
 
@@ -92,3 +97,55 @@ def test_a_restart_in_the_middle_of_5000_notices_resumes_and_every_user_gets_exa
             received.append(message.chat_id)
             second.sent(message.id)
     assert sorted(received) == list(range(5000)) and second.pending() == 0
+
+
+def reminders(
+    outbox: Outbox, day: date, store: Profiles, rules: list[Scheme], days: tuple[int, ...] = (7, 1)
+) -> list[str]:
+    """Run the day's reminder pass, then send what is queued; the bodies sent."""
+    remind(store, outbox, rules, day, days)
+    sent = []
+    while batch := outbox.claim(100):
+        for message in batch:
+            sent.append(message.body)
+            outbox.sent(message.id)
+    return sent
+
+
+def test_reminders_come_at_7_and_1_days_never_twice_never_after_closing_and_follow_a_moved_date(
+    store: Profiles,
+) -> None:
+    store.merge(7, 70, "en", GRADUATE | {"owns_home_in_city": False}, "eligibility")
+    store.subscribe(7, True)
+    store.merge(8, 80, "en", GRADUATE | {"owns_home_in_city": True}, "eligibility")  # does not qualify
+    store.subscribe(8, True)
+    outbox, rules = Outbox(store.engine), schemes()
+    rent = next(s for s in rules if s.scheme == "rent-subsidy")
+    assert rent.window is not None and rent.window.closes == date(2027, 3, 31), "the sample rule file has a window"
+    assert reminders(outbox, date(2027, 3, 23), store, rules) == [], "9 days before: too early"
+    [week] = reminders(outbox, date(2027, 3, 25), store, rules)
+    assert week.startswith("Reminder: applications for Pudong youth rent subsidy close on 2027-03-31 (days left: 6)")
+    assert "第二条（五）: neither you nor your spouse owns a home in Shanghai" in week and "How to apply: " in week
+    assert reminders(outbox, date(2027, 3, 25), store, rules) == [], "a second pass (or replica) the same day"
+    assert reminders(outbox, date(2027, 3, 26), store, rules) == [], "the 7-day reminder is not repeated"
+
+    moved = rent.model_copy(update={"window": rent.window.model_copy(update={"closes": date(2027, 4, 15)})})
+    later = [moved if s is rent else s for s in rules]
+    remind(store, outbox, rules, date(2027, 3, 30), (7, 1))  # the 1-day reminder is queued, then the date moves
+    assert reminders(outbox, date(2027, 3, 30), store, later) == [], "the queued reminder of the old date is withdrawn"
+    [again] = reminders(outbox, date(2027, 4, 10), store, later)
+    assert "close on 2027-04-15 (days left: 5)" in again, "the new date gets its own reminder"
+    [last] = reminders(outbox, date(2027, 4, 14), store, later)
+    assert "(days left: 1)" in last
+    assert reminders(outbox, date(2027, 4, 16), store, later) == [], "a closed window is never reminded"
+
+
+def test_a_window_that_closed_while_the_bot_was_down_is_not_reminded(store: Profiles) -> None:
+    store.merge(7, 70, "zh", GRADUATE | {"owns_home_in_city": False}, "eligibility")
+    store.subscribe(7, True)
+    outbox, rules = Outbox(store.engine), schemes()
+    [one] = reminders(outbox, date(2027, 3, 26), store, rules, days=(7, 3))
+    assert one.startswith("提醒：浦东青年人才租房补贴的申报将于2027-03-31截止（还剩5天）"), "in the user's language"
+    remind(store, outbox, rules, date(2027, 3, 30), (7, 1))  # queued, then the bot stops before sending
+    assert outbox.pending() == 1
+    assert reminders(outbox, date(2027, 4, 2), store, rules) == [] and outbox.pending() == 0

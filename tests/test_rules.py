@@ -140,6 +140,30 @@ def test_each_mistake_is_reported_with_its_line(old: str, new: str, expected: st
     assert expected in _problem(GOOD.replace(old, new))
 
 
+WINDOW = "window:\n  opens: 2027-03-01\n  closes: 2027-03-31\n  apply: https://example.org/apply\n"
+
+
+def test_an_application_window_is_read_with_its_dates_and_how_to_apply() -> None:
+    window = parse_scheme(GOOD + WINDOW).window
+    assert window is not None and (window.opens.isoformat(), window.closes.isoformat()) == ("2027-03-01", "2027-03-31")
+    assert window.apply == "https://example.org/apply" and parse_scheme(GOOD).window is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("closes: 2027-03-31", "closes: 2027-02-28",
+         "line 19: the window closes (2027-02-28) before it opens (2027-03-01)"),
+        ("closes: 2027-03-31", "closes: 31 March", "line 20: window.closes: Input should be a valid date"),
+        ("  apply: https://example.org/apply\n", "", "line 19: window has no apply"),
+        ("apply: https://example.org/apply", "apply: ''", "line 21: window has an empty apply"),
+        ("opens:", "open:", "line 19: unknown key 'open' in window"),
+    ],
+)  # fmt: skip
+def test_a_wrong_window_is_reported_with_its_line(old: str, new: str, expected: str) -> None:
+    assert expected in _problem((GOOD + WINDOW).replace(old, new))
+
+
 def test_several_mistakes_are_all_reported_in_line_order() -> None:
     broken = GOOD.replace("fact: age", "fact: agee").replace('op: ">="', 'op: "=>"')
     message = _problem(broken)

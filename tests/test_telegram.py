@@ -31,6 +31,7 @@ from bot.channels.telegram.app import build_application
 from bot.channels.telegram.ratelimit import NO_PACING, TELEGRAM_PACING, Pacing
 from bot.channels.telegram.render import answer_messages
 from bot.channels.telegram.webhook import webhook_running
+from bot.conversation.outbox import Clock, utc_now
 from bot.core.assistant import Assistant
 from bot.core.models import Answer, Source
 from knowledge.programme import PROGRAMME_FILE, parse_programme
@@ -49,6 +50,7 @@ async def running(
     assistant: Assistant,
     webhook: bool = False,
     pacing: Pacing = NO_PACING,
+    clock: Clock = utc_now,
     **config: Any,
 ) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
     """The bot started the way `python -m bot telegram` starts it, stopped (and its state saved) on exit.
@@ -59,13 +61,14 @@ async def running(
         telegram_bot_token=fake.token,
         telegram_base_url=fake.base_url,
         admin_user_ids=[ADMIN],
-        knowledge_sources=[DEV_CORPUS],
         telegram_staff_chat_id=STAFF_CHAT,
         http_port=0,  # the operator endpoints on a free port: tests run side by side
-        **config,
+        **({"knowledge_sources": [DEV_CORPUS]} | config),
     )
     sample = parse_programme(SAMPLE_KNOWLEDGE / PROGRAMME_FILE)  # the dev corpus documents the sample's programme
-    application = build_application(settings, make_assistant=lambda _: assistant, programme=sample, pacing=pacing)
+    application = build_application(
+        settings, make_assistant=lambda _: assistant, programme=sample, pacing=pacing, clock=clock
+    )
     if webhook:
         async with webhook_running(application, settings):
             yield application
@@ -79,6 +82,7 @@ async def running(
     finally:
         await application.updater.stop()  # type: ignore[union-attr]
         await application.stop()
+        await application.post_stop(application)  # type: ignore[misc]
         await application.shutdown()
         await application.post_shutdown(application)  # type: ignore[misc]
 
@@ -127,7 +131,8 @@ async def test_start_greets_in_the_users_language_with_topics_and_command_menus(
 ) -> None:
     commands = {c.params.get("language_code", ""): c.params["commands"] for c in tg.calls_to("setMyCommands")}
     assert [c["command"] for c in commands[""]] == [
-        "start", "help", "ask", "eligibility", "equipment", "patents", "solutions", "lang", "sources", "cancel",
+        "start", "help", "ask", "eligibility", "profile", "schemes", "subscribe", "unsubscribe", "deadlines",
+        "forget", "equipment", "patents", "solutions", "lang", "sources", "cancel",
     ]  # fmt: skip
     assert commands["zh"][0]["description"] == "重新开始并选择主题"
     ada, li = tg.user(101, "Ada", "en"), tg.user(102, "李", "zh-hans")

@@ -12,6 +12,7 @@ from bot.core.interview import Interview
 from bot.core.texts import text
 
 PART = "eligibility"  # this dialogue's share of the chat's dialogue slot
+ANSWERS = "answers"  # a finished check's answers, held until the user says whether to save them (firm.py)
 
 
 def _state(service: ConversationService, who: Who) -> Interview | None:
@@ -24,13 +25,16 @@ def in_progress(service: ConversationService, who: Who) -> bool:
     return _state(service, who) is not None
 
 
-def _advance(service: ConversationService, who: Who, state: Interview, again: bool = False) -> Reply:
+def _advance(
+    service: ConversationService, who: Who, state: Interview, again: bool = False, keep: bool = False
+) -> Reply:
     """The next question (again, when the answer could not be read), or the verdicts when done."""
     advisor = service.assistant.advisor
     assert advisor is not None  # a dialogue only starts when rules are loaded
     state, prompt = interview.next_prompt(state, advisor.schemes, advisor.programme)
     if prompt is None:
         service.set_dialogue_part(who, PART, None)
+        service.set_dialogue_part(who, ANSWERS, (state.facts or None) if keep else None)
         return Reply(language=state.language, answer=interview.result(state, advisor))
     service.set_dialogue_part(who, PART, state.model_dump(mode="json"))
     question = f"{text(state.language, 'iv_again')} {prompt.text}" if again else prompt.text
@@ -52,19 +56,20 @@ def closed(service: ConversationService, who: Who, fact: str) -> str | None:
     return text(service.language(who), "iv_closed") if state is None or state.asking != fact else None
 
 
-def choose(service: ConversationService, who: Who, value: str) -> Reply:
-    """A choice or "skip" for the open question (check `closed` first)."""
+def choose(service: ConversationService, who: Who, value: str, keep: bool = False) -> Reply:
+    """A choice or "skip" for the open question (check `closed` first); `keep`: hold the finished check's answers
+    for the offer to save them (firm.py), in a channel that makes it."""
     state = _state(service, who)
     assert state is not None
     updated = interview.skip(state) if value == "skip" else interview.choose(state, value)
-    return _advance(service, who, updated or state, again=updated is None)
+    return _advance(service, who, updated or state, again=updated is None, keep=keep)
 
 
-async def typed(service: ConversationService, who: Who, reply: str) -> Reply:
-    """Text typed while a question is open: a value, "skip", or a sentence stating facts."""
+async def typed(service: ConversationService, who: Who, reply: str, keep: bool = False) -> Reply:
+    """Text typed while a question is open: a value, "skip", or a sentence stating facts (`keep`: as `choose`)."""
     state = _state(service, who)
     assert state is not None  # routed here only while a check is in progress
     advisor = service.assistant.advisor
     reader = advisor.facts if advisor else None  # the programme's places and sectors
     updated = await interview.answer(state, reply, service.assistant.chat, reader=reader)
-    return _advance(service, who, updated or state, again=updated is None)
+    return _advance(service, who, updated or state, again=updated is None, keep=keep)

@@ -6,20 +6,39 @@ and the outbox keys (generation, user, scheme, change) keep a redone or doubly-c
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
 
 from sqlalchemy import and_, update
 
-from bot.conversation.outbox import Message, Outbox, stamp
+from bot.conversation.outbox import Message, Outbox, Queued, stamp
 from bot.conversation.profiles import Profile, Profiles
+from bot.conversation.reminders import remind
 from bot.conversation.tables import announcements, profiles
+from bot.core.assistant import Assistant
 from bot.core.matching import notice_text, notices, signature
+from knowledge.retrieve import IndexMissing
 from knowledge.schemes import Scheme
+from knowledge.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000  # profiles matched per transaction
+SEND_BATCH = 50  # messages claimed at a time: under 2 s at Telegram's pace, what a stopping bot finishes sending
+
+
+class Delivery(StrEnum):
+    """What became of one message handed to a channel."""
+
+    SENT = "sent"
+    GONE = "gone"  # the user blocked the bot or the chat is gone: marked done, never tried again
+    RETRY = "retry"  # the platform failed: given back for the next round
+
+
+Send = Callable[[Queued], Awaitable[Delivery]]
 
 
 def _claim(outbox: Outbox, generation: str, lease: timedelta) -> bool:
@@ -60,9 +79,7 @@ def announce(
     if not _claim(outbox, generation, lease):
         return None
     queued, signatures = 0, {scheme.scheme: signature(scheme) for scheme in schemes}
-    after = -(2**63)
-    while batch := store.subscribed(after, BATCH):  # a page at a time: memory stays flat however many users
-        after = batch[-1].user_id
+    for batch in store.pages():
         found = [(profile, *_messages(generation, profile, schemes, signatures)) for profile in batch]
         changed = [(profile, messages, told) for profile, messages, told in found if told != profile.told]
         with outbox.engine.begin() as db:
@@ -74,3 +91,52 @@ def announce(
         db.execute(update(announcements).where(announcements.c.generation == generation).values(done=True))
     log.info("matched profiles generation=%s notices=%d", generation, queued)
     return queued
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a replica has queued for: the index generation it matched, the day it reminded."""
+
+    generation: str | None = None
+    day: date | None = None
+
+
+def queue(assistant: Assistant, store: Profiles, outbox: Outbox, days: Sequence[int], seen: Seen) -> Seen:
+    """Queue the notices of a newly published generation, and the deadline reminders once a day (or generation)."""
+    try:
+        generation = assistant.searcher.info.generation
+    except (IndexMissing, StoreUnavailable):
+        return seen
+    advisor, today = assistant.advisor, outbox.clock().date()  # the advisor follows the index: its rules
+    if advisor is None:
+        return Seen(generation, today)
+    if generation != seen.generation:
+        announce(generation, store, outbox, advisor.schemes, outbox.lease)
+    if (generation, today) != (seen.generation, seen.day):
+        remind(store, outbox, advisor.schemes, today, days)
+    return Seen(generation, today)
+
+
+async def _deliver(outbox: Outbox, send: Send, message: Queued) -> bool:
+    outcome = await send(message)
+    if outcome is Delivery.RETRY:
+        await asyncio.to_thread(outbox.release, message.id)
+        return False
+    await asyncio.to_thread(outbox.sent, message.id)
+    return True
+
+
+async def drain(
+    outbox: Outbox, send: Send, stopping: Callable[[], bool] = lambda: False, batch: int = SEND_BATCH
+) -> int:
+    """Send every queued message nobody else is sending through the channel's `send` (its pacer); how many sent.
+
+    A batch is finished once begun: a bot stopping (`stopping`) marks every message it sent, and its restart repeats
+    none. Only a hard kill can repeat the few requests in flight at that moment."""
+    done = 0
+    while not stopping() and (messages := await asyncio.to_thread(outbox.claim, batch)):
+        results = await asyncio.gather(*(_deliver(outbox, send, message) for message in messages))
+        done += sum(results)
+        if not any(results):
+            break  # the platform refuses everything: the rest waits for the next round
+    return done

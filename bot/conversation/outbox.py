@@ -101,6 +101,12 @@ class Outbox:
         with self.engine.connect() as db:
             return db.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one()
 
+    def withdraw_in(self, db: Connection, user_ids: list[int], prefix: str, keep: set[str]) -> None:
+        """Within the caller's transaction: drop these users' unsent messages whose key starts with `prefix`, but
+        those in `keep` (reminders no longer due: a window that closed or moved, a match that ended)."""
+        stale = and_(outbox.c.user_id.in_(user_ids), outbox.c.sent_at.is_(None), outbox.c.key.startswith(prefix))
+        db.execute(outbox.delete().where(stale, outbox.c.key.not_in(keep)))
+
     def drop_user(self, user_id: int) -> None:
         """Withdraw a user's unsent messages (after /forget nothing more reaches them)."""
         with self.engine.begin() as db:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, delete, select, update
 
-from bot.conversation.tables import now, profiles, upsert
+from bot.conversation.tables import now, outbox, profiles, upsert
 from knowledge.facts import Facts, Scalar
 from knowledge.language import Language
 
+PAGE = 1000  # subscribed profiles read (and matched in one transaction) at a time: memory stays flat
 Origin = Literal["eligibility", "typed"]  # the guided check, or a value the user typed on /profile
 
 
@@ -66,9 +68,11 @@ class Profiles:
         return result.rowcount > 0
 
     def forget(self, user_id: int) -> bool:
-        """Delete the profile with its subscription and what the user was told; False when there was nothing."""
+        """Delete, in one transaction, the profile with its subscription, what the user was told and their unsent
+        notices; False when there was no profile."""
         with self.engine.begin() as db:
             result = db.execute(delete(profiles).where(profiles.c.user_id == user_id))
+            db.execute(delete(outbox).where(outbox.c.user_id == user_id, outbox.c.sent_at.is_(None)))
         return result.rowcount > 0
 
     def subscribed(self, after: int = -(2**63), limit: int | None = None) -> list[Profile]:
@@ -77,3 +81,10 @@ class Profiles:
         with self.engine.connect() as db:
             rows = db.execute(query.order_by(profiles.c.user_id).limit(limit)).mappings().all()
         return [Profile.model_validate(dict(row)) for row in rows]
+
+    def pages(self) -> Iterator[list[Profile]]:
+        """Every subscribed profile, PAGE at a time: memory stays flat however many users there are."""
+        after = -(2**63)
+        while batch := self.subscribed(after, PAGE):
+            yield batch
+            after = batch[-1].user_id

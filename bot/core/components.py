@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,10 +39,8 @@ def indexed_sources(store: KnowledgeStore, configured: list[Path]) -> list[Path]
     return folders
 
 
-def build_assistant(settings: Settings, embeddings: Embeddings | None = None) -> Assistant:
-    """The assistant over the configured store, embeddings (unless a caller already loaded the model) and chat."""
-    embeddings = embeddings or make_embeddings(settings)
-    store = make_store(settings)
+def _staff_files(settings: Settings, store: KnowledgeStore, embeddings: Embeddings) -> Callable[[], StaffFiles]:
+    """Reads the rules, curated answers and programme of the folders the store's generation was built from."""
 
     def staff_files() -> StaffFiles:
         sources = indexed_sources(store, settings.knowledge_sources)
@@ -50,6 +49,14 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
         advisor = EligibilityAdvisor.from_sources(sources, programme)
         return advisor, CuratedAnswers.from_files(folders.curated_files, embeddings, programme), programme
 
+    return staff_files
+
+
+def build_assistant(settings: Settings, embeddings: Embeddings | None = None) -> Assistant:
+    """The assistant over the configured store, embeddings (unless a caller already loaded the model) and chat."""
+    embeddings = embeddings or make_embeddings(settings)
+    store = make_store(settings)
+    staff_files = _staff_files(settings, store, embeddings)
     advisor, curated, programme = staff_files()
     return Assistant(
         HybridSearcher(store, embeddings),
@@ -60,4 +67,18 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
         reload_staff_files=staff_files,
         programme=programme,
         redact=Redactor(list(secret_settings(settings).values())),
+    )
+
+
+def checking_assistant(settings: Settings, searcher: HybridSearcher) -> Assistant:
+    """Extractive answers (never an LLM: checks must not depend on a remote model) from whichever generation the
+    searcher's store points at: ingest's golden questions try a generation before it is published."""
+    staff_files = _staff_files(settings, searcher.store, searcher.embeddings)
+    advisor, curated, programme = staff_files()
+    return Assistant(
+        searcher,
+        advisor=advisor,
+        curated=curated,
+        reload_staff_files=staff_files,
+        programme=programme,
     )

@@ -72,13 +72,23 @@ def _next_fact(interview: Interview, schemes: list[Scheme]) -> str | None:
     return min(waiting, key=lambda fact: (-waiting[fact], order.index(fact)), default=None)
 
 
+def question(fact: str, language: Language, programme: Programme | None) -> str:
+    """How the guided check asks for a fact, from the fact's definition (knowledge/facts.py)."""
+    return FACTS[fact].ask[language].format(**identity(language, programme))
+
+
+def shown_value(fact: str, value: Scalar, language: Language) -> str:
+    """A fact's value as the user would say it: yes/no, a choice's label, a number."""
+    if isinstance(value, bool):
+        return text(language, "iv_button_yes" if value else "iv_button_no")
+    if fact in FACTS and FACTS[fact].kind == "choice":
+        return text(language, f"choice_{value}")
+    return str(value)
+
+
 def _prompt(fact: str, language: Language, programme: Programme | None) -> Prompt:
-    """The question for a fact, from the fact's definition in the rules (knowledge/rules.py)."""
-    question = (
-        text(language, "iv_ask_who")
-        if fact == WHO
-        else FACTS[fact].ask[language].format(**identity(language, programme))
-    )
+    """The question for a fact, and the buttons that answer it."""
+    asked = text(language, "iv_ask_who") if fact == WHO else question(fact, language, programme)
     if fact == WHO:
         options = [(text(language, f"iv_subject_{s.value}"), s.value) for s in (Subject.COMPANY, Subject.PERSON)]
     elif FACTS[fact].kind == "bool":
@@ -87,7 +97,7 @@ def _prompt(fact: str, language: Language, programme: Programme | None) -> Promp
         options = [(text(language, f"choice_{choice}"), choice) for choice in FACTS[fact].choices]
     else:
         options = []
-    return Prompt(fact, question, options, skippable=fact != WHO)
+    return Prompt(fact, asked, options, skippable=fact != WHO)
 
 
 def next_prompt(

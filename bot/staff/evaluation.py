@@ -11,24 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from bot.core.models import Answer
-from knowledge.safe_yaml import load_yaml
-
-
-class EvalQuestion(BaseModel):
-    """One entry of a questions.yaml file."""
-
-    id: str
-    question: str
-    lang: str
-    kind: str
-    sources: list[str] = Field(default_factory=list)
-    facts: list[list[str]] = Field(default_factory=list)
-    history: list[str] = Field(default_factory=list)
-
-    @property
-    def abstain(self) -> bool:
-        """The right behaviour is to say "I don't know"."""
-        return not self.sources
+from knowledge.golden import EvalQuestion
 
 
 class Outcome(BaseModel):
@@ -45,11 +28,6 @@ class Outcome(BaseModel):
     chars: int
 
 
-def load_questions(path: Path) -> list[EvalQuestion]:
-    """Read a questions.yaml file."""
-    return [EvalQuestion.model_validate(item) for item in load_yaml(path.read_text(encoding="utf-8"))]
-
-
 def gold_rank(question: EvalQuestion, answer: Answer) -> int | None:
     """1-based rank of the first gold source among the answer's sources, None if absent."""
     keys = [f"{s.path}#{s.row}" if s.row is not None else s.path for s in answer.sources]
@@ -57,10 +35,15 @@ def gold_rank(question: EvalQuestion, answer: Answer) -> int | None:
     return min(ranks) if ranks else None
 
 
+def missing_facts(question: EvalQuestion, answer: Answer) -> list[list[str]]:
+    """The required facts (each a list of alternatives) of which the answer's text holds no alternative."""
+    body = answer.answer.lower()
+    return [alternatives for alternatives in question.facts if not any(alt.lower() in body for alt in alternatives)]
+
+
 def facts_found(question: EvalQuestion, answer: Answer) -> bool:
     """True when the answer's text holds every required fact (one alternative of each)."""
-    body = answer.answer.lower()
-    return all(any(alt.lower() in body for alt in alternatives) for alternatives in question.facts)
+    return not missing_facts(question, answer)
 
 
 async def run_eval(questions: list[EvalQuestion], ask: Callable[[str, list[str]], Awaitable[Answer]]) -> list[Outcome]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from telegram import LinkPreviewOptions, Update
@@ -15,9 +17,13 @@ from telegram.ext import Application, Defaults
 from bot.channels.telegram import render
 from bot.channels.telegram.delivery import RetryingRequest
 from bot.channels.telegram.handlers import register
+from bot.channels.telegram.notices import watch
 from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter, Pacing
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
+from bot.conversation.firm import Firms
+from bot.conversation.outbox import Clock, Outbox, utc_now
+from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
 from bot.conversation.saved_answers import SavedAnswers
 from bot.conversation.service import ConversationService
@@ -31,6 +37,8 @@ from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
+STOP_NOTICES_SECONDS = 10.0  # a stopping bot waits this long for the notices batch being sent (50 at ~27/s: ~2 s)
+
 
 def build_application(
     settings: Settings,
@@ -38,10 +46,12 @@ def build_application(
     programme: Programme | None = None,
     *,
     pacing: Pacing = TELEGRAM_PACING,
+    clock: Clock = utc_now,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot, ready for `run_polling`, or for `serve_webhook` when a webhook is configured; nothing is loaded or
     contacted until it starts. `programme`: whom it speaks for when the assistant was not built from folders;
-    `pacing`: Telegram's per-chat limits (tests not about them pass none)."""
+    `pacing`: Telegram's per-chat limits (tests not about them pass none); `clock`: today for deadlines (tests
+    move it)."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -62,15 +72,30 @@ def build_application(
             programme=programme,
         )
         flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)
-        application.bot_data["services"] = Services(conversation=conversation, flood=flood, answers=answers)
+        outbox = Outbox(engine, clock=clock, lease=timedelta(seconds=settings.notice_lease_seconds))
+        firms = Firms(conversation, Profiles(engine), outbox)
+        found = Services(conversation=conversation, flood=flood, answers=answers, firms=firms)
+        application.bot_data["services"] = found
         # /healthz, /readyz, /metrics on HTTP_PORT: the image's HEALTHCHECK calls /healthz in every mode.
         assistant.observer = metrics
         application.bot_data["operator"] = await start_operator_site(settings, metrics, assistant)
         await application.bot.set_my_commands(render.bot_commands("en"))
         await application.bot.set_my_commands(render.bot_commands("zh"), language_code="zh")
+        application.bot_data["stop_notices"] = stop = asyncio.Event()
+        application.bot_data["notices"] = asyncio.create_task(watch(application, stop))
         log.info("telegram bot @%s started", application.bot.username)
 
+    async def post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """Before the bot's connection closes: let the notices finish the batch they are sending."""
+        application.bot_data["stop_notices"].set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(application.bot_data["notices"]), STOP_NOTICES_SECONDS)
+
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        notices = application.bot_data["notices"]
+        notices.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await notices
         services(application).records.close()
         await application.bot_data["operator"].cleanup()
 
@@ -83,6 +108,7 @@ def build_application(
         .rate_limiter(CountingRateLimiter(metrics.rate_limited, pacing, max_retries=3))
         .concurrent_updates(True)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
     if settings.telegram_webhook_url:

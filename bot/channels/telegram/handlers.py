@@ -18,7 +18,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.channels.telegram import curation, eligibility, listings, render
+from bot.channels.telegram import curation, eligibility, listings, profile, render
 from bot.channels.telegram.access import Handler, say, staff_only
 from bot.channels.telegram.reply import respond
 from bot.channels.telegram.session import conversation, pressed, services, ui_language, who
@@ -114,6 +114,9 @@ async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if eligibility.in_progress(update, context):
         await eligibility.reply(update, context)
         return
+    if profile.editing(update, context):
+        await profile.edited(update, context)
+        return
     await respond(update, context, update.effective_message.text)
 
 
@@ -174,13 +177,15 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 @staff_only
 async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/reload (staff): ingest KNOWLEDGE_SOURCES in the background, report when done."""
+    """/reload (staff): ingest KNOWLEDGE_SOURCES in the background, report when done; `/reload force` publishes
+    even an index that answers fewer of the golden questions (checks.yaml)."""
     found = services(context)
     if found.reload is not None and not found.reload.done():
         await say(update, context, "tg_reload_busy")
         return
     await say(update, context, "tg_reload_started")
-    job = reload_and_report(context.bot, found, update.effective_chat.id, ui_language(update, context))
+    force = [word.lower() for word in context.args or []] == ["force"]
+    job = reload_and_report(context.bot, found, update.effective_chat.id, ui_language(update, context), force)
     found.reload = context.application.create_task(job, update=update)
 
 
@@ -227,6 +232,12 @@ def register(application: Application, settings: Settings) -> None:
     }  # fmt: skip
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))
+    firm: dict[str, Handler] = {
+        "profile": profile.show, "forget": profile.forget, "schemes": profile.schemes, "subscribe": profile.subscribe,
+        "unsubscribe": profile.unsubscribe, "deadlines": profile.deadlines,
+    }  # fmt: skip
+    for name, handler in firm.items():  # a firm's profile is nobody else's business: never shown in a group
+        application.add_handler(CommandHandler(name, handler, filters=private))
     if settings.telegram_staff_chat_id is not None:
         application.add_handler(
             MessageHandler(filters.Chat(settings.telegram_staff_chat_id) & filters.REPLY & filters.TEXT, relay)
@@ -240,6 +251,7 @@ def register(application: Application, settings: Settings) -> None:
         Kind.HUMAN: talk_to_person, Kind.CHOICE: eligibility.button, Kind.MORE: listings.more,
         Kind.SAVE: curation.save_answer, Kind.GAPS: curation.turn_gaps, Kind.ANSWERS: curation.turn_answers,
         Kind.UNSAVE: curation.remove_answer,
+        Kind.KEEP: profile.decide, Kind.EDIT: profile.edit, Kind.SUBSCRIBE: profile.subscribe,
     }  # fmt: skip
     for kind, handler in buttons.items():
         application.add_handler(CallbackQueryHandler(handler, pattern=actions.pattern(kind)))

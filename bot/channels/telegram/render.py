@@ -15,12 +15,16 @@ from bot.conversation.service import StaffNote
 from bot.core.listings import PER_PAGE, Card, Page
 from bot.core.models import Answer, Source
 from bot.core.texts import text
+from knowledge.checks import ChecksReport
 from knowledge.discovery import IngestReport
 from knowledge.language import Language
 from knowledge.programme import Programme
 
 LIMIT = MessageLimit.MAX_TEXT_LENGTH
-COMMANDS = ("start", "help", "ask", "eligibility", "equipment", "patents", "solutions", "lang", "sources", "cancel")
+COMMANDS = (
+    "start", "help", "ask", "eligibility", "profile", "schemes", "subscribe", "unsubscribe", "deadlines", "forget",
+    "equipment", "patents", "solutions", "lang", "sources", "cancel",
+)  # fmt: skip
 _TAG = re.compile(r"<[^>]*>")
 _BOLD = re.compile(r"\*\*(\S(?:[^*\n]*?\S)?)\*\*")  # LLMs write Markdown bold; Telegram HTML needs <b>
 # The core cites in the answer itself: "— title › clause (date)" under quotes, "[n] title…" under LLM answers.
@@ -213,7 +217,7 @@ def reply_messages(reply: Reply) -> list[str]:
         return answer_messages(reply.answer)
     if reply.cards is not None:
         return [listing_message(reply.cards, reply.language)]
-    return [escape(reply.text)]
+    return [escape(part) for part in split_plain(reply.text)]
 
 
 def handoff_message(note: StaffNote) -> str:
@@ -230,11 +234,29 @@ def reload_message(report: IngestReport, language: Language) -> str:
     counts = {name: len(getattr(report, name)) for name in ("added", "updated", "unchanged", "removed", "failed")}
     lines = [plain_message(language, "tg_reload_done", seconds=round(report.seconds, 1), **counts)]
     lines += [f"• <code>{escape(f.path)}</code>: {escape(f.reason)}" for f in report.failed[:20]]
-    state = (
-        ("tg_reload_published", {"generation": report.generation}) if report.published else ("tg_reload_unchanged", {})
-    )
-    lines.append(plain_message(language, state[0], **state[1]))
+    if report.checks is not None:
+        lines += _checks_lines(report.checks, language)
+    if report.published:
+        lines.append(plain_message(language, "tg_reload_published", generation=report.generation))
+    elif report.refused_by == "checks":
+        lines.append(plain_message(language, "tg_reload_refused_checks"))
+    elif report.refused:
+        lines.append(plain_message(language, "tg_reload_refused", reason=report.refused))
+    else:
+        lines.append(plain_message(language, "tg_reload_unchanged"))
     return "\n".join(lines)
+
+
+def _checks_lines(checks: ChecksReport, language: Language) -> list[str]:
+    """The golden questions answered, beside the served index, and each one that broke with why."""
+    if checks.served is None:
+        lines = [plain_message(language, "tg_reload_checks_first", passed=checks.passed, total=checks.total)]
+    else:
+        lines = [
+            plain_message(language, "tg_reload_checks", passed=checks.passed, total=checks.total, served=checks.served)
+        ]
+    broken = [plain_message(language, "tg_reload_broke", id=result.id, why=result.why) for result in checks.broken]
+    return lines + [f"• {line}" for line in broken[:20]]
 
 
 def _tally(tally: Tally, label: str, language: Language) -> str:

@@ -13,6 +13,7 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes
 
 from bot.conversation.actions import Action, decode
+from bot.conversation.firm import Firms
 from bot.conversation.records import Records
 from bot.conversation.saved_answers import SavedAnswers
 from bot.conversation.service import ConversationService, Who
@@ -53,6 +54,7 @@ class Services:
     conversation: ConversationService
     flood: FloodGate
     answers: SavedAnswers
+    firms: Firms
     reload: asyncio.Task[Any] | None = field(default=None)
 
     @property

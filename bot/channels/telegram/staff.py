@@ -12,6 +12,7 @@ from bot.channels.telegram import render
 from bot.channels.telegram.session import Services, conversation, services, who
 from bot.conversation.actions import Action, Kind
 from bot.core.texts import text
+from bot.staff.checks import check_scorer
 from knowledge.indexing import Ingest
 from knowledge.language import Language
 
@@ -50,13 +51,14 @@ def save_action(note_id: int, language: Language) -> Action:
     return Action(kind=Kind.SAVE, args=(str(note_id),), label=text(language, "tg_save_button"))
 
 
-async def reload_and_report(bot: Bot, found: Services, chat_id: int, language: Language) -> None:
-    """Ingest KNOWLEDGE_SOURCES in a worker thread (answers keep flowing), then report to `chat_id`."""
+async def reload_and_report(bot: Bot, found: Services, chat_id: int, language: Language, force: bool) -> None:
+    """Ingest KNOWLEDGE_SOURCES in a worker thread (answers keep flowing), then report to `chat_id`; an index that
+    answers fewer golden questions (checks.yaml) than the served one is not published unless `force`."""
     searcher = found.assistant.searcher
+    scorer = check_scorer(found.settings, searcher.embeddings, serving=searcher)
+    ingest = Ingest(searcher.store, searcher.embeddings, scorer=scorer)
     try:
-        report = await asyncio.to_thread(
-            Ingest(searcher.store, searcher.embeddings).run, found.settings.knowledge_sources
-        )
+        report = await asyncio.to_thread(ingest.run, found.settings.knowledge_sources, force=force)
     except Exception as exc:  # staff must hear about any failure (lock held, store down, bad folder...)
         log.exception("reload failed")
         await bot.send_message(

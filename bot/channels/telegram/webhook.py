@@ -91,6 +91,7 @@ async def webhook_running(application: AnyApplication, settings: Settings) -> As
     async with application, AsyncExitStack() as stack:
         await application.post_init(application)  # type: ignore[misc]
         stack.push_async_callback(application.post_shutdown, application)  # type: ignore[arg-type]
+        stack.push_async_callback(application.post_stop, application)  # type: ignore[arg-type]
         await application.start()
         stack.push_async_callback(application.stop)
         await stack.enter_async_context(webhook_site(application, settings))

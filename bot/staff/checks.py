@@ -1,0 +1,59 @@
+"""Ingest's golden questions (checks.yaml) answered by the extractive assistant, each judged pass or fail with why."""
+
+from __future__ import annotations
+
+from langchain_core.embeddings import Embeddings
+
+from bot.core.assistant import Assistant
+from bot.core.components import checking_assistant
+from bot.core.models import Answer
+from bot.staff.evaluation import gold_rank, missing_facts
+from knowledge.checks import CheckResult, Scorer
+from knowledge.golden import EvalQuestion
+from knowledge.retrieve import HybridSearcher
+from knowledge.settings import Settings
+from knowledge.store import IndexInfo, KnowledgeStore, PinnedStore
+
+TOP = 3  # a gold source must be among the first three sources, as in `python -m bot eval`
+
+
+def verdict(question: EvalQuestion, answer: Answer) -> str | None:
+    """What is wrong with the answer to a golden question; None when it passes."""
+    if question.abstain:
+        return "answered, but it should say it does not know" if answer.answered else None
+    if not answer.answered:
+        return "not answered"
+    rank = gold_rank(question, answer)
+    if rank is None or rank > TOP:
+        got = [f"{s.path}#{s.row}" if s.row is not None else s.path for s in answer.sources[:TOP]]
+        return f"no source of {', '.join(question.sources)} among its top {TOP} ({', '.join(got) or 'none'})"
+    if missing := missing_facts(question, answer):
+        return "the answer lacks " + "; ".join(" / ".join(alternatives) for alternatives in missing)
+    return None
+
+
+def _judge(assistant: Assistant, questions: list[EvalQuestion]) -> list[CheckResult]:
+    results = []
+    for question in questions:
+        why = verdict(question, assistant.answer_extractive(question.question, question.history))
+        results.append(CheckResult(id=question.id, question=question.question, passed=why is None, why=why or ""))
+    return results
+
+
+def check_scorer(settings: Settings, embeddings: Embeddings, serving: HybridSearcher | None = None) -> Scorer:
+    """Ingest's scorer: one assistant tried on each generation in turn (the word bridge of one reused by the next),
+    starting from what `serving` (the running bot's searcher) has loaded, so the served generation is not reloaded."""
+
+    def score(
+        store: KnowledgeStore, generations: list[IndexInfo], questions: list[EvalQuestion]
+    ) -> list[list[CheckResult]]:
+        view = PinnedStore(store, generations[0])
+        searcher = serving.following(view) if serving else HybridSearcher(view, embeddings, refresh_seconds=0)
+        assistant = checking_assistant(settings, searcher)
+        results = []
+        for info in generations:
+            view.pin(info)
+            results.append(_judge(assistant, questions))
+        return results
+
+    return score

@@ -1,0 +1,82 @@
+"""A refresh never makes answers worse: golden questions a knowledge folder holds (`checks.yaml`), scored on a new
+index generation before it is published and compared with the generation being served."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import BaseModel, Field
+
+from knowledge.golden import EvalQuestion, QuestionsError, load_questions
+
+if TYPE_CHECKING:  # discovery needs this module's names without loading chromadb
+    from knowledge.store import IndexInfo, KnowledgeStore
+
+CHECKS_FILE = "checks.yaml"
+
+
+class CheckResult(BaseModel):
+    """How one generation did on one golden question."""
+
+    id: str
+    question: str
+    passed: bool
+    why: str = Field("", description="What was wrong with the answer, when it did not pass.")
+
+
+class ChecksReport(BaseModel):
+    """The golden questions on the new generation, beside the served one."""
+
+    total: int
+    passed: int
+    served: int | None = Field(None, description="Passed by the served generation; None when there is none to ask.")
+    broken: list[CheckResult] = Field(default_factory=list, description="Passed on the served one, not on the new.")
+    fixed: list[str] = Field(default_factory=list, description="Ids failing on the served one, passing on the new.")
+    failing: list[CheckResult] = Field(default_factory=list, description="Every check the new generation fails.")
+    seconds: float = 0.0
+
+    @property
+    def worse(self) -> bool:
+        """The new generation answers fewer checks than the one being served."""
+        return self.served is not None and self.passed < self.served
+
+
+class Scorer(Protocol):
+    """Answers the questions from each generation in turn (published or not) and judges each answer."""
+
+    def __call__(
+        self, store: KnowledgeStore, generations: list[IndexInfo], questions: list[EvalQuestion]
+    ) -> list[list[CheckResult]]: ...
+
+
+def checks_files(sources: list[Path]) -> list[Path]:
+    """The `checks.yaml` at the top of each knowledge folder that has one."""
+    return [source / CHECKS_FILE for source in sources if (source / CHECKS_FILE).is_file()]
+
+
+def load_checks(sources: list[Path]) -> list[EvalQuestion]:
+    """Every folder's golden questions; QuestionsError names the file and line of the first mistake."""
+    return [question for path in checks_files(sources) for question in load_questions(path)]
+
+
+def checks_problem(path: Path) -> str | None:
+    """Ingest's check: what is wrong with a checks.yaml, None when it is valid."""
+    try:
+        load_questions(path)
+    except QuestionsError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    return None
+
+
+def compare(new: list[CheckResult], served: list[CheckResult] | None) -> ChecksReport:
+    """The new generation's results, with what broke and what was fixed since the served one."""
+    before = {result.id: result.passed for result in served} if served is not None else {}
+    return ChecksReport(
+        total=len(new),
+        passed=sum(result.passed for result in new),
+        served=None if served is None else sum(result.passed for result in served),
+        broken=[result for result in new if not result.passed and before.get(result.id)],
+        fixed=[result.id for result in new if result.passed and before.get(result.id) is False],
+        failing=[result for result in new if not result.passed],
+    )
