@@ -16,14 +16,23 @@ from langchain_core.embeddings import Embeddings
 from knowledge.checks import CHECKS_FILE, ChecksReport, Scorer, compare, load_checks
 from knowledge.discovery import FileFailure, IngestReport, Skipped, SourceFile, discover
 from knowledge.embeddings import model_id
-from knowledge.fill import FileProgress, Filled, Progress, fill, is_view
+from knowledge.fill import FileProgress, Filled, Progress, fill
 from knowledge.golden import EvalQuestion
 from knowledge.loaders import SUPPORTED_SUFFIXES, iter_file
+from knowledge.manifest import (
+    COPY_SOURCES,
+    IndexedFile,
+    copy_sources,
+    files_filled,
+    indexed_files,
+    load_manifest,
+    save_manifest,
+)
 from knowledge.reading import LoadError
 from knowledge.rules import is_rule_file, rule_documents
 from knowledge.settings import LEAN_LISTING_BYTES, MAX_SHRINK
 from knowledge.split import split_document
-from knowledge.store import IndexedFile, IndexInfo, KnowledgeStore, new_generation_name, utc_now
+from knowledge.store import IndexInfo, KnowledgeStore, new_generation_name, utc_now
 from knowledge.suspicious import addressed_to_assistant
 from knowledge.tabular import estimate_rows
 
@@ -34,9 +43,6 @@ log = logging.getLogger(__name__)
 # records split, embedded texts capped). An index read the old way is rebuilt: reusing its chunks for unchanged files
 # would mix two ways of reading.
 READING = 3
-COPY_BATCH = 1000
-COPY_SOURCES = 100  # files per `$in` filter when copying or deleting
-INDEX_PAGE = 10_000
 # Tables whose rows get one embedding view each when the file is big (see `LEAN_LISTING_BYTES`).
 FILES_STAGE = "files"  # the progress line counting files; the other names the file being read
 LISTING_SUFFIXES = frozenset({".csv", ".xlsx", ".json", ".yaml", ".yml"})
@@ -55,41 +61,6 @@ def _chunks_of(file: SourceFile) -> Iterator[Document]:
             yield chunk
     if not found:
         raise LoadError(file.path, "no text found")
-
-
-def _indexed_files(collection: Collection) -> dict[str, IndexedFile]:
-    """What a generation holds of each file, listed a page at a time: for an index built before manifests."""
-    files: dict[str, IndexedFile] = {}
-    for offset in range(0, collection.count(), INDEX_PAGE):
-        got = collection.get(include=["metadatas"], limit=INDEX_PAGE, offset=offset)
-        for entry, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-            empty = IndexedFile(digest=str(meta["file_hash"]), chunks=0, entries=0)
-            found = files.setdefault(str(meta["source"]), empty)
-            found.entries += 1
-            found.chunks += not is_view(entry)
-    return files
-
-
-def _copy(old: Collection, new: Collection, sources: list[str]) -> None:
-    """Copy the entries of `sources` from one generation into another, a page at a time."""
-    include = ["embeddings", "documents", "metadatas"]
-    for start in range(0, len(sources), COPY_SOURCES):
-        where = {"source": {"$in": sources[start : start + COPY_SOURCES]}}
-        offset = 0
-        while (got := old.get(where=where, include=include, limit=COPY_BATCH, offset=offset))["ids"]:  # type: ignore[arg-type]
-            new.add(
-                ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"]
-            )
-            offset += len(got["ids"])
-
-
-def _manifest(files: list[SourceFile], filled: list[Filled]) -> dict[str, IndexedFile]:
-    """What the files just read put in the generation; a file that failed put nothing."""
-    return {
-        file.rel: IndexedFile(digest=file.digest, chunks=done.chunks, entries=done.entries)
-        for file, done in zip(files, filled, strict=True)
-        if done.entries
-    }
 
 
 def _noop(stage: str, done: int, total: int) -> None:  # noqa: ARG001 - Progress signature
@@ -187,8 +158,8 @@ class Ingest:
                 READING,
             )
             return None, {}
-        indexed = self.store.manifest(info.generation)
-        return info.generation, indexed if indexed is not None else _indexed_files(self.store.open(info.generation))
+        indexed = load_manifest(self.store, info.generation)
+        return info.generation, indexed if indexed is not None else indexed_files(self.store.open(info.generation))
 
     def _run(
         self,
@@ -239,7 +210,7 @@ class Ingest:
                     _refuse(report, refused)
                 self.store.discard(generation)
                 return
-            self.store.save_manifest(generation, keep | _manifest(todo, filled))
+            save_manifest(self.store, generation, keep | files_filled(todo, filled))
         except BaseException:
             self.store.discard(generation)
             raise
@@ -261,7 +232,7 @@ class Ingest:
                 return new
         new = self.store.create(generation)
         if old is not None and keep:
-            _copy(self.store.open(old), new, list(keep))
+            copy_sources(self.store.open(old), new, list(keep))
         return new
 
     def _read(

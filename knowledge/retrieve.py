@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict
 
 from knowledge.bridge import TermBridge
 from knowledge.embeddings import model_id
+from knowledge.fill import is_view
 from knowledge.fitted import fitted
 from knowledge.glossary import Glossary, equivalent_words
-from knowledge.indexing import is_view
 from knowledge.lexical import LexicalIndex, tokenize, versions
 from knowledge.store import IndexInfo, KnowledgeStore, StoreUnavailable
 

@@ -25,7 +25,7 @@ import httpx
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel
 
 from knowledge.settings import Settings
 
@@ -50,16 +50,7 @@ class IndexInfo(BaseModel):
     glossary: list[list[str]] = []  # glossary.yaml's groups of equivalent names (knowledge.glossary)
 
 
-class IndexedFile(BaseModel):
-    """What a generation holds of one file: the digest it was read with, its chunks and its entries (with views)."""
-
-    digest: str
-    chunks: int
-    entries: int
-
-
-_MANIFEST = TypeAdapter(dict[str, IndexedFile])
-MANIFEST_FILE = "ingest-manifest.json"
+MANIFEST_FILE = "ingest-manifest.json"  # what each file put in a generation (knowledge.manifest)
 
 
 def _chroma_settings() -> ChromaSettings:
@@ -272,18 +263,13 @@ class KnowledgeStore:
         cannot copy one whole (a server)."""
         return self._backend.collection(target) if self._backend.clone(source, target) else None
 
-    def manifest(self, generation: str) -> dict[str, IndexedFile] | None:
-        """What each file put in `generation`, as its ingest recorded it; None when it was not recorded."""
-        raw = self._backend.read_manifest(generation)
-        try:
-            return _MANIFEST.validate_json(raw) if raw else None
-        except ValidationError:
-            log.warning("unreadable ingest manifest in generation %s: listing the index instead", generation)
-            return None
+    def read_manifest(self, generation: str) -> bytes | None:
+        """The manifest ingest recorded in `generation`; None when there is none (a server, an older index)."""
+        return self._backend.read_manifest(generation)
 
-    def save_manifest(self, generation: str, files: dict[str, IndexedFile]) -> None:
-        """Record what each file put in an unpublished generation, so the next ingest need not list the index."""
-        self._backend.write_manifest(generation, _MANIFEST.dump_json(files))
+    def write_manifest(self, generation: str, data: bytes) -> None:
+        """Record a manifest in an unpublished generation (written through to disk before it is published)."""
+        self._backend.write_manifest(generation, data)
 
     def publish(self, info: IndexInfo) -> None:
         """Make `info` the generation every reader sees, then drop the ones no reader needs."""

@@ -14,7 +14,8 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from knowledge.embeddings import LocalEmbeddings
-from knowledge.indexing import READING, Ingest, is_view
+from knowledge.fill import is_view
+from knowledge.indexing import READING, Ingest
 from knowledge.retrieve import HybridSearcher, IndexMissing
 from knowledge.settings import Settings
 from knowledge.store import make_store
