@@ -302,10 +302,12 @@ async def test_many_users_at_once_each_get_their_own_answer_and_a_slow_one_block
         "How do we apply to join the GOI programme?": "GOI-M-",
     }
 
+    released = asyncio.Event()
+
     class SlowOnce(Assistant):
         async def answer(self, question: str, history: list[str] | None = None, on_draft: Any = None) -> Any:
-            if question == "slow":
-                await asyncio.sleep(2)
+            if question == "slow":  # held until everyone else has been answered: a busy machine cannot fake this
+                await released.wait()
             return await super().answer(question, history, on_draft)
 
     slow = tg.user(180, "Slow")
@@ -313,8 +315,10 @@ async def test_many_users_at_once_each_get_their_own_answer_and_a_slow_one_block
         slow_answer = asyncio.create_task(ask(tg, slow, "slow"))
         await asyncio.sleep(0.2)
         users = [tg.user(181 + n, f"User{n}") for n in range(len(cases))]
-        answers = await asyncio.gather(*(ask(tg, user, q) for user, q in zip(users, cases, strict=True)))
+        asked = asyncio.gather(*(ask(tg, user, q) for user, q in zip(users, cases, strict=True)))
+        answers = await asyncio.wait_for(asked, 120)  # a slow answer that blocked others would never let this finish
         assert not slow_answer.done()
+        released.set()
         await slow_answer
     for (question, fact), [answer] in zip(cases.items(), answers, strict=True):
         assert fact in answer.text, (question, answer.text)

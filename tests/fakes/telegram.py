@@ -597,8 +597,9 @@ class FakeTelegram:
         """Successful calls of `method`."""
         return [c for c in self.calls if c.method == method and c.status == 200]
 
-    async def wait_for(self, check: Callable[[], T], timeout: float = 15.0) -> T:
-        """Wait until `check()` is truthy (re-checked after every request); returns its value."""
+    async def wait_for(self, check: Callable[[], T], timeout: float = 60.0) -> T:
+        """Wait until `check()` is truthy (re-checked after every request); returns its value. The timeout allows a
+        cold first answer on a busy 2-core machine running the suite in parallel; a passing test never waits it out."""
         async with self._changed:
             try:
                 return await asyncio.wait_for(self._changed.wait_for(check), timeout)
