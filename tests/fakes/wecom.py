@@ -96,40 +96,30 @@ class FakeWeCom:
         _check_size(reply)
         return reply
 
-    def message(self, user: str, text: str, chat: str | None = None) -> dict[str, Any]:
-        """A text message callback as WeCom documents it."""
-        msgid = f"msg{next(self._ids)}"
+    def _callback(self, prefix: str, user: str, chat: str | None, **content: Any) -> dict[str, Any]:
+        """The envelope every message and event callback shares, with its own response_url."""
+        msgid = f"{prefix}{next(self._ids)}"
         body: dict[str, Any] = {
             "msgid": msgid,
             "aibotid": BOT_ID,
             "chattype": "group" if chat else "single",
             "from": {"userid": user},
             "response_url": f"{self.response_base}/response/{user}/{msgid}",
-            "msgtype": "text",
-            "text": {"content": text},
+            **content,
         }
         if chat:
             body["chatid"] = chat
         return body
 
+    def message(self, user: str, text: str, chat: str | None = None) -> dict[str, Any]:
+        """A text message callback as WeCom documents it."""
+        return self._callback("msg", user, chat, msgtype="text", text={"content": text})
+
     def click(self, user: str, event_key: str, task_id: str, chat: str | None = None) -> dict[str, Any]:
         """A template-card button click callback (in a group chat when `chat` is given)."""
-        msgid = f"evt{next(self._ids)}"
-        body: dict[str, Any] = {
-            "msgid": msgid,
-            "aibotid": BOT_ID,
-            "chattype": "group" if chat else "single",
-            "from": {"userid": user},
-            "response_url": f"{self.response_base}/response/{user}/{msgid}",
-            "msgtype": "event",
-            "event": {
-                "eventtype": "template_card_event",
-                "template_card_event": {"card_type": "button_interaction", "event_key": event_key, "task_id": task_id},
-            },
-        }
-        if chat:
-            body["chatid"] = chat
-        return body
+        clicked = {"card_type": "button_interaction", "event_key": event_key, "task_id": task_id}
+        event = {"eventtype": "template_card_event", "template_card_event": clicked}
+        return self._callback("evt", user, chat, msgtype="event", event=event)
 
     def refresh(self, user: str, stream_id: str) -> dict[str, Any]:
         """A stream refresh poll for an answer still being written."""
