@@ -10,6 +10,7 @@ already loaded there).
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import tempfile
@@ -52,6 +53,7 @@ def _edit(kb: Path, n: int) -> None:
 
 def main() -> None:
     """Print the seconds of each ingest and of its scoring (wall time only: the scorer runs inside the ingest)."""
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     embeddings = LocalEmbeddings()
     embeddings.embed_query("warm up")  # the model loads once, as in ingest.py; not counted below
     table = Table(title="Golden questions (checks.yaml) on the sample knowledge base")

@@ -32,8 +32,9 @@ from bench.answer import _embedded_settings, ingest_corpus  # noqa: E402
 from bot.core.assistant import Assistant  # noqa: E402
 from bot.core.components import build_assistant  # noqa: E402
 from bot.core.evidence import Evidence, Gate, evidence  # noqa: E402
-from bot.staff.evaluation import EvalQuestion, Outcome, facts_found, gold_rank, load_questions, summarise  # noqa: E402
+from bot.staff.evaluation import Outcome, facts_found, gold_rank, summarise  # noqa: E402
 from knowledge.fitted import FITTED, Fitted  # noqa: E402
+from knowledge.golden import EvalQuestion, load_questions  # noqa: E402
 from knowledge.language import detect_language  # noqa: E402
 
 EVAL_ROOT = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared")) / "eval"
