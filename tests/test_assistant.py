@@ -105,6 +105,7 @@ def _bot(*args: str, data_dir: Path, stdin: str | None = None) -> subprocess.Com
     )
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_ask_json_has_the_documented_shape(dev_data_dir):
     done = _bot("ask", "--json", "how much of our MPW shuttle cost does the chip fund cover?", data_dir=dev_data_dir)
     answer = json.loads(done.stdout)

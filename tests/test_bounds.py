@@ -161,6 +161,7 @@ def test_eval_against_an_index_of_another_corpus_says_so(tmp_path) -> None:
     assert f"ingest.py {DEV_QUESTIONS.parent / 'corpus'}" in done.stderr
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_the_console_chat_is_not_interleaved_with_info_logs(dev_data_dir, tmp_path) -> None:
     env = clean_env(DATA_DIR=str(dev_data_dir), KNOWLEDGE_SOURCES=str(DEV_CORPUS))
     done = subprocess.run(

@@ -92,6 +92,7 @@ def test_hidden_files_git_and_office_lock_files_are_ignored_with_a_reason(folder
     assert report.failed == [] and report.added == ["rent.md"]
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_the_cli_shows_ignored_and_refused_files_with_their_reasons(folder: Path, tmp_path: Path) -> None:
     (folder / "~$fees.xlsx").write_bytes(b"lock")
     (folder / "passwd.txt").symlink_to("/etc/passwd")
@@ -171,6 +172,7 @@ def test_an_empty_or_unmounted_folder_does_not_wipe_the_served_index(folder: Pat
     assert forced.published and forced.removed == ["more.md", "rent.md"]
 
 
+@pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_the_cli_exits_4_on_a_refused_shrink_and_says_why(folder: Path, tmp_path: Path) -> None:
     for name in ("office", "lab", "visa", "tax"):
         (folder / f"{name}.md").write_text(POLICY.replace("Rent", name), encoding="utf-8")
