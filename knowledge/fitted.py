@@ -11,13 +11,18 @@ from pydantic import BaseModel, Field
 FITTED = Path(__file__).with_name("fitted.json")
 
 
-class Fitted(BaseModel):
-    """What bench/fit.py chose, and on which sets."""
+class Thresholds(BaseModel):
+    """How much evidence an extractive answer needs (bot/core/evidence.py applies them)."""
 
-    lexical_weight: float = Field(description="Retrieval: weight of the question's words found, beside meaning.")
     min_score: float = Field(description="Below: nothing worth showing, 'I don't know'.")
     confident_score: float = Field(description="From here up the quotes are the answer; below, labelled unsure...")
     confident_lexical: float = Field(description="...unless the passage also holds this share of the question's words.")
+
+
+class Fitted(Thresholds):
+    """What bench/fit.py chose, and on which sets."""
+
+    lexical_weight: float = Field(description="Retrieval: weight of the question's words found, beside meaning.")
     fitted_on: list[str] = Field(default_factory=list, description="The development sets the values come from.")
     objective: str = Field("", description="What the fit maximised.")
 

@@ -42,22 +42,23 @@ def local_embeddings() -> LocalEmbeddings:
     return LocalEmbeddings()
 
 
+def _indexed(factory: pytest.TempPathFactory, embeddings: LocalEmbeddings, name: str, corpus: Path) -> Path:
+    data_dir = factory.mktemp(name)
+    report = Ingest(make_store(make_settings(data_dir)), embeddings).run([corpus])
+    assert report.failed == [], report.failed
+    return data_dir
+
+
 @pytest.fixture(scope="session")
 def dev_data_dir(tmp_path_factory: pytest.TempPathFactory, local_embeddings: LocalEmbeddings) -> Path:
     """A data folder holding an index of the dev corpus (built once, read-only for tests)."""
-    data_dir = tmp_path_factory.mktemp("dev-index")
-    report = Ingest(make_store(make_settings(data_dir)), local_embeddings).run([DEV_CORPUS])
-    assert report.failed == [], report.failed
-    return data_dir
+    return _indexed(tmp_path_factory, local_embeddings, "dev-index", DEV_CORPUS)
 
 
 @pytest.fixture(scope="session")
 def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, local_embeddings: LocalEmbeddings) -> Path:
     """A data folder holding an index of the shipped sample knowledge base (built once, read-only for tests)."""
-    data_dir = tmp_path_factory.mktemp("sample-index")
-    report = Ingest(make_store(make_settings(data_dir)), local_embeddings).run([SAMPLE_KNOWLEDGE])
-    assert report.failed == [], report.failed
-    return data_dir
+    return _indexed(tmp_path_factory, local_embeddings, "sample-index", SAMPLE_KNOWLEDGE)
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field
-
-from knowledge.fitted import fitted
+from knowledge.fitted import Thresholds, fitted
 from knowledge.language import Language
 from knowledge.retrieve import Passage
 
@@ -33,12 +31,8 @@ def evidence(language: Language, passages: list[Passage], unknown_versions: list
     return Evidence(best.score, best.lexical, unrelated, bool(unknown_versions))
 
 
-class Gate(BaseModel):
-    """How much evidence an answer needs."""
-
-    min_score: float = Field(description="Below: nothing worth showing, 'I don't know'.")
-    confident_score: float = Field(description="From here up the quotes are the answer; below, labelled unsure...")
-    confident_lexical: float = Field(description="...unless the passage also holds this share of the question's words.")
+class Gate(Thresholds):
+    """The thresholds, applied to the evidence of a question's best passage."""
 
     def shows(self, found: Evidence | None) -> bool:
         """Whether there is anything worth quoting at all."""
