@@ -93,8 +93,8 @@ def _evidence(passages: list[Passage], wanted: list[str]) -> list[Passage]:
     of a scheme sit in sibling clauses, a near-tie from another document is usually noise.
     When the question asks for an amount (a date...), a close passage that holds none comes after those that do."""
     close = [p for p in passages[:CANDIDATES] if p.score >= passages[0].score - MARGIN]
-    lead = next((p for p in close if holds(wanted, p.text)), close[0]) if wanted else close[0]
-    return sorted(close, key=lambda p: (wanted and not holds(wanted, p.text), p.source_key != lead.source_key))
+    lead = next((p for p in close if holds(wanted, p.text)), close[0])  # without `wanted`, nothing holds it
+    return sorted(close, key=lambda p: (not holds(wanted, p.text), p.source_key != lead.source_key))
 
 
 def _body(
