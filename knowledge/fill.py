@@ -13,6 +13,7 @@ from chromadb.api.models.Collection import Collection
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from knowledge.groups import grouped, rows_in
 from knowledge.split import content_hash, embedding_views
 from knowledge.store import flat_metadata
 
@@ -90,10 +91,12 @@ def fill(
     progress: FileProgress,
     *,
     lean: bool = False,
+    group: int = 1,
 ) -> Filled:
-    """Embed and add `chunks` in batches (into nothing for a dry run, which only counts them)."""
+    """Embed and add `chunks` in batches (into nothing for a dry run, which only counts them); with `group` above 1,
+    that many rows share an entry and its vector (knowledge.groups)."""
     filled = Filled()
-    entries = _entries(chunks, lean)
+    entries = _entries(grouped(chunks, group) if group > 1 else chunks, lean)
     while batch := list(islice(entries, EMBED_BATCH)):
         if collection is not None:
             vectors = embeddings.embed_documents([text for _, text, _ in batch])
@@ -103,7 +106,7 @@ def fill(
                 documents=[chunk.page_content for _, _, chunk in batch],
                 metadatas=[flat_metadata({**c.metadata, "view": is_view(entry_id)}) for entry_id, _, c in batch],  # type: ignore[misc]
             )
-        rows = sum(not is_view(entry_id) for entry_id, _, _ in batch)
+        rows = sum(rows_in(chunk.metadata) for entry_id, _, chunk in batch if not is_view(entry_id))
         filled.entries += len(batch)
         filled.chunks += rows
         progress.advance(rows)

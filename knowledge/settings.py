@@ -13,6 +13,9 @@ SAMPLE_KNOWLEDGE = Path(__file__).parent / "sample"
 CURATED_FILE = "curated.yaml"  # staff-pinned answers at the top of a knowledge folder; ingest skips it
 # A listing file larger than this gets one embedding view per row instead of three (see bench/ingest.py --views).
 LEAN_LISTING_BYTES = 2 * 1024 * 1024
+# A listing file larger than this gets one vector per group of rows (knowledge.groups): 200,000 rows' vectors alone
+# took the ingest process past 600 MB (bench/ingest.py --limits).
+GROUP_LISTING_BYTES = 4 * 1024 * 1024
 MAX_SHRINK = 0.5  # share of the served chunks an ingest may drop before it must be told --allow-shrink
 
 
@@ -86,6 +89,12 @@ class Settings(BaseSettings):
         ge=0,
         description="A listing file (CSV, XLSX, JSON, YAML) larger than this many bytes is embedded once per row"
         " instead of three ways (row, name, name with what it does), to ingest three times faster.",
+    )
+    ingest_group_listing_bytes: int = Field(
+        GROUP_LISTING_BYTES,
+        ge=0,
+        description="A listing file larger than this many bytes is embedded one vector per group of a few rows, its"
+        " rows still found one by one by their words, so that the index of a very long listing fits in memory.",
     )
     notice_poll_seconds: float = Field(
         30.0,
