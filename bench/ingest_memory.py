@@ -1,10 +1,10 @@
-"""Where an ingest's memory goes: one long listing, each stage in a process of its own, peak RSS and Python's share.
+"""Where an ingest's memory goes: one long listing, each stage in a process of its own, with its peak RSS.
 
     .venv/bin/python bench/ingest_memory.py [--rows 50000]
 
 Stages: Python with the libraries imported; plus the embedding model encoding every row (nothing stored); the
-whole ingest with one vector per row; the whole ingest with rows grouped (knowledge.groups). Python's share is
-tracemalloc's peak (numpy's arrays included); the rest of RSS is native: Chroma's Rust index, the interpreter.
+whole ingest with one vector per row; the whole ingest with rows grouped (knowledge.groups). The differences between
+stages attribute the memory (tracemalloc is left off: its own bookkeeping would add to the RSS measured).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import tracemalloc
 from itertools import islice
 from pathlib import Path
 
@@ -72,16 +71,23 @@ def stage(name: str, listing: Path, data: Path) -> dict[str, float]:
     import chromadb  # noqa: F401 - the libraries every stage holds
     import langchain_core.documents  # noqa: F401
 
-    tracemalloc.start()
     started = time.perf_counter()
     vectors = 0
     if name == "model":
         _encode_only(listing)
     elif name in ("rows", "grouped"):
         vectors = _ingest(listing, data, grouped=name == "grouped")
-    python = tracemalloc.get_traced_memory()[1] / 2**20
     peak[0] = max(peak[0], _rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"peak": peak[0], "python": python, "vectors": vectors, "seconds": time.perf_counter() - started}
+    return {"peak": peak[0], "vectors": vectors, "seconds": time.perf_counter() - started}
+
+
+def _cells(name: str, run: dict[str, float], runs: dict[str, dict[str, float]]) -> list[str]:
+    """Peak, growth over the stage it builds on, vectors, KB a vector, seconds."""
+    ingest = name in ("rows", "grouped")
+    grown = run["peak"] - runs["model" if ingest else "imports"]["peak"]
+    vectors = int(run["vectors"])
+    per = f"{grown * 1024 / vectors:.2f}" if ingest and vectors else ""
+    return [f"{run['peak']:.0f}", f"{grown:+.0f}", str(vectors or ""), per, f"{run['seconds']:.0f}"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(stage(args.stage, args.listing, args.data)))
         return 0
     table = Table(title=f"Ingest memory, a {args.rows:,}-row listing (id, name, fee); 2 cores shared, load varies")
-    for column in ("stage", "peak RSS MB", "+ over previous", "Python peak MB", "vectors", "KB a vector", "s"):
+    for column in ("stage", "peak RSS MB", "+ over previous", "vectors", "KB a vector", "s"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         folder = Path(tmp) / "listing"
@@ -111,19 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             runs[name] = json.loads(out.stdout.splitlines()[-1])
     for name, run in runs.items():
-        before = runs["model"]["peak"] if name in ("rows", "grouped") else runs.get("imports", run)["peak"]
-        per = (
-            f"{(run['peak'] - runs['model']['peak']) * 1024 / run['vectors']:.2f}"
-            if name in ("rows", "grouped")
-            else ""
-        )
-        cells = (
-            f"{name}: {STAGES[name]}",
-            f"{run['peak']:.0f}",
-            f"{run['peak'] - before:+.0f}",
-            f"{run['python']:.0f}",
-        )
-        table.add_row(*cells, str(int(run["vectors"])) if run["vectors"] else "", per, f"{run['seconds']:.0f}")
+        table.add_row(f"{name}: {STAGES[name]}", *_cells(name, run, runs))
     table.caption = (
         "+ over previous: over the imports (model), over the model stage (ingests); KB a vector = that / vectors"
     )

@@ -1,20 +1,22 @@
 """Rows of a very big listing stored several to an index entry, with one vector for the group.
 
 Chroma keeps every vector (512 floats, about 2.7 KB with its graph) in the ingesting process: 200,000 rows alone
-took it past 600 MB (bench/ingest.py --limits). Each row is still its own passage when the index is loaded, found by
-its words; only the meaning side sees the group. Packing keeps what differs between the rows (row, title, ...).
+took it past 600 MB (bench/ingest.py --limits). Each row is embedded alone, rows close in meaning are grouped, and the
+group is stored with their mean vector; each row is still its own passage when the index is loaded, found by its words.
+Packing keeps what differs between the rows (row, title, ...).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from langchain_core.documents import Document
 
-# Rows sharing a vector: 200,000 rows make 50,000 vectors, about 140 MB in Chroma (bench/ingest.py --limits); the
-# listing questions of every eval set with every listing grouped: bench/listing_views.py.
+# Rows sharing a vector: 200,000 rows make 50,000 vectors (bench/ingest_memory.py, bench/ingest.py --limits); what
+# that costs on the listing questions of every eval set with every listing grouped: bench/listing_views.py.
 GROUP_ROWS = 4
 GROUP_KEY = "group"  # metadata of a packed entry: per row, its text's length and what differs from the first row
 ROWS_KEY = "rows"  # metadata of a packed entry: how many rows it holds
@@ -22,24 +24,27 @@ JOIN = "\n\n"
 SAME_GROUP = ("language", "sheet", "source")  # rows differing in these never share a vector
 
 
-def grouped(rows: Iterable[Document], size: int) -> Iterator[Document]:
-    """The rows packed `size` at a time into one document each; a group ends early where the file, sheet or
-    language changes."""
-    pending: list[Document] = []
-    for row in rows:
-        if pending and (len(pending) == size or _key(row) != _key(pending[0])):
-            yield _pack(pending)
-            pending = []
-        pending.append(row)
-    if pending:
-        yield _pack(pending)
+def similar(rows: Sequence[Document], vectors: np.ndarray, size: int) -> list[list[int]]:
+    """Groups of at most `size` rows (positions), each row with the nearest in meaning of those left; greedy."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    keys = [tuple(str(row.metadata.get(name)) for name in SAME_GROUP) for row in rows]
+    codes = np.unique(np.array(["\0".join(key) for key in keys]), return_inverse=True)[1]
+    closeness = np.where(codes[:, None] == codes[None, :], unit @ unit.T, -np.inf)
+    free = np.ones(len(rows), dtype=bool)
+    groups = []
+    for first in range(len(rows)):
+        if not free[first]:
+            continue
+        free[first] = False
+        near = np.where(free, closeness[first], -np.inf)
+        others = [int(j) for j in np.argsort(-near, kind="stable")[: size - 1] if near[j] > -np.inf]
+        free[others] = False
+        groups.append([first, *others])
+    return groups
 
 
-def _key(row: Document) -> tuple[Any, ...]:
-    return tuple(row.metadata.get(name) for name in SAME_GROUP)
-
-
-def _pack(rows: list[Document]) -> Document:
+def pack(rows: list[Document]) -> Document:
+    """One document holding `rows`, from which `unpacked` gives each back."""
     first = rows[0].metadata
     members = [[len(row.page_content), _differs(first, row.metadata)] for row in rows]
     metadata = {**first, GROUP_KEY: json.dumps(members, ensure_ascii=False), ROWS_KEY: len(rows)}

@@ -15,6 +15,7 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from knowledge.discovery import LINK_OUTSIDE
+from knowledge.embeddings import LocalEmbeddings
 from knowledge.groups import GROUP_ROWS
 from knowledge.indexing import Ingest
 from knowledge.loaders import load_file
@@ -285,15 +286,15 @@ def test_a_big_listing_is_embedded_once_per_row(folder: Path, tmp_path: Path) ->
 
 
 def test_a_very_big_listing_shares_vectors_yet_each_row_is_found_as_its_own_passage(
-    folder: Path, tmp_path: Path
+    folder: Path, tmp_path: Path, local_embeddings: LocalEmbeddings
 ) -> None:
     (folder / "fees.csv").write_text(_listing(300), encoding="utf-8")
     settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
     store = make_store(settings)
-    ingest = Ingest(store, DeterministicFakeEmbedding(size=16), lean_listing_bytes=0, group_listing_bytes=0)
+    ingest = Ingest(store, local_embeddings, lean_listing_bytes=0, group_listing_bytes=0)
     report = ingest.run([folder])
     assert report.chunks == 301 and store.open(report.generation or "").count() == 1 + 300 // GROUP_ROWS
-    found = HybridSearcher(store, DeterministicFakeEmbedding(size=16)).search("Lathe 137", k=1)[0]
+    found = HybridSearcher(store, local_embeddings).search("Lathe 137 fee", k=1)[0]
     assert (found.source, found.row, found.title) == ("fees.csv", 137, "Lathe 137")
     assert found.text == "id: EQ-137\nname: Lathe 137\nfee: RMB 137 per hour"
     assert ingest.run([folder]).unchanged == ["fees.csv", "rent.md"], "nothing re-read on the next run"
