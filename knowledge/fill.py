@@ -70,7 +70,7 @@ def _grouped(chunks: Iterable[Document], embeddings: Embeddings, size: int) -> I
         vectors = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
         groups = similar(batch, vectors, size)
         yield [
-            (chunk_id(batch[g[0]].metadata), vectors[g].mean(axis=0).tolist(), pack([batch[i] for i in g]))
+            (chunk_id(batch[g[0]].metadata), vectors[g].mean(axis=0).tolist(), pack([batch[i] for i in g], vectors[g]))
             for g in groups
         ]
 

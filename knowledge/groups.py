@@ -2,12 +2,14 @@
 
 Chroma keeps every vector (512 floats, about 2.7 KB with its graph) in the ingesting process: 200,000 rows alone
 took it past 600 MB (bench/ingest.py --limits). Each row is embedded alone, rows close in meaning are grouped, and the
-group is stored with their mean vector; each row is still its own passage when the index is loaded, found by its words.
-Packing keeps what differs between the rows (row, title, ...).
+group is indexed under their mean vector, which finds it; each row's own vector is kept, in half precision, in the
+entry's metadata (on disk, not in the index), to score the rows of a group found one by one. Packing keeps what
+differs between the rows (row, title, ...).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +20,7 @@ from langchain_core.documents import Document
 # Rows sharing a vector: 200,000 rows make 50,000 vectors (bench/ingest_memory.py, bench/ingest.py --limits); what
 # that costs on the listing questions of every eval set with every listing grouped: bench/listing_views.py.
 GROUP_ROWS = 4
-GROUP_KEY = "group"  # metadata of a packed entry: per row, its text's length and what differs from the first row
+GROUP_KEY = "group"  # metadata of a packed entry: per row, its text's length, what differs from the first row, vector
 ROWS_KEY = "rows"  # metadata of a packed entry: how many rows it holds
 JOIN = "\n\n"
 SAME_GROUP = ("language", "sheet", "source")  # rows differing in these never share a vector
@@ -43,10 +45,17 @@ def similar(rows: Sequence[Document], vectors: np.ndarray, size: int) -> list[li
     return groups
 
 
-def pack(rows: list[Document]) -> Document:
-    """One document holding `rows`, from which `unpacked` gives each back."""
+def pack(rows: list[Document], vectors: np.ndarray) -> Document:
+    """One document holding `rows` and their vectors, from which `unpacked` gives each back."""
     first = rows[0].metadata
-    members = [[len(row.page_content), _differs(first, row.metadata)] for row in rows]
+    members = [
+        [
+            len(row.page_content),
+            _differs(first, row.metadata),
+            base64.b64encode(vector.astype("<f2").tobytes()).decode(),
+        ]
+        for row, vector in zip(rows, vectors, strict=True)
+    ]
     metadata = {**first, GROUP_KEY: json.dumps(members, ensure_ascii=False), ROWS_KEY: len(rows)}
     return Document(page_content=JOIN.join(row.page_content for row in rows), metadata=metadata)
 
@@ -61,14 +70,15 @@ def rows_in(metadata: dict[str, Any]) -> int:
     return int(metadata.get(ROWS_KEY, 1))
 
 
-def unpacked(document: str, metadata: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(text, metadata) of each row a stored entry holds, in order: the entry itself unless it is a packed group."""
+def unpacked(document: str, metadata: dict[str, Any]) -> list[tuple[str, dict[str, Any], np.ndarray | None]]:
+    """(text, metadata, own vector) of each row a stored entry holds, in order: the entry itself (with no vector of
+    its own: the index's is) unless it is a packed group."""
     if GROUP_KEY not in metadata:
-        return [(document, metadata)]
+        return [(document, metadata, None)]
     first = {k: v for k, v in metadata.items() if k not in (GROUP_KEY, ROWS_KEY)}
     rows, start = [], 0
-    for length, differs in json.loads(metadata[GROUP_KEY]):
+    for length, differs, vector in json.loads(metadata[GROUP_KEY]):
         own = {k: v for k, v in {**first, **differs}.items() if v is not None}
-        rows.append((document[start : start + length], own))
+        rows.append((document[start : start + length], own, np.frombuffer(base64.b64decode(vector), dtype="<f2")))
         start += length + len(JOIN)
     return rows

@@ -91,6 +91,8 @@ class _Snapshot:
     glossary: Glossary
     members: dict[str, list[int]]
     entries: int
+    own_at: np.ndarray
+    own: np.ndarray
     centroids: dict[str, np.ndarray]
     sections: dict[tuple[str, str], list[int]]
 
@@ -104,6 +106,8 @@ class _Rows:
     metadatas: list[dict[str, Any]]
     members: dict[str, list[int]]  # entry id (a view's too) -> the passages its vector stands for
     owners: np.ndarray  # per passage, the position of its entry among the generation's non-view entries
+    own_at: np.ndarray  # per passage, its row in `own`; -1 when its entry's vector is its own
+    own: np.ndarray  # the own vectors of the rows of packed groups (half precision)
 
 
 def _rows(got: Any) -> _Rows:
@@ -112,18 +116,30 @@ def _rows(got: Any) -> _Rows:
     metadatas: list[dict[str, Any]] = []
     members: dict[str, list[int]] = {}
     owners: list[int] = []
+    own: list[np.ndarray] = []
+    own_at: list[int] = []
     primary = [(entry, i) for i, entry in enumerate(got["ids"]) if not is_view(entry)]
     for owner, (entry, i) in enumerate(primary):
         stored = dict((got["metadatas"] or [])[i])
         members[entry] = []
-        for text, meta in unpacked(str((got["documents"] or [])[i]), stored):
+        for text, meta, vector in unpacked(str((got["documents"] or [])[i]), stored):
             members[entry].append(len(ids))
             ids.append(chunk_id(meta) if GROUP_KEY in stored else entry)
             texts.append(text)
             metadatas.append(meta)
             owners.append(owner)
+            own_at.append(-1 if vector is None else len(own))
+            own.extend([] if vector is None else [vector])
     members |= {entry: members[entry.split("~")[0]] for entry in got["ids"] if is_view(entry)}
-    return _Rows(ids, texts, metadatas, members, np.asarray(owners, dtype=np.int64))
+    return _Rows(
+        ids,
+        texts,
+        metadatas,
+        members,
+        np.asarray(owners, dtype=np.int64),
+        np.asarray(own_at, dtype=np.int64),
+        np.stack(own) if own else np.zeros((0, 0), dtype=np.float16),
+    )
 
 
 def _load_snapshot(
@@ -152,22 +168,33 @@ def _load_snapshot(
         glossary=Glossary(info.glossary, tokenize),
         members=rows.members,
         entries=len(primary),
-        centroids=_centroids(vectors, rows.owners, languages),
+        own_at=rows.own_at,
+        own=rows.own,
+        centroids=_centroids(vectors, rows, languages),
         sections=_sections(rows.metadatas),
     )
 
 
-def _centroids(vectors: np.ndarray, owners: np.ndarray, languages: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean vector per language over the passages (`owners`: each one's vector), or zeros for all when a language
-    has too few passages to estimate one.
+def _centroids(vectors: np.ndarray, rows: _Rows, languages: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean vector of the passages per language, or zeros for all when a language has too few passages to estimate
+    one (`vectors`: the entries' vectors; a packed row has its own).
 
     A centroid of a handful of passages is those passages: subtracting it would cancel the very
     match a question is looking for, so a small knowledge base is searched by plain cosine.
     """
-    groups = {lang: owners[languages == lang] for lang in set(languages.tolist())}
+    groups = {lang: np.flatnonzero(languages == lang) for lang in set(languages.tolist())}
     if min((len(g) for g in groups.values()), default=0) < MIN_PER_LANGUAGE:
         return {lang: np.zeros(vectors.shape[1], dtype=np.float32) for lang in groups}
-    return {lang: vectors[group].mean(axis=0) for lang, group in groups.items()}
+    return {lang: _mean(vectors, rows, positions) for lang, positions in groups.items()}
+
+
+def _mean(vectors: np.ndarray, rows: _Rows, positions: np.ndarray) -> np.ndarray:
+    at = rows.own_at[positions]
+    plain = vectors[rows.owners[positions[at < 0]]]
+    if (at < 0).all():
+        return plain.mean(axis=0)
+    total = plain.sum(axis=0) + rows.own[at[at >= 0]].sum(axis=0, dtype=np.float32)
+    return (total / len(positions)).astype(np.float32)
 
 
 def _sections(metadatas: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]:
@@ -201,6 +228,12 @@ def _passage(snapshot: _Snapshot, index: int, dense: float, lexical: float, scor
         dense=dense,
         lexical=lexical,
     )
+
+
+def _own_cosine(snapshot: _Snapshot, index: int, query: np.ndarray) -> float:
+    """A packed row's cosine with the query, by its own vector: its group's only found it."""
+    own = snapshot.own[snapshot.own_at[index]].astype(np.float32)
+    return float(own @ query / max(float(np.linalg.norm(own) * np.linalg.norm(query)), 1e-12))
 
 
 class HybridSearcher:
@@ -315,8 +348,9 @@ class HybridSearcher:
             )
             baseline = float(q @ centroid)
             for entry, distance in zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True):
-                for index in snapshot.members[entry]:  # a record's views count for it, a group's vector for its rows
-                    scores[index] = max(scores.get(index, -1.0), 1.0 - float(distance) - baseline)
+                for index in snapshot.members[entry]:  # a record's views count for it; a group's rows score alone
+                    cosine = _own_cosine(snapshot, index, q) if snapshot.own_at[index] >= 0 else 1.0 - float(distance)
+                    scores[index] = max(scores.get(index, -1.0), cosine - baseline)
         return scores
 
     def _fuse(
