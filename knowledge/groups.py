@@ -2,9 +2,10 @@
 
 Chroma keeps every vector (512 floats, about 2.7 KB with its graph) in the ingesting process: 200,000 rows alone
 took it past 600 MB (bench/ingest.py --limits). Each row is embedded alone, rows close in meaning are grouped, and the
-group is indexed under their mean vector, which finds it; each row's own vector is kept, in half precision, in the
-entry's metadata (on disk, not in the index), to score the rows of a group found one by one. Packing keeps what
-differs between the rows (row, title, ...).
+group is indexed under their mean vector, which finds it; each row's own vector is kept, as bytes with a scale, in the
+entry's metadata (not in the index), to score the rows of a group found one by one. Packing keeps what differs
+between the rows (row, title, ...). Chroma holds much of the metadata in memory too while it ingests (about 70% of
+it, measured): bytes, not the half-precision floats first tried, keep a row's share at about 0.7 KB.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from langchain_core.documents import Document
 # Rows sharing a vector: 200,000 rows make 50,000 vectors (bench/ingest_memory.py, bench/ingest.py --limits); what
 # that costs on the listing questions of every eval set with every listing grouped: bench/listing_views.py.
 GROUP_ROWS = 4
-GROUP_KEY = "group"  # metadata of a packed entry: per row, its text's length, what differs from the first row, vector
+GROUP_KEY = "group"  # packed entry's metadata: per row, its text's length, what differs from the first row, vector
 ROWS_KEY = "rows"  # metadata of a packed entry: how many rows it holds
 JOIN = "\n\n"
 SAME_GROUP = ("language", "sheet", "source")  # rows differing in these never share a vector
@@ -52,12 +53,18 @@ def pack(rows: list[Document], vectors: np.ndarray) -> Document:
         [
             len(row.page_content),
             _differs(first, row.metadata),
-            base64.b64encode(vector.astype("<f2").tobytes()).decode(),
+            *_quantised(vector),
         ]
         for row, vector in zip(rows, vectors, strict=True)
     ]
     metadata = {**first, GROUP_KEY: json.dumps(members, ensure_ascii=False), ROWS_KEY: len(rows)}
     return Document(page_content=JOIN.join(row.page_content for row in rows), metadata=metadata)
+
+
+def _quantised(vector: np.ndarray) -> tuple[float, str]:
+    """The vector as a scale and signed bytes (base64): its cosines move by about 1e-3."""
+    scale = max(float(np.abs(vector).max()), 1e-12) / 127
+    return scale, base64.b64encode(np.round(vector / scale).astype(np.int8).tobytes()).decode()
 
 
 def _differs(first: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
@@ -77,8 +84,8 @@ def unpacked(document: str, metadata: dict[str, Any]) -> list[tuple[str, dict[st
         return [(document, metadata, None)]
     first = {k: v for k, v in metadata.items() if k not in (GROUP_KEY, ROWS_KEY)}
     rows, start = [], 0
-    for length, differs, vector in json.loads(metadata[GROUP_KEY]):
+    for length, differs, scale, vector in json.loads(metadata[GROUP_KEY]):
         own = {k: v for k, v in {**first, **differs}.items() if v is not None}
-        rows.append((document[start : start + length], own, np.frombuffer(base64.b64decode(vector), dtype="<f2")))
+        rows.append((document[start : start + length], own, np.frombuffer(base64.b64decode(vector), np.int8) * scale))
         start += length + len(JOIN)
     return rows

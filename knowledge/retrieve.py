@@ -107,7 +107,7 @@ class _Rows:
     members: dict[str, list[int]]  # entry id (a view's too) -> the passages its vector stands for
     owners: np.ndarray  # per passage, the position of its entry among the generation's non-view entries
     own_at: np.ndarray  # per passage, its row in `own`; -1 when its entry's vector is its own
-    own: np.ndarray  # the own vectors of the rows of packed groups (half precision)
+    own: np.ndarray  # the own vectors of the rows of packed groups (half precision here)
 
 
 def _rows(got: Any) -> _Rows:
@@ -129,7 +129,7 @@ def _rows(got: Any) -> _Rows:
             metadatas.append(meta)
             owners.append(owner)
             own_at.append(-1 if vector is None else len(own))
-            own.extend([] if vector is None else [vector])
+            own.extend([] if vector is None else [vector.astype(np.float16)])
     members |= {entry: members[entry.split("~")[0]] for entry in got["ids"] if is_view(entry)}
     return _Rows(
         ids,
