@@ -4,7 +4,7 @@ questions of every eval set.
     .venv/bin/python bench/listing_views.py [EVAL_DIR ...]
 
 Big listings get one view per row (INGEST_LEAN_LISTING_BYTES) so 200,000 rows ingest in minutes, not most of an
-hour; very big ones get one vector per group of rows (INGEST_GROUP_LISTING_BYTES) so that their index fits in the
+hour; very big ones get one vector per group of rows (GROUP_LISTING_BYTES) so that their index fits in the
 ingest's memory. This scores the questions whose gold source is a listing row with every listing embedded each way.
 """
 

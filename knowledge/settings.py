@@ -90,12 +90,6 @@ class Settings(BaseSettings):
         description="A listing file (CSV, XLSX, JSON, YAML) larger than this many bytes is embedded once per row"
         " instead of three ways (row, name, name with what it does), to ingest three times faster.",
     )
-    ingest_group_listing_bytes: int = Field(
-        GROUP_LISTING_BYTES,
-        ge=0,
-        description="A listing file larger than this many bytes is embedded one vector per group of a few rows, its"
-        " rows still found one by one by their words, so that the index of a very long listing fits in memory.",
-    )
     notice_poll_seconds: float = Field(
         30.0,
         gt=0,
