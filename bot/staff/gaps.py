@@ -180,14 +180,12 @@ async def grouped_gaps(
 def load_groups(settings: Settings, days: int, event: str | None, recheck_now: bool = True) -> list[GapGroup]:
     """The grouped gaps from the bot's database, each re-asked (without the LLM) when `recheck_now`."""
     from bot.conversation.records import Records
-    from bot.conversation.saved_answers import SavedAnswers
-    from bot.conversation.tables import connect, database_url
+    from bot.conversation.saved_answers import serve_saved
     from bot.core.components import build_assistant
 
-    records = Records(connect(database_url(settings)))
+    assistant = build_assistant(settings)
+    records = Records(serve_saved(assistant, settings).engine)
     try:
-        assistant = build_assistant(settings)
-        assistant.use_saved(SavedAnswers(records.engine))
         return asyncio.run(grouped_gaps(records, assistant, days, event, recheck_now))
     finally:
         records.close()
