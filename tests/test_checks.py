@@ -236,7 +236,7 @@ async def test_reload_in_telegram_reports_the_checks_and_refuses_until_told_to_f
     (kb / "policies" / "vouchers.md").unlink()
     async with running(tg, served.data_dir, Assistant(searcher), knowledge_sources=[kb]):
         [_, refused] = await say(tg, admin, "/reload", count=2)
-        assert "Golden questions (checks.yaml): 2 of 3 answered; the served index: 3." in refused.text
+        assert "Golden questions (checks.yaml, saved answers): 2 of 3 answered; the served index: 3." in refused.text
         assert "voucher-cap broke: not answered" in refused.text and "send /reload force" in refused.text
         [answer] = await ask(tg, user, VOUCHER_QUESTION)
         assert "186,400" in answer.text  # still served from the previous index

@@ -165,12 +165,14 @@ EN: dict[str, str] = {
     ),
     "tg_reload_published": "Now answering from index generation {generation}.",
     "tg_reload_unchanged": "Nothing changed; the index stays as it was.",
-    "tg_reload_checks": "Golden questions (checks.yaml): {passed} of {total} answered; the served index: {served}.",
-    "tg_reload_checks_first": "Golden questions (checks.yaml): {passed} of {total} answered.",
+    "tg_reload_checks": (
+        "Golden questions (checks.yaml, saved answers): {passed} of {total} answered; the served index: {served}."
+    ),
+    "tg_reload_checks_first": "Golden questions (checks.yaml, saved answers): {passed} of {total} answered.",
     "tg_reload_broke": "{id} broke: {why}",
     "tg_reload_refused_checks": (
-        "Not published: the new index answers fewer golden questions, so the previous one stays in use. Fix the "
-        "documents, or send /reload force to publish it anyway."
+        "Not published: the new index answers fewer golden questions or no longer serves a saved answer, so the "
+        "previous one stays in use. Fix the documents or curated files, or send /reload force to publish it anyway."
     ),
     "tg_reload_refused": "Not published ({reason}); the previous index stays in use.",
     "tg_reload_error": "The reload failed ({error}); the previous index stays in use.",

@@ -157,11 +157,12 @@ ZH: dict[str, str] = {
     ),
     "tg_reload_published": "现在使用索引版本{generation}回答。",
     "tg_reload_unchanged": "没有变化，索引保持不变。",
-    "tg_reload_checks": "标准问题（checks.yaml）：答对{passed}/{total}个；当前使用的索引：{served}个。",
-    "tg_reload_checks_first": "标准问题（checks.yaml）：答对{passed}/{total}个。",
+    "tg_reload_checks": "标准问题（checks.yaml、已保存的答案）：答对{passed}/{total}个；当前使用的索引：{served}个。",
+    "tg_reload_checks_first": "标准问题（checks.yaml、已保存的答案）：答对{passed}/{total}个。",
     "tg_reload_broke": "{id}变差：{why}",
     "tg_reload_refused_checks": (
-        "未发布：新索引答对的标准问题更少，继续使用原有索引。请修正文件，或发送 /reload force 强制发布。"
+        "未发布：新索引答对的标准问题更少，或不再使用某条已保存的答案，继续使用原有索引。"
+        "请修正文件，或发送 /reload force 强制发布。"
     ),
     "tg_reload_refused": "未发布（{reason}），继续使用原有索引。",
     "tg_reload_error": "重新加载失败（{error}），继续使用原有索引。",
