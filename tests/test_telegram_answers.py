@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.core.assistant import Assistant
+from knowledge.glossary import read_glossary
 from knowledge.retrieve import HybridSearcher
 from tests.conftest import STAFF_CHAT
 from tests.fakes.telegram import BotMessage, FakeTelegram
@@ -103,3 +104,46 @@ async def test_a_staff_reply_saved_as_answer_closes_the_gap_on_every_replica_unt
         assert "❌ still unanswered" in await _gaps(tg, admin)
         [again] = await ask(replica_tg, wang, "访客在GOI办公室有停车位吗")
         assert not again.text.startswith("📌")
+
+
+MTF_ZH = "光学传递函数测试仪怎么收费？"  # the documents name it only in English: "Optical MTF tester"
+
+
+async def test_a_gap_answered_only_in_the_other_language_gets_a_glossary_entry_from_the_chat(
+    tg: FakeTelegram, tmp_path: Path, searcher: HybridSearcher
+) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    glossary = kb / "glossary.yaml"
+    glossary.write_text("# names staff keep\n- [冷冻电镜, cryo-EM]\n", encoding="utf-8")
+    async with running(tg, tmp_path, Assistant(searcher), knowledge_sources=[kb]):
+        li, admin = tg.user(301, "李", "zh-hans"), tg.user(ADMIN, "Staff Sam")
+        [quoted] = await ask(tg, li, MTF_ZH)
+        await _pressed(tg, li, quoted, quoted.button("👎 没帮助"))
+        await ask(tg, tg.user(302, "Bo"), "Which football club won the 2022 world cup?")
+        [page] = await say(tg, admin, "/gaps")
+        [mtf] = [block for block in page.text.split("\n\n") if MTF_ZH in block]
+        [cup] = [block for block in page.text.split("\n\n") if "football" in block]
+        assert "🔤 The closest passages are all in the other language" in mtf and "🔤" not in cup
+        button = f"🔤 Add to glossary: gap {mtf[0]}"  # its number in the list
+        assert [label for label, _ in page.buttons] == [button]
+
+        shown = len(tg.sent(ADMIN))
+        await _pressed(tg, admin, page, page.button(button))
+        [how] = await tg.wait_for(lambda: tg.sent(ADMIN)[shown:])
+        assert f"To add the name asked in “{MTF_ZH}” to the glossary, send /glossary" in how.text
+
+        [added] = await say(tg, admin, "/glossary 光学传递函数测试仪 = optical MTF tester")
+        assert added.text == (
+            "Added to glossary.yaml: 光学传递函数测试仪 = optical MTF tester. The bot uses it from the next /reload."
+        )
+        assert read_glossary(glossary) == [["冷冻电镜", "cryo-EM"], ["光学传递函数测试仪", "optical MTF tester"]]
+        assert glossary.read_text(encoding="utf-8").startswith("# names staff keep\n"), "its comments are kept"
+        before = glossary.read_text(encoding="utf-8")
+        [refused] = await say(tg, admin, "/glossary MTF tester = Optical MTF Tester")
+        assert refused.text.startswith("Not added, glossary.yaml is unchanged: entry 3: 'optical mtf tester' is")
+        [usage] = await say(tg, admin, "/glossary")
+        assert usage.text.startswith("Give two or more names that mean the same, separated by =")
+        assert glossary.read_text(encoding="utf-8") == before
+        [stranger] = await say(tg, tg.user(303, "Eve"), "/glossary a = b")
+        assert stranger.text == "Sorry, this command is for GOI staff only." and glossary.read_text() == before

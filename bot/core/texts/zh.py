@@ -142,6 +142,16 @@ ZH: dict[str, str] = {
     "tg_gap_document": "📄 需要补充文件：现有文件里没有相关内容。可保存工作人员的答复，或补充文件。",
     "tg_gap_also": "其他问法：{phrasings}",
     "tg_gap_why": "{unanswered}次未回答，{disliked}次👎，{handed}次转人工",
+    "tg_gap_glossary": "🔤 最接近的段落都是另一种语言：如果问题里的名称在文件中另有叫法，加一条术语表即可。",
+    "tg_glossary_button": "🔤 加入术语表：缺口 {number}",
+    "tg_glossary_how": (
+        "要把“{question}”里的名称加入术语表，请发送 /glossary，后接该名称和文件中的叫法，用 = 分隔，"
+        "例如 /glossary 冷冻电镜 = cryo-EM"
+    ),
+    "tg_glossary_gone": "这个缺口已不在列表中，请重新发送 /gaps。",
+    "tg_glossary_usage": "请给出两个或以上同义的名称，用 = 分隔，例如 /glossary 冷冻电镜 = cryo-EM",
+    "tg_glossary_added": "已加入{file}：{names}。下次 /reload 后生效。",
+    "tg_glossary_bad": "未加入，{file}保持不变：{error}",
     "tg_answers_title": "已保存的答案：共{count}条（第{page}/{pages}页）",
     "tg_answers_none": (
         "还没有保存的答案。在工作人员群里回复转人工消息后点“保存为答案”，或用 python -m bot answers import 导入表格。"
