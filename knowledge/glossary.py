@@ -72,8 +72,12 @@ def read_glossary(path: Path) -> list[list[str]]:
 
 
 def glossary_path(sources: list[Path]) -> Path:
-    """Where staff add names: the first knowledge folder's glossary that exists, else one in the first folder."""
-    return next((path for path in (s / GLOSSARY_FILE for s in sources) if path.is_file()), sources[0] / GLOSSARY_FILE)
+    """Where staff add names: the first knowledge folder's glossary that exists, else one in the first folder;
+    GlossaryError when the sources name no folder."""
+    folders = [source for source in sources if source.is_dir()]
+    if not folders:
+        raise GlossaryError("KNOWLEDGE_SOURCES names no folder to hold glossary.yaml")
+    return next((path for path in (f / GLOSSARY_FILE for f in folders) if path.is_file()), folders[0] / GLOSSARY_FILE)
 
 
 def add_group(path: Path, names: list[str]) -> list[list[str]]:

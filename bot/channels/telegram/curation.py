@@ -19,7 +19,7 @@ from bot.core.texts import text
 from bot.staff import curation
 from bot.staff.curation import GAP_DAYS, Page
 from bot.staff.gaps import GapGroup
-from knowledge.glossary import GlossaryError, glossary_path
+from knowledge.glossary import GLOSSARY_FILE, GlossaryError
 from knowledge.language import Language
 
 log = logging.getLogger(__name__)
@@ -171,8 +171,8 @@ async def glossary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         path, names = await asyncio.to_thread(curation.add_to_glossary, sources, typed)
     except (GlossaryError, OSError, UnicodeDecodeError) as exc:
-        file = glossary_path(sources).name
-        await update.effective_message.reply_html(plain_message(language, "tg_glossary_bad", file=file, error=exc))
+        bad = plain_message(language, "tg_glossary_bad", file=GLOSSARY_FILE, error=exc)
+        await update.effective_message.reply_html(bad)
         return
     added = plain_message(language, "tg_glossary_added", file=path.name, names=" = ".join(names))
     await update.effective_message.reply_html(added)
