@@ -163,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.conversation.saved_answers import SavedAnswers
-    from bot.conversation.tables import connect, database_url
+    from bot.conversation.saved_answers import stored_answers
     from bot.staff.checks import check_scorer, saved_checks
     from knowledge.embeddings import make_embeddings
     from knowledge.indexing import Ingest
@@ -191,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         progress = _progress_to(bar)
         embeddings = make_embeddings(settings)
         try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            saved = SavedAnswers(connect(database_url(settings)))  # the bot's saved answers are checks too
+            saved = stored_answers(settings)  # the bot's saved answers are checks too
             ingest = Ingest(
                 make_store(settings),
                 embeddings,
@@ -201,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 index_suspicious=settings.index_suspicious,
                 lean_listing_bytes=settings.ingest_lean_listing_bytes,
                 scorer=check_scorer(settings, embeddings, saved=saved),
-                more_checks=saved_checks(saved),
+                more_checks=saved_checks(saved) if saved else [],
             )
             report = ingest.run(
                 sources,

@@ -11,7 +11,7 @@ import pytest
 
 import ingest
 from bot.conversation.saved_answers import NewAnswer, SavedAnswers
-from bot.conversation.tables import connect
+from bot.conversation.tables import DATABASE_FILE, connect
 from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
 from bot.staff.checks import check_scorer, verdict
@@ -152,6 +152,7 @@ def test_dry_run_shows_the_score_change_and_publishes_nothing(served, kb, cli):
     assert (report["checks"]["passed"], report["checks"]["served"]) == (2, 3)
     assert make_store(served).current() == generation
     assert {p.name for p in (served.data_dir / "index").iterdir()} == {"current.json", generation.generation}
+    assert not (served.data_dir / DATABASE_FILE).exists(), "no bot database is made to look for saved answers"
 
 
 def test_a_change_that_keeps_every_check_is_published(served, kb, local_embeddings):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, Engine, Insert, Select, delete, insert, select
 
-from bot.conversation.tables import connect, count_revision, database_url, now, revisions, saved_answers
+from bot.conversation.tables import DATABASE_FILE, connect, count_revision, database_url, now, revisions, saved_answers
 from bot.core.curated import SavedEntry
 from knowledge.language import Language, detect_language
 
@@ -137,3 +137,11 @@ def serve_saved(assistant: Assistant, settings: Settings) -> SavedAnswers:
     answers = SavedAnswers(connect(database_url(settings)))
     assistant.use_saved(answers)
     return answers
+
+
+def stored_answers(settings: Settings) -> SavedAnswers | None:
+    """The saved answers of the bot's database, None when the bot has none yet (no SQLite file in DATA_DIR): a reader
+    such as `ingest.py --dry-run` must not create one."""
+    if settings.database_url is None and not (settings.data_dir / DATABASE_FILE).is_file():
+        return None
+    return SavedAnswers(connect(database_url(settings)))
