@@ -25,10 +25,9 @@ from bot.conversation.firm import Firms
 from bot.conversation.outbox import Clock, Outbox, utc_now
 from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
-from bot.conversation.saved_answers import SavedAnswers
+from bot.conversation.saved_answers import serve_saved
 from bot.conversation.service import ConversationService
 from bot.conversation.state import Conversations
-from bot.conversation.tables import connect, database_url
 from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
 from bot.ops.site import new_metrics, start_operator_site
@@ -58,10 +57,9 @@ def build_application(
     metrics = new_metrics(settings, "telegram")
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        engine = connect(database_url(settings))
-        answers = SavedAnswers(engine)
         assistant = make_assistant(settings)
-        assistant.use_saved(answers)  # staff's saved answers, served like curated.yaml's
+        answers = serve_saved(assistant, settings)  # staff's saved answers, served like curated.yaml's
+        engine = answers.engine
         conversation = ConversationService(
             settings,
             assistant,

@@ -12,7 +12,7 @@ from bot.channels.telegram import render
 from bot.channels.telegram.session import Services, conversation, services, who
 from bot.conversation.actions import Action, Kind
 from bot.core.texts import text
-from bot.staff.checks import check_scorer
+from bot.staff.checks import check_scorer, saved_checks
 from knowledge.indexing import Ingest
 from knowledge.language import Language
 
@@ -55,8 +55,8 @@ async def reload_and_report(bot: Bot, found: Services, chat_id: int, language: L
     """Ingest KNOWLEDGE_SOURCES in a worker thread (answers keep flowing), then report to `chat_id`; an index that
     answers fewer golden questions (checks.yaml) than the served one is not published unless `force`."""
     searcher = found.assistant.searcher
-    scorer = check_scorer(found.settings, searcher.embeddings, serving=searcher)
-    ingest = Ingest(searcher.store, searcher.embeddings, scorer=scorer)
+    scorer = check_scorer(found.settings, searcher.embeddings, serving=searcher, saved=found.answers)
+    ingest = Ingest(searcher.store, searcher.embeddings, scorer=scorer, more_checks=saved_checks(found.answers))
     try:
         report = await asyncio.to_thread(ingest.run, found.settings.knowledge_sources, force=force)
     except Exception as exc:  # staff must hear about any failure (lock held, store down, bad folder...)

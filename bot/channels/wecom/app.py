@@ -142,14 +142,14 @@ def run_wecom(settings: Settings) -> int:
     from bot.channels.wecom.crypto import WeComCrypto
     from bot.channels.wecom.longconn import LongConnection
     from bot.conversation.records import Records
+    from bot.conversation.saved_answers import serve_saved
     from bot.conversation.state import Conversations
-    from bot.conversation.tables import connect, database_url
     from bot.core.components import build_assistant
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = connect(database_url(settings))
+    assistant = build_assistant(settings)
+    engine = serve_saved(assistant, settings).engine
     service = ConversationService(
-        settings, build_assistant(settings), Records(engine), Conversations(engine),
+        settings, assistant, Records(engine), Conversations(engine),
         max_question_chars=settings.telegram_max_question_chars, handoffs=settings.wecom_staff_webhook is not None,
     )  # fmt: skip
     bot = build_bot(settings, service)
