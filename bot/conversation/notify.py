@@ -7,6 +7,7 @@ and the outbox keys (generation, user, scheme, change) keep a redone or doubly-c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from enum import StrEnum
 
 from sqlalchemy import and_, update
 
+from bot.conversation.firm import Firms
 from bot.conversation.outbox import Message, Outbox, Queued, stamp
 from bot.conversation.profiles import Profile, Profiles
 from bot.conversation.reminders import remind
@@ -127,16 +129,37 @@ async def _deliver(outbox: Outbox, send: Send, message: Queued) -> bool:
 
 
 async def drain(
-    outbox: Outbox, send: Send, stopping: Callable[[], bool] = lambda: False, batch: int = SEND_BATCH
+    outbox: Outbox,
+    send: Send,
+    stopping: Callable[[], bool] = lambda: False,
+    batch: int = SEND_BATCH,
+    channel: str | None = None,
 ) -> int:
-    """Send every queued message nobody else is sending through the channel's `send` (its pacer); how many sent.
+    """Send every queued message to `channel`'s chats nobody else is sending through the channel's `send` (its
+    pacer); how many sent.
 
     A batch is finished once begun: a bot stopping (`stopping`) marks every message it sent, and its restart repeats
     none. Only a hard kill can repeat the few requests in flight at that moment."""
     done = 0
-    while not stopping() and (messages := await asyncio.to_thread(outbox.claim, batch)):
+    while not stopping() and (messages := await asyncio.to_thread(outbox.claim, batch, channel)):
         results = await asyncio.gather(*(_deliver(outbox, send, message) for message in messages))
         done += sum(results)
         if not any(results):
             break  # the platform refuses everything: the rest waits for the next round
     return done
+
+
+async def watch(firms: Firms, send: Send, stop: asyncio.Event, channel: str) -> None:
+    """Until `stop`: queue notices for each new generation and reminders each day, then send what is queued for
+    `channel`'s chats; a failure waits a round. Once `stop` is set, the batch being sent is finished first."""
+    settings, seen = firms.service.settings, Seen()
+    while not stop.is_set():
+        try:
+            seen = await asyncio.to_thread(
+                queue, firms.service.assistant, firms.profiles, firms.outbox, settings.reminder_days, seen
+            )
+            await drain(firms.outbox, send, stop.is_set, channel=channel)
+        except Exception:  # a database or network hiccup must not end the notices for good
+            log.exception("notices round failed channel=%s", channel)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.notice_poll_seconds)

@@ -209,6 +209,8 @@ class FakeWeComSocket:
         self.subscribes = 0
         self.pings = 0
         self.replies: dict[str, list[dict[str, Any]]] = {}
+        self.pushed: list[dict[str, Any]] = []  # active pushes (aibot_send_msg) WeCom accepted
+        self.known: set[str] = set()  # chats whose user has written to the bot: only these may be pushed to
         self._socket: Any = None
         self._server: Any = None
         self.connected = asyncio.Event()
@@ -229,6 +231,8 @@ class FakeWeComSocket:
             if frame["cmd"] == "ping":
                 self.pings += 1
                 await socket.send(json.dumps({"headers": frame["headers"], "errcode": 0, "errmsg": "ok"}))
+            elif frame["cmd"] == "aibot_send_msg":
+                await socket.send(json.dumps({"headers": frame["headers"], **self._push(frame["body"])}))
             elif frame["cmd"] == "aibot_respond_msg":
                 _check_size(frame["body"])
                 self.replies.setdefault(frame["headers"]["req_id"], []).append(frame["body"])
@@ -236,9 +240,20 @@ class FakeWeComSocket:
             else:
                 raise AssertionError(f"unexpected frame {frame['cmd']}")
 
+    def _push(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Check an active push as WeCom does: markdown or a card, to a chat that wrote to the bot before."""
+        assert body.get("msgtype") in ("markdown", "template_card"), f"push msgtype {body.get('msgtype')!r}"
+        assert body.get("chat_type") in (0, 1, 2), f"push chat_type {body.get('chat_type')!r}"
+        _check_size(body)
+        if body.get("chatid") not in self.known:
+            return {"errcode": 93006, "errmsg": "no session with this chat"}
+        self.pushed.append(body)
+        return {"errcode": 0, "errmsg": "ok"}
+
     async def push(self, message: dict[str, Any], req_id: str) -> None:
         """Deliver one message callback over the open connection."""
         await self.connected.wait()
+        self.known.add(message.get("chatid") or message["from"]["userid"])
         frame = {"cmd": "aibot_msg_callback", "headers": {"req_id": req_id}, "body": message}
         await self._socket.send(json.dumps(frame, ensure_ascii=False))
 

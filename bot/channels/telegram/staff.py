@@ -10,7 +10,9 @@ from telegram.ext import ContextTypes
 
 from bot.channels.telegram import render
 from bot.channels.telegram.session import Services, conversation, services, who
+from bot.conversation import handoffs
 from bot.conversation.actions import Action, Kind
+from bot.conversation.identity import NUMERIC
 from bot.core.texts import text
 from bot.staff.checks import check_scorer
 from knowledge.indexing import Ingest
@@ -40,10 +42,15 @@ async def relay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if relayed is None:
         return
     handoff, reply = relayed
-    await context.bot.send_message(handoff.chat_id, render.reply_messages(reply)[0])
+    told = "staff_delivered"
+    if handoffs.elsewhere(conversation(context), handoff, NUMERIC):  # a user of another channel: it sends the reply
+        handoffs.forward(services(context).firms.outbox, handoff, reply, f"{replied.message_id}:{message.message_id}")
+        told = "staff_forwarded"
+    else:
+        await context.bot.send_message(handoff.chat_id, render.reply_messages(reply)[0])
     # Under the confirmation, which replies to the staff message: "Save as answer" finds the reply text there.
     buttons = render.keyboard([[save_action(replied.message_id, "en")]])
-    await message.reply_html(render.plain_message("en", "staff_delivered", who=handoff.who), reply_markup=buttons)
+    await message.reply_html(render.plain_message("en", told, who=handoff.who), reply_markup=buttons)
 
 
 def save_action(note_id: int, language: Language) -> Action:

@@ -7,15 +7,18 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.channels.wecom.clicks import Clicks
-from bot.channels.wecom.reach import deliver
+from bot.channels.wecom.reach import Reach
 from bot.channels.wecom.render import reply_card, reply_markdown
-from bot.channels.wecom.staff import StaffDesk
+from bot.channels.wecom.staff import CHANNEL, StaffDesk, other_staff, staffed
 from bot.channels.wecom.streams import Stream, Streams, stream_reply
-from bot.conversation import guided
+from bot.conversation import guided, notify
 from bot.conversation.actions import decode
+from bot.conversation.firm import Firms
 from bot.conversation.replies import Reply, small_talk
 from bot.conversation.service import ConversationService, Who
 from bot.core.texts import text
@@ -33,17 +36,28 @@ EVENT = re.compile(r"^/start\s+event_(\S{1,64})$")  # the text an event's poster
 
 @dataclass
 class WeComBot:
-    """The Handler of both transports: one conversation layer, its staff desk, and the answers being written."""
+    """The Handler of both transports: one conversation layer, its staff desk, firm profiles and outbox, and the
+    answers being written."""
 
     service: ConversationService
     desk: StaffDesk
+    firms: Firms
     stream_life: float = STREAM_LIFE
     _answering: set[asyncio.Task] = field(default_factory=set)
 
     @property
+    def reach(self) -> Reach:
+        """The ways to a chat after its callback's reply."""
+        return self.desk.reach
+
+    @property
     def clicks(self) -> Clicks:
         """What the card buttons do."""
-        return Clicks(self.service, self.desk)
+        return Clicks(self.service, self.desk, self.reach)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Until `stop`: send what the outbox holds for WeCom's chats (notices, staff replies from Telegram)."""
+        await notify.watch(self.firms, self.reach.send, stop, CHANNEL)
 
     async def __call__(self, message: dict, streams: Streams) -> dict | None:
         """A text message is a question (or a staff reply, or a dialogue's answer); an event is a card click."""
@@ -58,7 +72,7 @@ class WeComBot:
         user = str(message.get("from", {}).get("userid", ""))
         chat = f"chat/{message['chatid']}" if message.get("chatid") else user
         # WeCom tells no app language; its users here are mainland founders until they choose otherwise
-        return self.service.who("wecom", chat, user, app_language="zh", address=message.get("response_url"))
+        return self.service.who(CHANNEL, chat, user, app_language="zh", address=message.get("response_url"))
 
     async def _text(self, message: dict, question: str, streams: Streams) -> dict | None:
         if not question:
@@ -104,9 +118,7 @@ class WeComBot:
         if time.monotonic() - asked_at > self.stream_life:
             log.info("wecom answer for stream %s after %.0f s: sent by response_url", stream_id, self.stream_life)
             streams.update(stream_id, text(self.service.language(who), "wecom_answer_below"), finish=True)
-            await deliver(
-                self.service.identities, who.chat_id, Reply(language=self.service.language(who), text=content)
-            )
+            await self.reach.deliver(who.chat_id, Reply(language=self.service.language(who), text=content))
             return
         streams.update(stream_id, content, finish=True, card=card)
 
@@ -128,10 +140,23 @@ def finished(reply: Reply, intro: str = "") -> dict:
     return stream_reply(uuid.uuid4().hex, stream)
 
 
-def build_bot(settings: Settings, service: ConversationService) -> WeComBot:
+def build_bot(settings: Settings, service: ConversationService, firms: Firms) -> WeComBot:
     """The bot over a conversation layer, with the staff group when one is configured."""
     webhook = settings.wecom_staff_webhook.get_secret_value() if settings.wecom_staff_webhook else None
-    return WeComBot(service, StaffDesk(service, webhook, settings.wecom_staff_chat_id))
+    reach = Reach(service.identities)
+    desk = StaffDesk(service, reach, firms.outbox, webhook, settings.wecom_staff_chat_id, other_staff(settings))
+    return WeComBot(service, desk, firms)
+
+
+async def _long_connection(settings: Settings, bot: WeComBot) -> None:
+    """Serve the long connection and send the outbox by its active push until interrupted."""
+    from bot.channels.wecom.longconn import LongConnection
+
+    secret = settings.wecom_secret.get_secret_value() if settings.wecom_secret else ""
+    connection = LongConnection(settings.wecom_long_connection_url, str(settings.wecom_bot_id), secret, bot)
+    bot.reach.push = connection.push
+    stop = asyncio.Event()
+    await asyncio.gather(connection.run(stop), bot.watch(stop))
 
 
 def run_wecom(settings: Settings) -> int:
@@ -140,7 +165,8 @@ def run_wecom(settings: Settings) -> int:
 
     from bot.channels.wecom.callback import Callback, callback_app
     from bot.channels.wecom.crypto import WeComCrypto
-    from bot.channels.wecom.longconn import LongConnection
+    from bot.conversation.outbox import Outbox
+    from bot.conversation.profiles import Profiles
     from bot.conversation.records import Records
     from bot.conversation.state import Conversations
     from bot.conversation.tables import connect, database_url
@@ -150,14 +176,12 @@ def run_wecom(settings: Settings) -> int:
     engine = connect(database_url(settings))
     service = ConversationService(
         settings, build_assistant(settings), Records(engine), Conversations(engine),
-        max_question_chars=settings.telegram_max_question_chars, handoffs=settings.wecom_staff_webhook is not None,
+        max_question_chars=settings.telegram_max_question_chars, handoffs=staffed(settings),
     )  # fmt: skip
-    bot = build_bot(settings, service)
+    outbox = Outbox(engine, lease=timedelta(seconds=settings.notice_lease_seconds))
+    bot = build_bot(settings, service, Firms(service, Profiles(engine), outbox))
     if settings.wecom_bot_id and settings.wecom_secret:
-        connection = LongConnection(
-            settings.wecom_long_connection_url, settings.wecom_bot_id, settings.wecom_secret.get_secret_value(), bot
-        )
-        asyncio.run(connection.run(asyncio.Event()))
+        asyncio.run(_long_connection(settings, bot))
         return 0
     if settings.wecom_token is None or settings.wecom_aes_key is None:
         log.error(
@@ -165,7 +189,16 @@ def run_wecom(settings: Settings) -> int:
         )
         return 2
     crypto = WeComCrypto(settings.wecom_token.get_secret_value(), settings.wecom_aes_key.get_secret_value())
-    web.run_app(
-        callback_app(Callback(crypto, bot), settings.wecom_path), host=settings.wecom_listen, port=settings.wecom_port
-    )
+    app = callback_app(Callback(crypto, bot), settings.wecom_path)
+    app.cleanup_ctx.append(lambda _: sending(bot))
+    web.run_app(app, host=settings.wecom_listen, port=settings.wecom_port)
     return 0
+
+
+async def sending(bot: WeComBot) -> AsyncIterator[None]:
+    """Beside the callback server: the outbox sent by response_url, stopped (its batch finished) with the server."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(bot.watch(stop))
+    yield
+    stop.set()
+    await task

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.channels.wecom.reach import deliver
+from bot.channels.wecom.reach import Reach
 from bot.channels.wecom.render import notice_card, reply_card, reply_markdown, sources_markdown, update
 from bot.channels.wecom.staff import StaffDesk
 from bot.conversation import guided
@@ -30,6 +30,7 @@ class Clicks:
 
     service: ConversationService
     desk: StaffDesk
+    reach: Reach
 
     def handler(self, kind: Kind) -> Click | None:
         """The coroutine answering a click of `kind`; None for buttons WeCom does not offer."""
@@ -56,9 +57,7 @@ class Clicks:
         found = self.service.sources(who, int(action.args[0]))
         if found:
             language = self.service.language(who)
-            await deliver(
-                self.service.identities, who.chat_id, Reply(language=language, text=sources_markdown(found, language))
-            )
+            await self.reach.deliver(who.chat_id, Reply(language=language, text=sources_markdown(found, language)))
         return None
 
     async def human(self, who: Who, action: Action, task_id: str) -> dict | None:  # noqa: ARG002
@@ -85,7 +84,7 @@ class Clicks:
         if found is None:  # a topic since dropped from programme.yaml
             return None
         asked = await self.service.ask(who, found.question.get(self.service.language(who)))
-        await deliver(self.service.identities, who.chat_id, asked.reply)
+        await self.reach.deliver(who.chat_id, asked.reply)
         card = reply_card(asked.reply, task_id)
         return update(card) if card else None
 
@@ -99,5 +98,5 @@ class Clicks:
         if reply.actions:
             body = "\n\n".join(part for part in (intro, reply_markdown(reply)) if part)
             return update(reply_card(reply, task_id, body) or notice_card(task_id, body))
-        await deliver(self.service.identities, who.chat_id, reply)
+        await self.reach.deliver(who.chat_id, reply)
         return update(notice_card(task_id, text(reply.language, "wecom_result_below"), intro))

@@ -1,6 +1,7 @@
-"""Staff in a WeCom group: hand-off notes posted by the group's webhook, staff replies relayed by response_url.
+"""Staff for WeCom users: a WeCom group (notes posted by its webhook, replies relayed like any message to a chat),
+else another channel's staff group in the same deployment (notes and replies through the outbox).
 
-Staff answer a note by mentioning the bot in their group with the note's number: `@bot #123456 reply`.
+Staff answer a note in the WeCom group by mentioning the bot with the note's number: `@bot #123456 reply`.
 """
 
 from __future__ import annotations
@@ -8,36 +9,59 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import uuid
 from dataclasses import dataclass
 
-from bot.channels.wecom.reach import deliver, post
+from bot.channels.wecom.reach import Reach, post
 from bot.channels.wecom.render import markdown_message, staff_markdown
+from bot.conversation import handoffs
 from bot.conversation.identity import number, qualified
+from bot.conversation.outbox import Outbox
 from bot.conversation.replies import Reply, say
 from bot.conversation.service import ConversationService, Who
+from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
+CHANNEL = "wecom"
 STAFF_ANSWER = re.compile(r"#(\d{6})\s+(.+)", re.DOTALL)
 
 
 def _note_id(code: int) -> int:
     """The number a hand-off note with this code is recorded under (beside Telegram's staff message ids)."""
-    return number(qualified("wecom", f"handoff/{code}"))
+    return number(qualified(CHANNEL, f"handoff/{code}"))
+
+
+def other_staff(settings: Settings) -> int | None:
+    """The staff group of the deployment's Telegram bot, which takes WeCom hand-offs when WeCom has no staff group."""
+    if settings.wecom_staff_webhook is not None or settings.telegram_bot_token is None:
+        return None
+    return settings.telegram_staff_chat_id
+
+
+def staffed(settings: Settings) -> bool:
+    """Whether a staff group takes WeCom users' hand-offs."""
+    return settings.wecom_staff_webhook is not None or other_staff(settings) is not None
 
 
 @dataclass
 class StaffDesk:
-    """Hand-offs to a WeCom staff group: `webhook` posts there, messages from `chat` are staff replies."""
+    """Hand-offs to a WeCom staff group (`webhook` posts there, messages from `chat` are staff replies), else to
+    `other_staff`, the staff group of the deployment's Telegram bot, through `outbox`."""
 
     service: ConversationService
+    reach: Reach
+    outbox: Outbox
     webhook: str | None = None
     chat: str | None = None
+    other_staff: int | None = None
 
     async def hand_off(self, who: Who, reason_key: str) -> Reply | None:
         """Post the note to the staff group; what the user is told (None when no staff group is configured)."""
         if self.webhook is None:
-            return None
+            if self.other_staff is None:
+                return None
+            return handoffs.queue_note(self.service, self.outbox, who, reason_key, self.other_staff)
         code = 100_000 + secrets.randbelow(900_000)
         note = staff_markdown(self.service.staff_note(who, reason_key), code)
         if not await post(self.webhook, markdown_message(note)):
@@ -54,6 +78,9 @@ class StaffDesk:
         if relayed is None:
             return say("en", "wecom_staff_unknown", code=code)
         handoff, reply = relayed
-        delivered = await deliver(self.service.identities, handoff.chat_id, reply)
+        if handoffs.elsewhere(self.service, handoff, CHANNEL):  # a Telegram user: the Telegram bot sends it
+            handoffs.forward(self.outbox, handoff, reply, f"wecom/{code}/{uuid.uuid4().hex}")
+            return say("en", "staff_forwarded", who=handoff.who)
+        delivered = await self.reach.deliver(handoff.chat_id, reply)
         log.info("wecom staff reply to hand-off #%s delivered=%s", code, delivered)
         return say("en", "staff_delivered" if delivered else "wecom_staff_undelivered", who=handoff.who)

@@ -117,6 +117,7 @@ EN: dict[str, str] = {
     "reason_unanswered": "two questions in a row unanswered",
     "staff_reply": "{staff}: {text}",
     "staff_delivered": "Delivered to {who}.",
+    "staff_forwarded": "Sent on to {who}: it reaches them in their app as soon as it can.",
     "wecom_choose": "Choose:",
     "wecom_answer_below": "The answer took a while: it follows in a new message.",
     "wecom_or_type": "Or type one of: {options}",

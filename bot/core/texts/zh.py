@@ -112,6 +112,7 @@ ZH: dict[str, str] = {
     "reason_unanswered": "连续两个问题未能回答",
     "staff_reply": "{staff}：{text}",
     "staff_delivered": "已转达给{who}。",
+    "staff_forwarded": "已发往{who}所在的应用，将尽快送达。",
     "wecom_choose": "请选择：",
     "wecom_answer_below": "回答用时较长，将在下一条消息中发送。",
     "wecom_or_type": "也可以直接输入：{options}",
