@@ -12,7 +12,7 @@ from tests.conftest import STAFF_CHAT
 from tests.fakes.telegram import FakeTelegram
 from tests.test_http import PHD_RENT_ZH
 from tests.test_telegram import ADMIN, running
-from tests.test_wecom_bot import ask, button, platform
+from tests.test_wecom_bot import ask, button, platform, staff_says
 
 
 async def test_a_wecom_user_handed_to_telegram_staff_gets_their_reply(
@@ -42,3 +42,25 @@ async def test_a_wecom_user_handed_to_telegram_staff_gets_their_reply(
         [reply] = await tg.wait_for(lambda: fake.response_posts)
     assert reply["user"] == "founder9" and "补贴按月发放，请带上学位证明。" in reply["markdown"]["content"]
     assert fake.staff_posts == []  # no WeCom staff group in this deployment
+
+
+async def test_a_telegram_user_handed_to_the_wecom_staff_group_gets_their_reply(
+    tg: FakeTelegram, dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path
+) -> None:
+    shared = {"database_url": f"sqlite:///{tmp_path / 'shared.sqlite3'}", "notice_poll_seconds": 0.1}
+    async with platform(dev_settings, searcher, tmp_path, **shared) as wecom:
+        wecom_staff = {"wecom_staff_webhook": wecom.fake.webhook_url, "wecom_staff_chat_id": "staffgroup"}
+        async with running(
+            tg, tmp_path / "telegram", Assistant(searcher), telegram_staff_chat_id=None, **shared, **wecom_staff
+        ):
+            bo = tg.user(131, "Bo", username="bo_founder")
+            tg.send(bo, "Which football club won the 2022 world cup?")
+            dont_know = await tg.wait_for(lambda: tg.sent(bo["id"]) and tg.sent(bo["id"])[-1])
+            tg.press(bo, dont_know, dont_know.button("🙋 Talk to a person"))
+            await tg.wait_for(lambda: "passed your question" in tg.sent(bo["id"])[-1].text)
+            [note] = await tg.wait_for(lambda: wecom.fake.staff_posts)
+            assert "Bo (@bo_founder) needs a person" in note["markdown"]["content"]
+            code = note["markdown"]["content"].split("#")[1].split()[0]
+            assert (await staff_says(wecom, f"#{code} Try the canteen on floor 2.")).startswith("Sent on to Bo")
+            await tg.wait_for(lambda: tg.sent(bo["id"])[-1].text.endswith("team: Try the canteen on floor 2."))
+    assert tg.sent(STAFF_CHAT) == []  # no Telegram staff group in this deployment

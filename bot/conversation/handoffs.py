@@ -7,38 +7,49 @@ under the staff message it became once posted; a staff reply for a user elsewher
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from dataclasses import asdict
 
-from bot.conversation.identity import number, qualified
+from bot.conversation.identity import NUMERIC, number, qualified
 from bot.conversation.outbox import Message, Outbox, Queued
 from bot.conversation.records import Handoff
 from bot.conversation.replies import Reply
 from bot.conversation.service import ConversationService, StaffNote, Who
-from bot.core.texts import text
+from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
 NOTE = "note:"  # outbox key prefix of a hand-off note on its way to a staff group, then its provisional number
+WECOM = "wecom"  # the channel whose staff group is a webhook: filed as its chat STAFF in the outbox
+STAFF = "#staff"  # a native id no WeCom user or group has
 
 
-def note_text(note: StaffNote) -> str:
-    """A hand-off note as plain text (staff read English)."""
-    lines = [text("en", "handoff_staff", who=note.who, reason=note.reason)]
-    if note.recent:
-        lines += ["", text("en", "handoff_recent"), *(f"• {question[:300]}" for question in note.recent)]
-    return "\n".join(lines)
+def other_staff(settings: Settings, channel: str) -> int | None:
+    """The staff group of the deployment's other channel, as the outbox chat its notes are queued to: where
+    `channel`'s users are handed when `channel` has no staff group of its own (None: nowhere)."""
+    if channel != NUMERIC and settings.telegram_bot_token is not None and settings.telegram_staff_chat_id is not None:
+        return settings.telegram_staff_chat_id
+    if channel != WECOM and settings.wecom_staff_webhook is not None and settings.wecom_staff_chat_id is not None:
+        return number(qualified(WECOM, STAFF))
+    return None
 
 
 def queue_note(service: ConversationService, outbox: Outbox, who: Who, reason_key: str, staff_chat: int) -> Reply:
     """Hand the chat to a staff group another channel serves: the note is queued for it; what the user is told."""
     provisional = number(qualified("note", uuid.uuid4().hex))
-    note = note_text(service.staff_note(who, reason_key))
+    note = json.dumps(asdict(service.staff_note(who, reason_key)), ensure_ascii=False)
     told = service.handed_off(who, provisional)
     user = who.user_id if who.user_id is not None else who.chat_id
     outbox.insert([Message(key=f"{NOTE}{provisional}", user_id=user, chat_id=staff_chat, body=note)])
     log.info("hand-off of chat %s queued for staff chat %s", who.chat_id, staff_chat)
     return told
+
+
+def note_of(message: Queued) -> StaffNote | None:
+    """The hand-off note a queued message carries, for the staff group's channel to render; None for others."""
+    return StaffNote(**json.loads(message.body)) if message.key.startswith(NOTE) else None
 
 
 def posted(service: ConversationService, message: Queued, staff_message_id: int) -> None:

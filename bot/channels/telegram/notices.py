@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 async def send(bot: Bot, message: Queued, service: ConversationService | None = None) -> Delivery:
     """One queued message to its chat; a chat that blocked the bot or is gone is never tried again. A hand-off
     note is filed under the message it became, so staff can reply to it (`service`: where hand-offs are kept)."""
+    note = handoffs.note_of(message)
     try:
-        sent = await bot.send_message(message.chat_id, render.escape(message.body))
+        body = render.handoff_message(note) if note else render.escape(message.body)
+        sent = await bot.send_message(message.chat_id, body)
     except (Forbidden, BadRequest):
         log.warning("notice dropped chat=%s key=%s", message.chat_id, message.key, exc_info=True)
         return Delivery.GONE

@@ -22,13 +22,21 @@ log = logging.getLogger(__name__)
 
 
 async def hand_off(update: Update, context: ContextTypes.DEFAULT_TYPE, reason_key: str) -> None:
-    """Post the user and their recent questions to the staff chat, and tell the user."""
-    staff_chat, chat = services(context).settings.telegram_staff_chat_id, update.effective_chat
-    if staff_chat is None or chat is None:
+    """Post the user and their recent questions to the staff chat (or queue them for the WeCom staff group when
+    Telegram has none), and tell the user."""
+    found, chat = services(context), update.effective_chat
+    if chat is None:
         return
-    service, asker = conversation(context), who(update)
-    posted = await context.bot.send_message(staff_chat, render.handoff_message(service.staff_note(asker, reason_key)))
-    told = service.handed_off(asker, posted.message_id)
+    service, asker, staff_chat = conversation(context), who(update), found.settings.telegram_staff_chat_id
+    if staff_chat is not None:
+        posted = await context.bot.send_message(
+            staff_chat, render.handoff_message(service.staff_note(asker, reason_key))
+        )
+        told = service.handed_off(asker, posted.message_id)
+    elif (elsewhere := handoffs.other_staff(found.settings, NUMERIC)) is not None:
+        told = handoffs.queue_note(service, found.firms.outbox, asker, reason_key, elsewhere)
+    else:
+        return
     await context.bot.send_message(chat.id, render.reply_messages(told)[0])
 
 

@@ -14,11 +14,12 @@ from datetime import timedelta
 from bot.channels.wecom.clicks import Clicks
 from bot.channels.wecom.reach import Reach
 from bot.channels.wecom.render import reply_card, reply_markdown
-from bot.channels.wecom.staff import CHANNEL, StaffDesk, other_staff, staffed
+from bot.channels.wecom.staff import CHANNEL, StaffDesk, staffed
 from bot.channels.wecom.streams import Stream, Streams, stream_reply
-from bot.conversation import guided, notify
+from bot.conversation import guided, handoffs, notify
 from bot.conversation.actions import decode
 from bot.conversation.firm import Firms
+from bot.conversation.identity import qualified
 from bot.conversation.replies import Reply, small_talk
 from bot.conversation.service import ConversationService, Who
 from bot.core.texts import text
@@ -56,8 +57,9 @@ class WeComBot:
         return Clicks(self.service, self.desk, self.reach)
 
     async def watch(self, stop: asyncio.Event) -> None:
-        """Until `stop`: send what the outbox holds for WeCom's chats (notices, staff replies from Telegram)."""
-        await notify.watch(self.firms, self.reach.send, stop, CHANNEL)
+        """Until `stop`: send what the outbox holds for WeCom's chats (notices, staff replies from Telegram) and its
+        staff group (Telegram users' hand-off notes)."""
+        await notify.watch(self.firms, self.desk.send, stop, CHANNEL)
 
     async def __call__(self, message: dict, streams: Streams) -> dict | None:
         """A text message is a question (or a staff reply, or a dialogue's answer); an event is a card click."""
@@ -143,8 +145,10 @@ def finished(reply: Reply, intro: str = "") -> dict:
 def build_bot(settings: Settings, service: ConversationService, firms: Firms) -> WeComBot:
     """The bot over a conversation layer, with the staff group when one is configured."""
     webhook = settings.wecom_staff_webhook.get_secret_value() if settings.wecom_staff_webhook else None
-    reach = Reach(service.identities)
-    desk = StaffDesk(service, reach, firms.outbox, webhook, settings.wecom_staff_chat_id, other_staff(settings))
+    reach, elsewhere = Reach(service.identities), handoffs.other_staff(settings, CHANNEL)
+    if webhook is not None and settings.wecom_staff_chat_id is not None:  # the outbox files its notes under it
+        service.identities.register(qualified(CHANNEL, handoffs.STAFF))
+    desk = StaffDesk(service, reach, firms.outbox, webhook, settings.wecom_staff_chat_id, elsewhere)
     return WeComBot(service, desk, firms)
 
 

@@ -16,14 +16,15 @@ from bot.channels.wecom.reach import Reach, post
 from bot.channels.wecom.render import markdown_message, staff_markdown
 from bot.conversation import handoffs
 from bot.conversation.identity import number, qualified
-from bot.conversation.outbox import Outbox
+from bot.conversation.notify import Delivery
+from bot.conversation.outbox import Outbox, Queued
 from bot.conversation.replies import Reply, say
-from bot.conversation.service import ConversationService, Who
+from bot.conversation.service import ConversationService, StaffNote, Who
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "wecom"
+CHANNEL = handoffs.WECOM
 STAFF_ANSWER = re.compile(r"#(\d{6})\s+(.+)", re.DOTALL)
 
 
@@ -32,22 +33,16 @@ def _note_id(code: int) -> int:
     return number(qualified(CHANNEL, f"handoff/{code}"))
 
 
-def other_staff(settings: Settings) -> int | None:
-    """The staff group of the deployment's Telegram bot, which takes WeCom hand-offs when WeCom has no staff group."""
-    if settings.wecom_staff_webhook is not None or settings.telegram_bot_token is None:
-        return None
-    return settings.telegram_staff_chat_id
-
-
 def staffed(settings: Settings) -> bool:
-    """Whether a staff group takes WeCom users' hand-offs."""
-    return settings.wecom_staff_webhook is not None or other_staff(settings) is not None
+    """Whether a staff group takes WeCom users' hand-offs: WeCom's own, or the Telegram bot's."""
+    return settings.wecom_staff_webhook is not None or handoffs.other_staff(settings, CHANNEL) is not None
 
 
 @dataclass
 class StaffDesk:
     """Hand-offs to a WeCom staff group (`webhook` posts there, messages from `chat` are staff replies), else to
-    `other_staff`, the staff group of the deployment's Telegram bot, through `outbox`."""
+    `other_staff`, the staff group of the deployment's Telegram bot, through `outbox` (which also brings Telegram
+    users' notes for the WeCom group)."""
 
     service: ConversationService
     reach: Reach
@@ -62,11 +57,28 @@ class StaffDesk:
             if self.other_staff is None:
                 return None
             return handoffs.queue_note(self.service, self.outbox, who, reason_key, self.other_staff)
-        code = 100_000 + secrets.randbelow(900_000)
-        note = staff_markdown(self.service.staff_note(who, reason_key), code)
-        if not await post(self.webhook, markdown_message(note)):
+        code = await self._post(self.service.staff_note(who, reason_key))
+        if code is None:
             return say(self.service.language(who), "tg_error")
         return self.service.handed_off(who, _note_id(code))
+
+    async def _post(self, note: StaffNote) -> int | None:
+        """Post a hand-off note to the WeCom staff group; the number staff answer it by (None: not posted)."""
+        code = 100_000 + secrets.randbelow(900_000)
+        posted = self.webhook is not None and await post(self.webhook, markdown_message(staff_markdown(note, code)))
+        return code if posted else None
+
+    async def send(self, message: Queued) -> Delivery:
+        """An outbox message for WeCom: a Telegram user's hand-off note to the staff group, anything else to its
+        chat."""
+        note = handoffs.note_of(message)
+        if note is None:
+            return await self.reach.send(message)
+        code = await self._post(note)
+        if code is None:
+            return Delivery.RETRY
+        handoffs.posted(self.service, message, _note_id(code))
+        return Delivery.SENT
 
     async def relay(self, message: str) -> Reply:
         """A staff member's `#code reply` in the staff group: deliver it; what staff are told."""
