@@ -233,7 +233,9 @@ class FakeWeComSocket:
                 await socket.send(json.dumps({"headers": frame["headers"], "errcode": 0, "errmsg": "ok"}))
             elif frame["cmd"] == "aibot_send_msg":
                 await socket.send(json.dumps({"headers": frame["headers"], **self._push(frame["body"])}))
-            elif frame["cmd"] == "aibot_respond_msg":
+            elif frame["cmd"] in ("aibot_respond_msg", "aibot_respond_update_msg"):
+                updating = frame["body"].get("response_type") == "update_template_card"
+                assert updating == (frame["cmd"] == "aibot_respond_update_msg"), f"card update sent by {frame['cmd']}"
                 _check_size(frame["body"])
                 self.replies.setdefault(frame["headers"]["req_id"], []).append(frame["body"])
                 await socket.send(json.dumps({"headers": frame["headers"], "errcode": 0, "errmsg": "ok"}))
@@ -254,7 +256,11 @@ class FakeWeComSocket:
         """Deliver one message callback over the open connection."""
         await self.connected.wait()
         self.known.add(message.get("chatid") or message["from"]["userid"])
-        frame = {"cmd": "aibot_msg_callback", "headers": {"req_id": req_id}, "body": message}
+        # Replies go on the callback's req_id here: the connection's callbacks are taken to carry no response_url,
+        # so anything later must be an active push.
+        body = {key: value for key, value in message.items() if key != "response_url"}
+        cmd = "aibot_event_callback" if message.get("msgtype") == "event" else "aibot_msg_callback"
+        frame = {"cmd": cmd, "headers": {"req_id": req_id}, "body": body}
         await self._socket.send(json.dumps(frame, ensure_ascii=False))
 
     async def drop(self) -> None:

@@ -152,14 +152,13 @@ def build_bot(settings: Settings, service: ConversationService, firms: Firms) ->
     return WeComBot(service, desk, firms)
 
 
-async def _long_connection(settings: Settings, bot: WeComBot) -> None:
-    """Serve the long connection and send the outbox by its active push until interrupted."""
+async def long_connection(settings: Settings, bot: WeComBot, stop: asyncio.Event) -> None:
+    """Until `stop`: serve the long connection, and send the outbox by its active push."""
     from bot.channels.wecom.longconn import LongConnection
 
     secret = settings.wecom_secret.get_secret_value() if settings.wecom_secret else ""
     connection = LongConnection(settings.wecom_long_connection_url, str(settings.wecom_bot_id), secret, bot)
     bot.reach.push = connection.push
-    stop = asyncio.Event()
     await asyncio.gather(connection.run(stop), bot.watch(stop))
 
 
@@ -185,7 +184,7 @@ def run_wecom(settings: Settings) -> int:
     outbox = Outbox(engine, lease=timedelta(seconds=settings.notice_lease_seconds))
     bot = build_bot(settings, service, Firms(service, Profiles(engine), outbox))
     if settings.wecom_bot_id and settings.wecom_secret:
-        asyncio.run(_long_connection(settings, bot))
+        asyncio.run(long_connection(settings, bot, asyncio.Event()))
         return 0
     if settings.wecom_token is None or settings.wecom_aes_key is None:
         log.error(

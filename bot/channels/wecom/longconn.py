@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT = 30.0  # WeCom drops a connection that sends no ping for longer than this
 STREAM_POLL = 0.5  # how often an unfinished stream's text is pushed to WeCom
+UPDATE = "update_template_card"  # a click's reply that replaces the card goes by its own command
 ACK_WAIT = 10.0  # seconds an active push waits for WeCom's acknowledgement before counting as failed
 
 
@@ -121,6 +122,9 @@ class LongConnection:
                 await self._serve(socket, stopper)
             finally:
                 self._socket = None
+                for waiting in self._acks.values():  # no answer comes on a closed connection
+                    if not waiting.done():
+                        waiting.set_result({"errcode": -1, "errmsg": "connection closed"})
                 pinger.cancel()
                 stopper.cancel()
 
@@ -153,7 +157,8 @@ class LongConnection:
             return
         reply = await self.handler(message, self.streams)
         while reply is not None:
-            await socket.send(_frame("aibot_respond_msg", reply, req_id))
+            cmd = "aibot_respond_update_msg" if reply.get("response_type") == UPDATE else "aibot_respond_msg"
+            await socket.send(_frame(cmd, reply, req_id))
             if reply.get("msgtype") != "stream" or reply["stream"]["finish"]:
                 return
             await asyncio.sleep(STREAM_POLL)

@@ -1,0 +1,102 @@
+"""Long-connection mode end to end: what the bot says after a callback's reply (a staff reply, a notice) goes by
+the connection's active push (aibot_send_msg), against the fake WeCom gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.channels.wecom.app import WeComBot, build_bot, long_connection
+from bot.conversation.firm import Firms
+from bot.conversation.identity import number
+from bot.conversation.outbox import Message, Outbox
+from bot.conversation.profiles import Profiles
+from knowledge.retrieve import HybridSearcher
+from knowledge.settings import Settings
+from tests.conftest import make_settings
+from tests.fakes.wecom import BOT_ID, FakeWeCom, FakeWeComSocket
+from tests.test_http import PHD_RENT_ZH
+from tests.test_wecom_bot import button, conversation_layer
+from tests.test_wecom_longconn import until
+
+
+@dataclass
+class Connected:
+    """The bot on a long connection to the fake gateway; `fake` serves the staff group's webhook."""
+
+    gateway: FakeWeComSocket
+    fake: FakeWeCom
+    bot: WeComBot
+
+    async def says(self, message: dict, req_id: str) -> list[dict]:
+        """Push a callback; the bot's replies on its req_id once the last one is final."""
+        await self.gateway.push(message, req_id)
+        finished = lambda: (self.gateway.replies.get(req_id) or [{}])[-1]  # noqa: E731
+        await until(lambda: "response_type" in finished() or finished().get("stream", {}).get("finish"), 30)
+        return self.gateway.replies[req_id]
+
+
+@contextlib.asynccontextmanager
+async def connected(dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path) -> AsyncIterator[Connected]:
+    fake, gateway = FakeWeCom(""), FakeWeComSocket()
+    await fake.start()
+    await gateway.start()
+    settings = make_settings(
+        dev_settings.data_dir, knowledge_sources=dev_settings.knowledge_sources, notice_poll_seconds=0.1,
+        wecom_bot_id=BOT_ID, wecom_secret=gateway.secret, wecom_long_connection_url=gateway.url,
+        wecom_staff_webhook=fake.webhook_url, wecom_staff_chat_id="staffgroup",
+    )  # fmt: skip
+    service = conversation_layer(settings, searcher, tmp_path / "bot.sqlite3")
+    engine = service.records.engine
+    bot = build_bot(settings, service, Firms(service, Profiles(engine), Outbox(engine)))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(long_connection(settings, bot, stop))
+    try:
+        yield Connected(gateway, fake, bot)
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 10)
+        await gateway.stop()
+        await fake.stop()
+
+
+@pytest.fixture
+async def wecom(dev_settings: Settings, searcher: HybridSearcher, tmp_path: Path) -> AsyncIterator[Connected]:
+    async with connected(dev_settings, searcher, tmp_path) as found:
+        yield found
+
+
+async def test_a_staff_reply_reaches_the_user_by_active_push(wecom: Connected) -> None:
+    messages = wecom.fake
+    [*_, answer] = await wecom.says(messages.message("founder1", PHD_RENT_ZH), "r1")
+    card = answer["template_card"]
+    [told] = await wecom.says(messages.click("founder1", button(card, "🙋"), card["task_id"]), "r2")
+    assert told["response_type"] == "update_template_card" and "转给" in told["template_card"]["sub_title_text"]
+    [note] = wecom.fake.staff_posts
+    code = note["markdown"]["content"].split("#")[1].split()[0]
+    staff = messages.message("staffer", f"@GOI助手 #{code} 补贴按月发放。", chat="staffgroup")
+    [confirmed] = await wecom.says(staff, "r3")
+    assert confirmed["stream"]["content"] == "Delivered to founder1 (wecom)."
+    [pushed] = wecom.gateway.pushed
+    assert (pushed["chatid"], pushed["chat_type"], pushed["msgtype"]) == ("founder1", 1, "markdown")
+    assert "补贴按月发放。" in pushed["markdown"]["content"]
+
+
+async def test_a_notice_is_pushed_and_one_wecom_refuses_waits_in_the_outbox(wecom: Connected) -> None:
+    await wecom.says(wecom.fake.message("founder2", "你好"), "r1")
+    outbox = wecom.bot.firms.outbox
+    known, unknown = number("wecom:founder2"), wecom.bot.service.identities.register("wecom:stranger")
+    outbox.insert([
+        Message(key="n1", user_id=known, chat_id=known, body="新政策：博士租房补贴已更新。"),
+        Message(key="n2", user_id=unknown, chat_id=unknown, body="never seen"),
+    ])  # fmt: skip
+    await until(lambda: wecom.gateway.pushed, 10)
+    [pushed] = wecom.gateway.pushed
+    assert pushed["chatid"] == "founder2" and pushed["markdown"]["content"] == "新政策：博士租房补贴已更新。"
+    await asyncio.sleep(0.3)  # further rounds
+    assert outbox.pending() == 1 and len(wecom.gateway.pushed) == 1  # the stranger's waits; nothing sent twice
