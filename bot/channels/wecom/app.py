@@ -16,7 +16,7 @@ from bot.channels.wecom.reach import Reach
 from bot.channels.wecom.render import reply_card, reply_markdown
 from bot.channels.wecom.staff import CHANNEL, StaffDesk, staffed
 from bot.channels.wecom.streams import Stream, Streams, stream_reply
-from bot.conversation import guided, handoffs, notify
+from bot.conversation import commands, guided, handoffs, notify
 from bot.conversation.actions import decode
 from bot.conversation.firm import Firms
 from bot.conversation.identity import qualified
@@ -54,7 +54,7 @@ class WeComBot:
     @property
     def clicks(self) -> Clicks:
         """What the card buttons do."""
-        return Clicks(self.service, self.desk, self.reach)
+        return Clicks(self.service, self.desk, self.reach, self.firms)
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Until `stop`: send what the outbox holds for WeCom's chats (notices, staff replies from Telegram) and its
@@ -82,15 +82,24 @@ class WeComBot:
         if self.desk.chat is not None and message.get("chatid") == self.desk.chat:
             return finished(await self.desk.relay(question))
         who = self._who(message)
-        if tagged := EVENT.match(question):
-            self.service.update(who, event=tagged.group(1))
-            return finished(small_talk("greeting", self.service.language(who), self.service.programme))
-        if question == "/eligibility":
-            replies = guided.start(self.service, who)
-            return finished(replies[-1], intro="\n\n".join(reply.text for reply in replies[:-1]))
-        if guided.in_progress(self.service, who):
-            return finished(await guided.typed(self.service, who, question))
+        if replies := await self._typed(who, question):
+            return finished(replies[-1], intro="\n\n".join(reply_markdown(reply) for reply in replies[:-1]))
         return await self._ask(who, question, streams)
+
+    async def _typed(self, who: Who, typed: str) -> list[Reply] | None:
+        """What text that is no question gets: an event's tag, a dialogue's answer, a command (None: a question)."""
+        if tagged := EVENT.match(typed):
+            self.service.update(who, event=tagged.group(1))
+            return [small_talk("greeting", self.service.language(who), self.service.programme)]
+        if typed == "/eligibility":
+            return guided.start(self.service, who)
+        if guided.in_progress(self.service, who):  # a profile is kept from single chats only
+            step = await guided.typed(self.service, who, typed, keep=who.chat_id == who.user_id)
+            return self.firms.with_offer(who, step)
+        if self.firms.editing(who):
+            return [await self.firms.edited(who, typed)]
+        reply = await commands.run(self.firms, who, typed)
+        return None if reply is None else [reply]
 
     async def _ask(self, who: Who, question: str, streams: Streams) -> dict:
         """Answer in a stream: finished at once when the answer is quick, else served to WeCom's refresh polls."""
