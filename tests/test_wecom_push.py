@@ -7,15 +7,19 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.channels.wecom.app import WeComBot, build_bot, long_connection
+from bot.channels.wecom.reach import Reach
 from bot.conversation.firm import Firms
-from bot.conversation.identity import number
+from bot.conversation.identity import Identities, number
+from bot.conversation.notify import drain
 from bot.conversation.outbox import Message, Outbox
 from bot.conversation.profiles import Profiles
+from bot.conversation.tables import connect
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from tests.conftest import make_settings
@@ -100,3 +104,26 @@ async def test_a_notice_is_pushed_and_one_wecom_refuses_waits_in_the_outbox(weco
     assert pushed["chatid"] == "founder2" and pushed["markdown"]["content"] == "新政策：博士租房补贴已更新。"
     await asyncio.sleep(0.3)  # further rounds
     assert outbox.pending() == 1 and len(wecom.gateway.pushed) == 1  # the stranger's waits; nothing sent twice
+
+
+async def test_in_callback_mode_a_notice_waits_for_its_chats_next_response_url_holding_up_no_other(
+    tmp_path: Path,
+) -> None:
+    fake, moment = FakeWeCom(""), [datetime.now(UTC)]
+    await fake.start()
+    engine = connect(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    people, outbox = Identities(engine), Outbox(engine, clock=lambda: moment[0], lease=timedelta(minutes=5))
+    away, here = people.register("wecom:away"), people.register("wecom:here", f"{fake.response_base}/response/here/m1")
+    outbox.insert([
+        Message(key="n1", user_id=away, chat_id=away, body="政策更新（一）"),
+        Message(key="n2", user_id=here, chat_id=here, body="政策更新（二）"),
+    ])  # fmt: skip
+    reach = Reach(people)  # callback mode: no long connection to push by
+    assert await drain(outbox, reach.send, batch=1, channel="wecom") == 1
+    assert [(post["user"], post["markdown"]["content"]) for post in fake.response_posts] == [("here", "政策更新（二）")]
+    assert await drain(outbox, reach.send, channel="wecom") == 0, "not tried again every round"
+    people.register("wecom:away", f"{fake.response_base}/response/away/m2")  # the user writes again
+    moment[0] += timedelta(minutes=6)
+    assert await drain(outbox, reach.send, channel="wecom") == 1 and outbox.pending() == 0
+    assert fake.response_posts[-1]["user"] == "away"
+    await fake.stop()

@@ -38,6 +38,7 @@ class Delivery(StrEnum):
     SENT = "sent"
     GONE = "gone"  # the user blocked the bot or the chat is gone: marked done, never tried again
     RETRY = "retry"  # the platform failed: given back for the next round
+    LATER = "later"  # no way to the chat now (WeCom: no fresh response_url): kept claimed, tried after the lease
 
 
 Send = Callable[[Queued], Awaitable[Delivery]]
@@ -119,13 +120,13 @@ def queue(assistant: Assistant, store: Profiles, outbox: Outbox, days: Sequence[
     return Seen(generation, today)
 
 
-async def _deliver(outbox: Outbox, send: Send, message: Queued) -> bool:
+async def _deliver(outbox: Outbox, send: Send, message: Queued) -> Delivery:
     outcome = await send(message)
     if outcome is Delivery.RETRY:
         await asyncio.to_thread(outbox.release, message.id)
-        return False
-    await asyncio.to_thread(outbox.sent, message.id)
-    return True
+    elif outcome is not Delivery.LATER:  # a message kept for later stays claimed: the next claim takes others
+        await asyncio.to_thread(outbox.sent, message.id)
+    return outcome
 
 
 async def drain(
@@ -142,9 +143,9 @@ async def drain(
     none. Only a hard kill can repeat the few requests in flight at that moment."""
     done = 0
     while not stopping() and (messages := await asyncio.to_thread(outbox.claim, batch, channel)):
-        results = await asyncio.gather(*(_deliver(outbox, send, message) for message in messages))
-        done += sum(results)
-        if not any(results):
+        outcomes = await asyncio.gather(*(_deliver(outbox, send, message) for message in messages))
+        done += sum(outcome in (Delivery.SENT, Delivery.GONE) for outcome in outcomes)
+        if all(outcome is Delivery.RETRY for outcome in outcomes):
             break  # the platform refuses everything: the rest waits for the next round
     return done
 

@@ -55,9 +55,9 @@ class Reach:
         return await self.markdown(chat_id, reply_markdown(reply))
 
     async def send(self, message: Queued) -> Delivery:
-        """An outbox message (a notice, a staff reply from another channel's staff group): tried again later when
-        the chat cannot be reached now (its user writes again, the long connection comes back)."""
-        return Delivery.SENT if await self.markdown(message.chat_id, message.body) else Delivery.RETRY
+        """An outbox message (a notice, a staff reply from another channel's staff group): tried again after the
+        outbox's lease when the chat cannot be reached now (its user writes again, the long connection is back)."""
+        return Delivery.SENT if await self.markdown(message.chat_id, message.body) else Delivery.LATER
 
     async def markdown(self, chat_id: int, content: str) -> bool:
         """Send markdown by the chat's fresh response_url, else by active push."""
