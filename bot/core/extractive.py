@@ -92,7 +92,14 @@ def _evidence(passages: list[Passage], wanted: list[str]) -> list[Passage]:
     """Passages close enough to the best one, the best one's document first: the conditions
     of a scheme sit in sibling clauses, a near-tie from another document is usually noise.
     When the question asks for an amount (a date...), a close passage that holds none comes after those that do."""
-    close = [p for p in passages[:CANDIDATES] if p.score >= passages[0].score - MARGIN]
+    best = passages[0]
+    # A sibling clause of the best passage's document counts from further down: it is more often the condition
+    # or the amount that goes with it than noise is.
+    close = [
+        p
+        for p in passages[:CANDIDATES]
+        if p.score >= best.score - MARGIN * (2 if p.source_key == best.source_key else 1)
+    ]
     lead = next((p for p in close if holds(wanted, p.text)), close[0])  # without `wanted`, nothing holds it
     return sorted(close, key=lambda p: (not holds(wanted, p.text), p.source_key != lead.source_key))
 
