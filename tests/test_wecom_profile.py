@@ -37,6 +37,8 @@ async def clicks(wecom: Platform, user: str, card: dict, key: str) -> dict:
 
 
 async def test_the_checks_answers_are_saved_shown_edited_matched_and_forgotten(wecom: Platform) -> None:
+    help_ = (await says(wecom, "wang", "/help"))["stream"]["content"]
+    assert help_.startswith("关于") and "/profile — " in help_ and "/equipment — " in help_
     assert (await says(wecom, "wang", "/profile"))["stream"]["content"].startswith("还没有保存档案")
     await says(wecom, "wang", "/eligibility")
     offer = await says(wecom, "wang", GRADUATE)

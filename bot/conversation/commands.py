@@ -12,6 +12,7 @@ from bot.conversation.firm import Firms
 from bot.conversation.replies import Reply, say
 from bot.conversation.service import Who
 from bot.core.listings import KINDS, Kind
+from bot.core.texts import text
 
 COMMAND = re.compile(r"^/([a-z]+)(?:\s+(.*))?$", re.DOTALL | re.IGNORECASE)
 
@@ -42,6 +43,12 @@ async def _deadlines(firms: Firms, who: Who, _: str) -> Reply:
     return firms.deadlines(who)
 
 
+async def _help(firms: Firms, who: Who, _: str) -> Reply:
+    language = firms.service.language(who)
+    lines = [f"/{name} — {text(language, f'tg_cmd_{name}')}" for name in ("eligibility", *COMMANDS)]
+    return Reply(language=language, text="\n".join([text(language, "cmd_help_head", firms.service.programme), *lines]))
+
+
 def _listing(kind: Kind) -> Command:
     async def search(firms: Firms, who: Who, need: str) -> Reply:
         return await listings.search(firms.service, who, kind, need)
@@ -51,7 +58,7 @@ def _listing(kind: Kind) -> Command:
 
 PRIVATE = {"profile", "forget", "schemes", "subscribe", "unsubscribe", "deadlines"}  # a firm's profile: never in groups
 COMMANDS: dict[str, Command] = {
-    "profile": _profile, "forget": _forget, "schemes": _schemes, "subscribe": _subscribe,
+    "help": _help, "profile": _profile, "forget": _forget, "schemes": _schemes, "subscribe": _subscribe,
     "unsubscribe": _unsubscribe, "deadlines": _deadlines, **{kind: _listing(kind) for kind in KINDS},
 }  # fmt: skip
 

@@ -227,6 +227,10 @@ EN: dict[str, str] = {
     "pm_button_subscribe": "Tell me about new matches",
     "pm_subscribed": "Subscribed: I'll tell you once when a scheme newly fits your profile, changes, or is withdrawn.",
     "pm_unsubscribed": "Unsubscribed: no more notices.",
+    "cmd_help_head": (
+        "Ask me anything about {programme} in your own words, in Chinese or English; I answer from the programme's "
+        "documents and cite them. Or send a command:"
+    ),
     "pm_private_only": "A firm profile is kept and shown in your own chat with me only, never in a group.",
     "pm_need_profile": "Save a profile first: run /eligibility and save your answers at the end.",
     "pm_new": "New match: you now qualify for {title}{benefit}. It rests on {clauses}. /schemes lists every verdict.",
