@@ -57,7 +57,8 @@ async def connected(dev_settings: Settings, searcher: HybridSearcher, tmp_path: 
     )  # fmt: skip
     service = conversation_layer(settings, searcher, tmp_path / "bot.sqlite3")
     engine = service.records.engine
-    bot = build_bot(settings, service, Firms(service, Profiles(engine), Outbox(engine)))
+    outbox = Outbox(engine, lease=timedelta(seconds=0.5))  # an unreachable chat's message is tried again soon
+    bot = build_bot(settings, service, Firms(service, Profiles(engine), outbox))
     stop = asyncio.Event()
     serving = asyncio.create_task(long_connection(settings, bot, stop))
     try:
@@ -104,6 +105,16 @@ async def test_a_notice_is_pushed_and_one_wecom_refuses_waits_in_the_outbox(weco
     assert pushed["chatid"] == "founder2" and pushed["markdown"]["content"] == "新政策：博士租房补贴已更新。"
     await asyncio.sleep(0.3)  # further rounds
     assert outbox.pending() == 1 and len(wecom.gateway.pushed) == 1  # the stranger's waits; nothing sent twice
+
+
+async def test_a_notice_queued_while_the_connection_is_down_is_pushed_once_it_is_back(wecom: Connected) -> None:
+    await wecom.says(wecom.fake.message("founder3", "你好"), "r1")
+    await wecom.gateway.drop()
+    chat = number("wecom:founder3")
+    wecom.bot.firms.outbox.insert([Message(key="n3", user_id=chat, chat_id=chat, body="申报窗口下周截止。")])
+    await until(lambda: wecom.gateway.subscribes == 2 and wecom.gateway.pushed, 15)
+    await asyncio.sleep(1.0)  # rounds after it
+    assert [pushed["markdown"]["content"] for pushed in wecom.gateway.pushed] == ["申报窗口下周截止。"]
 
 
 async def test_in_callback_mode_a_notice_waits_for_its_chats_next_response_url_holding_up_no_other(
