@@ -28,7 +28,7 @@ from knowledge.settings import Settings
 log = logging.getLogger(__name__)
 
 AT_ONCE = 1.0  # seconds to wait for an answer before replying with an unfinished stream
-# WeCom polls a stream for 6 minutes; an answer finished later (a crowd, a slow LLM) goes by response_url instead,
+# WeCom polls a stream for 6 minutes; an answer finished later (a crowd, a slow LLM) goes as a new message instead,
 # decided with a margin so that a last poll and the post never both carry it.
 STREAM_LIFE = 330.0
 MENTION = re.compile(r"^(@\S+\s*)+")  # "@RobotA hello" in a group: the mention is not part of the question
@@ -112,7 +112,7 @@ class WeComBot:
         return stream_reply(stream_id, streams.refresh(stream_id) or Stream())
 
     async def _answer(self, who: Who, question: str, streams: Streams, stream_id: str, asked_at: float) -> None:
-        """The answer (with LLM drafts meanwhile), its card, and the hand-off after repeated misses; by response_url
+        """The answer (with LLM drafts meanwhile), its card, and the hand-off after repeated misses; in a new message
         when WeCom has stopped polling the stream."""
 
         async def draft(partial: str) -> None:
@@ -127,7 +127,7 @@ class WeComBot:
             log.exception("wecom answer for stream %s failed", stream_id)
             content, card = text(self.service.language(who), "tg_error"), None
         if time.monotonic() - asked_at > self.stream_life:
-            log.info("wecom answer for stream %s after %.0f s: sent by response_url", stream_id, self.stream_life)
+            log.info("wecom answer for stream %s after %.0f s: sent as a new message", stream_id, self.stream_life)
             streams.update(stream_id, text(self.service.language(who), "wecom_answer_below"), finish=True)
             await self.reach.deliver(who.chat_id, Reply(language=self.service.language(who), text=content))
             return
@@ -208,7 +208,7 @@ def run_wecom(settings: Settings) -> int:
 
 
 async def sending(bot: WeComBot) -> AsyncIterator[None]:
-    """Beside the callback server: the outbox sent by response_url, stopped (its batch finished) with the server."""
+    """Beside the callback server: the outbox sent by response_url (the only way in this mode), stopped (its batch finished) with the server."""
     stop = asyncio.Event()
     task = asyncio.create_task(bot.watch(stop))
     yield
