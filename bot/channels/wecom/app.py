@@ -208,7 +208,8 @@ def run_wecom(settings: Settings) -> int:
 
 
 async def sending(bot: WeComBot) -> AsyncIterator[None]:
-    """Beside the callback server: the outbox sent by response_url (the only way in this mode), stopped (its batch finished) with the server."""
+    """Beside the callback server: the outbox sent by response_url (the only way in this mode), stopped (its batch
+    finished) with the server."""
     stop = asyncio.Event()
     task = asyncio.create_task(bot.watch(stop))
     yield
