@@ -57,3 +57,32 @@ def test_a_sibling_clause_of_the_best_document_is_quoted_before_a_near_tie_from_
     ]
     answer = compose("Can a 40-year-old doctor get the rent subsidy?", "en", passages, lambda p: [p])
     assert "42 with a doctorate" in answer and "Talent apartments" not in answer
+
+
+def _row(row: int, name: str, fee: str, score: float) -> Passage:
+    lines = [
+        f"name: {name}",
+        "owner: Meridian Biologics",
+        "location: Egret Island Bio Park, Building B2",
+        "purpose: " + "Separates and quantifies the components of a mixture for purity and stability studies. " * 2,
+        "specifications: UHPLC inlet; ESI and APCI sources; diode-array detector 190-800 nm; autosampler 120 vials",
+        f"fee: {fee}",
+        "who_may_book: Programme Members and district SMEs; samples shipped on dry ice",
+        "contact: lab@meridian.example",
+    ]
+    return Passage(
+        id=f"r{row}",
+        text="\n".join(lines),
+        source="resources/equipment.csv",
+        row=row,
+        kind="listing",
+        title=name,
+        score=score,
+    )
+
+
+def test_two_close_rows_of_a_listing_share_the_screen_each_with_its_fee() -> None:
+    rows = [_row(3, "LC-MS/MS", "RMB 72 per sample", 0.25), _row(1, "HPLC system", "RMB 380 per sample", 0.24)]
+    answer = compose("how pure is our drug batch - what can I book and what does it cost?", "en", rows, lambda p: [p])
+    assert "RMB 72 per sample" in answer and "RMB 380 per sample" in answer
+    assert len(answer) <= BUDGET + 100
