@@ -22,6 +22,8 @@ from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
 from bot.conversation.firm import Firms
+from bot.conversation.handoffs import other_staff
+from bot.conversation.identity import NUMERIC
 from bot.conversation.outbox import Clock, Outbox, utc_now
 from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
@@ -66,7 +68,7 @@ def build_application(
             Records(engine),
             Conversations(engine),
             max_question_chars=settings.telegram_max_question_chars,
-            handoffs=settings.telegram_staff_chat_id is not None,
+            handoffs=settings.telegram_staff_chat_id is not None or other_staff(settings, NUMERIC) is not None,
             programme=programme,
         )
         flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)

@@ -117,6 +117,7 @@ EN: dict[str, str] = {
     "reason_unanswered": "two questions in a row unanswered",
     "staff_reply": "{staff}: {text}",
     "staff_delivered": "Delivered to {who}.",
+    "staff_forwarded": "Sent on to {who}: it reaches them in their app as soon as it can.",
     "wecom_choose": "Choose:",
     "wecom_answer_below": "The answer took a while: it follows in a new message.",
     "wecom_or_type": "Or type one of: {options}",
@@ -239,6 +240,11 @@ EN: dict[str, str] = {
     "pm_button_subscribe": "Tell me about new matches",
     "pm_subscribed": "Subscribed: I'll tell you once when a scheme newly fits your profile, changes, or is withdrawn.",
     "pm_unsubscribed": "Unsubscribed: no more notices.",
+    "cmd_help_head": (
+        "Ask me anything about {programme} in your own words, in Chinese or English; I answer from the programme's "
+        "documents and cite them. Or send a command:"
+    ),
+    "pm_private_only": "A firm profile is kept and shown in your own chat with me only, never in a group.",
     "pm_need_profile": "Save a profile first: run /eligibility and save your answers at the end.",
     "pm_new": "New match: you now qualify for {title}{benefit}. It rests on {clauses}. /schemes lists every verdict.",
     "pm_changed": "{title} has changed and you still qualify{benefit}. The rules now read: {clauses}.",

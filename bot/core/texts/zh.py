@@ -112,6 +112,7 @@ ZH: dict[str, str] = {
     "reason_unanswered": "连续两个问题未能回答",
     "staff_reply": "{staff}：{text}",
     "staff_delivered": "已转达给{who}。",
+    "staff_forwarded": "已发往{who}所在的应用，将尽快送达。",
     "wecom_choose": "请选择：",
     "wecom_answer_below": "回答用时较长，将在下一条消息中发送。",
     "wecom_or_type": "也可以直接输入：{options}",
@@ -225,6 +226,10 @@ ZH: dict[str, str] = {
     "pm_button_subscribe": "有新匹配时通知我",
     "pm_subscribed": "已订阅：当有政策新近符合您的档案、发生变化或被撤销时，我会通知您一次。",
     "pm_unsubscribed": "已取消订阅，不再发送通知。",
+    "cmd_help_head": (
+        "关于{programme}的问题，直接用中文或英文提问即可，我会依据项目文件回答并注明出处。也可以发送以下命令："
+    ),
+    "pm_private_only": "企业档案只在您与我的单聊中保存和显示，不会在群里显示。",
     "pm_need_profile": "请先保存档案：发送 /eligibility，并在最后选择保存。",
     "pm_new": "新的匹配：您现在符合{title}{benefit}。依据：{clauses}。发送 /schemes 查看全部判断。",
     "pm_changed": "{title}已有变化，您仍然符合{benefit}。现行条款：{clauses}。",
