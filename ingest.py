@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_shrink=settings.ingest_max_shrink,
                 index_suspicious=settings.index_suspicious,
                 lean_listing_bytes=settings.ingest_lean_listing_bytes,
+                group_listing_bytes=settings.ingest_group_listing_bytes,
                 scorer=check_scorer(settings, embeddings, saved=saved),
                 more_checks=saved_checks(saved) if saved else [],
             )

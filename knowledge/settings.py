@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         description="A listing file (CSV, XLSX, JSON, YAML) larger than this many bytes is embedded once per row"
         " instead of three ways (row, name, name with what it does), to ingest three times faster.",
     )
+    ingest_group_listing_bytes: int = Field(
+        GROUP_LISTING_BYTES,
+        ge=0,
+        description="A listing file larger than this many bytes is indexed one vector per group of rows close in"
+        " meaning (each row still found as its own passage), to keep the ingest of a huge listing under 600 MB.",
+    )
     notice_poll_seconds: float = Field(
         30.0,
         gt=0,
