@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.assistant import MAX_TURN_CHARS, Assistant
+from bot.core.assistant import Assistant
 from bot.core.llm import ANSWER_RULES, MAX_PASSAGE_CHARS, answer_messages, make_chat_model
+from bot.core.turns import MAX_TURN_CHARS
 from knowledge.logs import Redactor, setup_logging
 from knowledge.retrieve import HybridSearcher, Passage
 from tests.conftest import DEV_CORPUS, DEV_QUESTIONS, clean_env, make_settings

@@ -13,8 +13,9 @@ from aiohttp import web
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from bot.conversation.saved_answers import serve_saved
-from bot.core.assistant import MAX_TURN_CHARS, Assistant
+from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
+from bot.core.turns import MAX_TURN_CHARS
 from bot.ops.metrics import Metrics
 from bot.ops.site import ASSISTANT, METRICS, SETTINGS, add_operator_routes, new_metrics
 from knowledge.settings import Settings

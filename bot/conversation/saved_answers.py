@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_QUESTION = 1000  # characters, as a question the bot takes (bot.core.assistant.MAX_QUESTION_CHARS)
+MAX_QUESTION = 1000  # characters, as a question the bot takes (bot.core.turns.MAX_QUESTION_CHARS)
 MAX_ANSWER = 4096  # characters: one Telegram message, the longest reply staff can write there
 
 

@@ -18,10 +18,11 @@ from bot.conversation.records import Handoff, Records
 from bot.conversation.replies import Reply, answer_actions, say, small_talk
 from bot.conversation.smalltalk import SmallTalk
 from bot.conversation.state import ChatState, Conversations
-from bot.core.assistant import HISTORY_TURNS, Assistant
+from bot.core.assistant import Assistant
 from bot.core.models import Source
 from bot.core.passages import OnDraft
 from bot.core.texts import text
+from bot.core.turns import HISTORY_TURNS
 from knowledge.language import Language, detect_language
 from knowledge.programme import Programme, ProgrammeError, load_programme
 from knowledge.settings import Settings

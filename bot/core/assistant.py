@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -21,18 +20,14 @@ from bot.core.grounding import ground
 from bot.core.models import Answer
 from bot.core.passages import OnDraft, merged, redacted_drafts, said, sources_of, with_warnings
 from bot.core.texts import text
+from bot.core.turns import MAX_QUESTION_CHARS, bounded, points_back, refers_back, topic_of
 from knowledge.language import Language, detect_language
-from knowledge.lexical import tokenize
 from knowledge.programme import Programme, ProgrammeError
 from knowledge.retrieve import HybridSearcher, IndexMissing, Passage
 from knowledge.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-# Input limits every channel gets (SECURITY.md): a question, and the turns before it that a follow-up may lean on.
-MAX_QUESTION_CHARS = 1000
-MAX_TURN_CHARS = 1000
-HISTORY_TURNS = 4
 StaffFiles = tuple[EligibilityAdvisor | None, CuratedAnswers | None, Programme]
 
 
@@ -46,31 +41,9 @@ class Observer(Protocol):
     def claims_dropped(self, reason: str, count: int) -> None: ...
 
 
-# Words that point back at the previous turn ("that one", "and for PhDs?", "那…呢", "它"); a question
-# without them that is long enough to stand alone is a new topic, however weakly it matches anything.
-_BACK = re.compile(
-    r"\b(it|its|that|this|those|these|they|them|one|same|there|then|and|also|what about|how about)\b"
-    r"|^(ok|so|and|but)\b|[它那这该其]|呢[？?]?$|还有|另外|同样"
-)
-
-
 def unavailable_key(error: IndexMissing | StoreUnavailable) -> str:
     """The sentence for a knowledge base that cannot be searched: not built yet, or its store out of reach."""
     return "index_missing" if isinstance(error, IndexMissing) else "store_down"
-
-
-def refers_back(question: str) -> bool:
-    """True when a question leans on the conversation: it points back, or is too short to stand alone."""
-    # Content words in English ("how much if we finish phase 2?" has two); characters in Chinese.
-    short = len(tokenize(question)) <= 4 if question.isascii() else len(question) <= 14
-    return short or bool(_BACK.search(question.strip().lower()))
-
-
-def topic_of(history: list[str]) -> str:
-    """The turns a follow-up is about: the last one that stands on its own, and any follow-ups after it ("how much
-    is a one-bedroom?", "and the deposit?" before "how long can I stay?")."""
-    start = next((i for i in range(len(history) - 1, -1, -1) if not refers_back(history[i])), 0)
-    return "\n".join(history[start:])
 
 
 @dataclass(frozen=True)
@@ -83,13 +56,6 @@ class AnswerConfig:
     topic_sources: int = 4
     llm_seconds: float = 30.0  # the whole LLM answer, streaming included; then the quotes instead
     cross_language: bool = False  # LLM mode: search with the question translated too (LLM_CROSS_LANGUAGE)
-
-
-def bounded(question: str, history: list[str]) -> tuple[str, list[str]]:
-    """The question and the last turns of history cut to their limits: what a channel passes in never costs more
-    than a short conversation (a 1 MB history item took the HTTP server from 380 MB to 4.4 GB)."""
-    turns = [turn[:MAX_TURN_CHARS] for turn in history[-HISTORY_TURNS:]]
-    return question[:MAX_QUESTION_CHARS], turns
 
 
 class Assistant:
@@ -215,7 +181,7 @@ class Assistant:
     def _pinned(self, question: str, history: list[str], language: Language) -> Answer | None:
         """Staff's curated answer (from the files or the database) when the question matches one and does not lean
         on the previous turn."""
-        if history and _BACK.search(question.strip().lower()):
+        if history and points_back(question):
             return None
         saved = self.saved.current(self.programme) if self.saved is not None else None
         return best_answer([pool for pool in (self.curated, saved) if pool is not None], question, language)
