@@ -37,7 +37,7 @@ from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STOP_NOTICES_SECONDS = 10.0  # a stopping bot waits this long for the notices batch being sent (50 at ~27/s: ~2 s)
+STOP_NOTICES_SECONDS = 10.0  # a stopping bot waits this long for the notices batch being sent (50 at 30/s: ~2 s)
 
 
 def build_application(

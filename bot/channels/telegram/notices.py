@@ -1,5 +1,5 @@
 """Messages the bot sends on its own in Telegram: after each publish (and each day) queue notices and reminders,
-then send the outbox through the bot's rate limiter, the same pacer as answers (~27/s overall, 1/s per chat)."""
+then send the outbox through the bot's rate limiter, the same pacer as answers (30/s overall, 1/s per chat)."""
 
 from __future__ import annotations
 
