@@ -20,7 +20,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.channels.telegram.delivery import RetryingRequest  # noqa: E402
 from bot.channels.telegram.notices import send  # noqa: E402
-from bot.channels.telegram.ratelimit import OVERALL_LIMIT, TELEGRAM_PACING, CountingRateLimiter, Pace  # noqa: E402
+from bot.channels.telegram.ratelimit import OVERALL_LIMIT, TELEGRAM_PACING, CountingRateLimiter  # noqa: E402
 from bot.conversation.notify import drain  # noqa: E402
 from bot.conversation.outbox import Message, Outbox, utc_now  # noqa: E402
 from bot.conversation.tables import connect  # noqa: E402
@@ -60,7 +60,7 @@ class Outcome:
 
 
 def _bot(fake: FakeTelegram, pace: float) -> ExtBot[None]:
-    limiter = CountingRateLimiter(lambda: None, TELEGRAM_PACING, Pace(limit=round(pace)))
+    limiter = CountingRateLimiter(lambda: None, replace(TELEGRAM_PACING, overall=round(pace)))
     return ExtBot(fake.token, base_url=fake.base_url, request=RetryingRequest(), rate_limiter=limiter)
 
 

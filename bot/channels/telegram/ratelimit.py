@@ -8,7 +8,8 @@ import enum
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,17 +37,36 @@ KEEP_CHATS = 10_000  # per-chat pacers kept before idle ones are dropped
 
 
 class Priority(enum.IntEnum):
-    """A request's `rate_limit_args`: while the pace is saturated, higher ones leave first (unmarked: 0)."""
+    """While the pace is saturated, requests of a higher priority leave first."""
 
-    ANSWER = 1  # what a user is waiting for goes before greetings, cards and notices
+    OTHER = 0  # greetings, cards, notices
+    ANSWER = 1  # what a user asked and is waiting for
+
+
+# The priority of the requests a task makes (its handler says it is answering): PTB's shortcuts pass no argument
+# through to the rate limiter that a handler could set.
+_PRIORITY: ContextVar[Priority] = ContextVar("telegram_priority", default=Priority.OTHER)
+
+
+@contextlib.contextmanager
+def answering() -> Iterator[None]:
+    """Requests made in this block go before greetings, cards and notices waiting for the overall pace."""
+    token = _PRIORITY.set(Priority.ANSWER)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
 
 
 @dataclass(frozen=True)
 class Pacing:
-    """Seconds between requests in one chat: Telegram's limits; only tests not about them pass NO_PACING."""
+    """Telegram's limits: seconds between requests in one chat (tests not about them pass NO_PACING), and messages
+    per period overall (tests of the order in a crowd pass a slower one, to fill it with a few messages)."""
 
     chat: float = CHAT_PERIOD
     group: float = GROUP_PERIOD
+    overall: int = OVERALL_LIMIT
+    period: float = OVERALL_PERIOD
 
 
 TELEGRAM_PACING = Pacing()
@@ -59,7 +79,7 @@ class Pace:
     A slot is taken when a request starts and given back `period` after its response came: the server received the
     request in between, so however late a busy event loop sends or reads, no window of `period` holds more."""
 
-    def __init__(self, limit: int = OVERALL_LIMIT, period: float = OVERALL_PERIOD) -> None:
+    def __init__(self, limit: int, period: float) -> None:
         self.limit = limit
         self.period = period
         self._taken = 0  # requests under way, or answered less than `period` ago
@@ -139,17 +159,14 @@ class ChatPacer:
 
 
 class CountingRateLimiter(AIORateLimiter):
-    """Telegram's limits (a Pace overall, a ChatPacer per chat), PTB's retries after a 429, each counted (`on_429`).
+    """Telegram's limits (a Pace overall, answers first; a ChatPacer per chat), PTB's retries after a 429, each
+    counted (`on_429`)."""
 
-    `rate_limit_args` is a request's Priority (PTB's own meaning, a retry count, is not used here)."""
-
-    def __init__(
-        self, on_429: Callable[[], None], pacing: Pacing = TELEGRAM_PACING, pace: Pace | None = None, **options: Any
-    ) -> None:
+    def __init__(self, on_429: Callable[[], None], pacing: Pacing = TELEGRAM_PACING, **options: Any) -> None:
         super().__init__(**(UNPACED | options))
         self.on_429 = on_429
         self.pacing = pacing
-        self.pace = pace or Pace()
+        self.pace = Pace(pacing.overall, pacing.period)
         self._chats: dict[int | str, ChatPacer] = {}
 
     def idle(self) -> bool:
@@ -166,20 +183,22 @@ class CountingRateLimiter(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> Any:
         """Typing only when idle, one request at a time per chat and spaced, each retry paced overall too."""
-        chat_id = data.get("chat_id")
+        chat_id, priority = data.get("chat_id"), _PRIORITY.get()
 
         async def paced(*call_args: Any, **call_kwargs: Any) -> Any:
             try:
                 if chat_id is None:  # getUpdates, answerCallbackQuery...: not messages Telegram counts
                     return await callback(*call_args, **call_kwargs)
-                async with self.pace.turn(rate_limit_args or 0):
+                async with self.pace.turn(priority):
                     return await callback(*call_args, **call_kwargs)
             except RetryAfter:  # counted before PTB's limiter waits and retries it
                 self.on_429()
                 raise
 
         def send() -> Coroutine[Any, Any, Any]:
-            return super(CountingRateLimiter, self).process_request(paced, args, kwargs, endpoint, data, None)
+            return super(CountingRateLimiter, self).process_request(
+                paced, args, kwargs, endpoint, data, rate_limit_args
+            )
 
         if endpoint in COSMETIC:
             return await send() if self.idle() else True
