@@ -19,6 +19,7 @@ from bs4 import BeautifulSoup, Tag
 from langchain_core.documents import Document
 
 from knowledge.language import detect_language
+from knowledge.plain import mark_structure, unwrap, without_running_heads
 from knowledge.reading import LoadError, decode, is_encrypted_office, relative
 from knowledge.safe_yaml import load_yaml
 from knowledge.tabular import csv_records, json_records, xlsx_records, yaml_records
@@ -39,14 +40,6 @@ _HEADER_DATES = {
     "expires": [rf"有效期至\s*{_ZH_DATE}", rf"[Vv]alid from {_EN_DATE} (?:to|until) {_EN_DATE}"],
 }
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
-# The headings of official texts in formats without markup (a PDF's text layer, plain text): "Chapter 4. Scenario
-# pilots", "Part II: Funding", "第四章 场景试点", "第二节　申请". Articles and numbered clauses are not headings.
-_PLAIN_HEADING = re.compile(
-    r"^[ \t]*((?:chapter|part|section)[ \t]+(?:\d+|[IVXLC]+)\b[.:：]?[^.。;；\n]{0,80}"
-    r"|第[一二三四五六七八九十百零\d]+[章节编][^。；\n]{0,40})[ \t]*$",
-    re.IGNORECASE,
-)
-_SENTENCE_ENDS = tuple(".。:：;；!！?？")
 
 
 def _iso(value: object, field: str, path: Path) -> str:
@@ -142,22 +135,8 @@ def _markdown(path: Path, root: Path) -> list[Document]:
     return _prose(path, root, text, meta)
 
 
-def _mark_headings(text: str) -> str:
-    """Chapter and section lines of unmarked text as Markdown headings, so chunks keep their chapter as context.
-
-    Not a line that continues a wrapped sentence ("...as the partner is required to do under\nSection 3 of these
-    rules"): the line before a heading is blank, ends a sentence, or is short (a title, another heading).
-    """
-    lines = text.splitlines()
-    for index, line in enumerate(lines):
-        before = lines[index - 1].rstrip() if index else ""
-        if _PLAIN_HEADING.match(line) and (len(before) < 50 or before.endswith(_SENTENCE_ENDS)):
-            lines[index] = f"\n## {line.strip()}\n"
-    return "\n".join(lines)
-
-
 def _text(path: Path, root: Path) -> list[Document]:
-    return _prose(path, root, _mark_headings(decode(path, path.read_bytes())), {})
+    return _prose(path, root, mark_structure(decode(path, path.read_bytes())), {})
 
 
 def _html_block(tag: Tag) -> str:
@@ -245,14 +224,14 @@ def _pdf(path: Path, root: Path) -> list[Document]:
         reader = PdfReader(str(path))
         if reader.is_encrypted:
             raise LoadError(path, "PDF is password-protected; save an unprotected copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = without_running_heads([page.extract_text() or "" for page in reader.pages])
     except PdfReadError as exc:
         raise LoadError(path, f"not a readable PDF ({exc})") from None
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     if not text:
         raise LoadError(path, "PDF has no text layer (a scan?); run OCR or supply the text")
     title = reader.metadata.title if reader.metadata and reader.metadata.title else None
-    return _prose(path, root, _mark_headings(text), {"title": title} if title else {})
+    return _prose(path, root, unwrap(mark_structure(text)), {"title": title} if title else {})
 
 
 LOADERS: dict[str, Callable[[Path, Path], Iterable[Document]]] = {

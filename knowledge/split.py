@@ -12,8 +12,10 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from knowledge.language import detect_language
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-# A list item continues the clause that introduces it: "（一）…", "(a) …", "- …", "1. …".
-_LIST_ITEM = re.compile(r"^(（[一二三四五六七八九十\d]+）|\([a-z\d]{1,3}\)|[-*•]\s|\d{1,2}[.)、]\s)")
+# A list item continues the clause that introduces it: "（一）…", "(a) …", "- …", "1. …", "Step 2. …".
+_LIST_ITEM = re.compile(
+    r"^(（[一二三四五六七八九十\d]+）|\([a-z\d]{1,3}\)|[-*•]\s|\d{1,2}[.)、]\s|(?i:step)\s\d+[.:]|第[一二三四五六七八九十\d]+步)"
+)
 # Sentence ends first (Chinese and Western), then clause marks, then words: a chunk never
 # cuts a Chinese sentence while a sentence boundary is available.
 _SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", " ", ""]

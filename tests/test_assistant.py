@@ -149,6 +149,14 @@ def test_follow_up_stays_on_the_row_the_previous_turn_found(sample_assistant):
     assert "800" in follow.answer
 
 
+def test_a_follow_up_to_a_follow_up_stays_on_the_first_turns_topic(sample_assistant):
+    history = ["Which NMR spectrometer can we book?", "and who runs it?"]
+    follow = sample_assistant.answer_extractive("how much per hour?", history)
+    first = sample_assistant.answer_extractive(history[0])
+    assert follow.sources[0].path == "resources/instruments.csv" and follow.sources[0].row == first.sources[0].row
+    assert "800" in follow.answer
+
+
 def test_weak_match_is_labelled_not_a_clear_answer(assistant):
     answer = assistant.answer_extractive(
         "what's the corporate income tax rate for a certified high-tech enterprise in shanghai?"

@@ -21,8 +21,8 @@ CLAUSE = " ".join(
 )
 
 
-def _passage(text: str) -> Passage:
-    return Passage(id="p1", text=text, source="policies/rent.md", title="Incubator rent subsidy", score=0.5)
+def _passage(text: str, source: str = "policies/rent.md", score: float = 0.5, id: str = "p1") -> Passage:
+    return Passage(id=id, text=text, source=source, title=source.split("/")[-1], score=score)
 
 
 def test_a_how_much_question_keeps_the_sentence_with_the_amount_in_a_short_answer() -> None:
@@ -44,3 +44,45 @@ def test_what_a_question_asks_for_is_read_from_its_form_in_both_languages() -> N
     assert asked_for("审核需要多久？") == ["duration"]
     assert asked_for("Who do I contact to book it?") == ["contact"]
     assert asked_for("What does the programme offer?") == []
+    assert asked_for("还能领租房补贴吗？每个月多少？") == ["amount"]
+    assert asked_for("审批要多少天？") == ["duration"]
+    assert asked_for("so what share of our rent gets waived?") == ["amount"]
+
+
+def test_a_sibling_clause_of_the_best_document_is_quoted_before_a_near_tie_from_another() -> None:
+    passages = [
+        _passage("The subsidy is paid for at most 36 months.", score=0.44, id="a"),
+        _passage("Applicants must be under 38, or 42 with a doctorate.", score=0.30, id="b"),
+        _passage("Talent apartments are let to full-time employees.", "policies/flats.md", score=0.30, id="c"),
+    ]
+    answer = compose("Can a 40-year-old doctor get the rent subsidy?", "en", passages, lambda p: [p])
+    assert "42 with a doctorate" in answer and "Talent apartments" not in answer
+
+
+def _row(row: int, name: str, fee: str, score: float) -> Passage:
+    lines = [
+        f"name: {name}",
+        "owner: Meridian Biologics",
+        "location: Egret Island Bio Park, Building B2",
+        "purpose: " + "Separates and quantifies the components of a mixture for purity and stability studies. " * 2,
+        "specifications: UHPLC inlet; ESI and APCI sources; diode-array detector 190-800 nm; autosampler 120 vials",
+        f"fee: {fee}",
+        "who_may_book: Programme Members and district SMEs; samples shipped on dry ice",
+        "contact: lab@meridian.example",
+    ]
+    return Passage(
+        id=f"r{row}",
+        text="\n".join(lines),
+        source="resources/equipment.csv",
+        row=row,
+        kind="listing",
+        title=name,
+        score=score,
+    )
+
+
+def test_two_close_rows_of_a_listing_share_the_screen_each_with_its_fee() -> None:
+    rows = [_row(3, "LC-MS/MS", "RMB 72 per sample", 0.25), _row(1, "HPLC system", "RMB 380 per sample", 0.24)]
+    answer = compose("how pure is our drug batch - what can I book and what does it cost?", "en", rows, lambda p: [p])
+    assert "RMB 72 per sample" in answer and "RMB 380 per sample" in answer
+    assert len(answer) <= BUDGET + 100

@@ -122,15 +122,16 @@ def test_docx_headings_lists_tables_and_properties(tmp_path: Path) -> None:
     assert "One-bed | RMB 2,100 a month" in lines
 
 
-def _pdf(path: Path, title: str, lines: list[str]) -> None:
+def _pdf(path: Path, title: str, lines: list[str], *pages: list[str]) -> None:
     from fpdf import FPDF
 
     pdf = FPDF()
     pdf.set_title(title)
-    pdf.add_page()
     pdf.set_font("Helvetica", size=12)
-    for line in lines:
-        pdf.cell(0, 10, line, new_x="LMARGIN", new_y="NEXT")
+    for page in (lines, *pages):
+        pdf.add_page()
+        for line in page:
+            pdf.cell(0, 10, line, new_x="LMARGIN", new_y="NEXT")
     pdf.output(str(path))
 
 
@@ -161,6 +162,42 @@ def test_chapter_lines_of_a_pdf_or_plain_text_become_the_chunks_section(tmp_path
     assert sections["rules.pdf"][1:] == chapters
     assert "set in Chapter 5 of these rules." in _load(tmp_path / "rules.pdf")[0].page_content  # a wrapped line
     assert sections["办法.txt"][1:] == [("第二章　安居支持", "第五条")]
+
+
+def test_a_pdf_guide_is_cut_at_its_numbered_titles_and_faq_questions_without_its_page_footers(tmp_path: Path) -> None:
+    first = [
+        "Applicant's Guide 2025",
+        "1. Documents to prepare",
+        "- a headcount certificate issued within the last 30 days;",
+        "- a shareholding chart showing every shareholder that holds 5% or",
+        "more of the shares.",
+        "2. Key dates",
+        "- 20 December: unused vouchers lapse",
+        "Guide 2025 (sample) - page 1",
+    ]
+    second = [
+        "3. Frequently asked questions",
+        "Does membership cost anything?",
+        "No. There is no fee for applying or for being a Member. Anchor Partners charge for",
+        "instrument time at the rates in the catalogue.",
+        "Our company is 7 years old. Can we still apply?",
+        "No. The limit of 7 years since registration is checked on the date you file.",
+        "Guide 2025 (sample) - page 2",
+    ]
+    _pdf(tmp_path / "guide.pdf", "Applicant's Guide 2025", first, second)
+    chunks = split_document(_load(tmp_path / "guide.pdf")[0])
+    by_section = {c.metadata["section"]: c.page_content for c in chunks}
+    assert list(by_section) == [
+        None,  # the title line
+        "1. Documents to prepare",
+        "2. Key dates",
+        "3. Frequently asked questions > Does membership cost anything?",
+        "3. Frequently asked questions > Our company is 7 years old. Can we still apply?",
+    ]
+    # A sentence the page width broke is one line again, so a short answer quotes it whole.
+    assert "holds 5% or more of the shares." in by_section["1. Documents to prepare"]
+    assert by_section["3. Frequently asked questions > Does membership cost anything?"].startswith("No. There is no")
+    assert not any("page" in c.page_content for c in chunks)
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "gbk"])

@@ -17,8 +17,8 @@ ASKS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     "amount": (
         re.compile(
             r"how much|how many (?:yuan|rmb)|\b(?:cost|costs|fee|fees|price|prices|charge|charges|amount|cap|rate|"
-            r"maximum|max|budget)\b"
-            r"|多少钱|多少元|费用|价格|收费|金额|补贴多少|补助多少|资助多少|奖励多少|多少补贴|上限|最高|最多|多少万",
+            r"maximum|max|budget|share|percentage|percent)\b"
+            r"|多少(?![天年个月周小时次人家])|费用|价格|收费|金额|比例|上限|最高|最多",
             re.IGNORECASE,
         ),
         re.compile(

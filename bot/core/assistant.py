@@ -66,6 +66,13 @@ def refers_back(question: str) -> bool:
     return short or bool(_BACK.search(question.strip().lower()))
 
 
+def topic_of(history: list[str]) -> str:
+    """The turns a follow-up is about: the last one that stands on its own, and any follow-ups after it ("how much
+    is a one-bedroom?", "and the deposit?" before "how long can I stay?")."""
+    start = next((i for i in range(len(history) - 1, -1, -1) if not refers_back(history[i])), 0)
+    return "\n".join(history[start:])
+
+
 @dataclass(frozen=True)
 class AnswerConfig:
     """How answers are made: the evidence they need (fitted by bench/fit.py), how many passages and sources."""
@@ -161,13 +168,14 @@ class Assistant:
             return passages
         if not refers_back(question):
             return passages
-        earlier = self.searcher.search(history[-1], k=k)
+        topic_turns = topic_of(history)
+        earlier = self.searcher.search(topic_turns, k=k)
         if not earlier or (passages and passages[0].score >= earlier[0].score):
             return passages  # it stands on its own: a new topic
         # "How much is it?" after "which microscope…": search both turns, but only among what the
         # previous turn found, so the follow-up's own words cannot drag in an unrelated row.
         topic = {p.source_key for p in earlier[: self.config.topic_sources]}
-        together = self.searcher.search(f"{history[-1]}\n{question}", k=k * 4)
+        together = self.searcher.search(f"{topic_turns}\n{question}", k=k * 4)
         return [p for p in together if p.source_key in topic][:k] or earlier
 
     def _search(self, question: str, k: int) -> list[Passage]:

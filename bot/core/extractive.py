@@ -25,6 +25,7 @@ CARD_FIELDS = (
     r"fee|price|cost|budget|charge|rate|费用|价格|收费|预算",
     r"book|contact|apply|email|phone|联系|预约|申请|邮箱|电话",
 )
+KEY_LINE_CHARS = 80
 # Sentence ends, but not the dot of a list number ("1. it is…") or a decimal.
 _SENTENCE = re.compile(r"(?<=[。！？；])|(?<=\D[.!?;])\s+|\n+")
 
@@ -33,19 +34,22 @@ def _overlap(question_terms: set[str], line: str) -> int:
     return len(question_terms & set(tokenize(line)))
 
 
-def _card(passage: Passage, terms: set[str], budget: int) -> str:
-    """A listing row as a compact card: key columns first, then the lines the question asks about."""
+def _card(passage: Passage, terms: set[str], wanted: list[str], budget: int) -> str:
+    """A listing row as a card: its key columns first, then the lines the question asks about, then the rest,
+    as far as its room goes (half the screen when a close second row shares it)."""
     lines = [line for line in passage.text.splitlines() if line.strip()]
     rank = {line: len(CARD_FIELDS) + 1 for line in lines}
     for line in lines:
         column = line.split(":", 1)[0].lower()
         priority = next((i for i, pattern in enumerate(CARD_FIELDS) if re.search(pattern, column)), None)
-        if priority is not None:
+        # A long value under a key-sounding column ("partner_provides: 120,000 labelled images, ...") describes;
+        # it does not identify the row.
+        if priority is not None and len(line) <= KEY_LINE_CHARS:
             rank[line] = priority
-        elif _overlap(terms, line):
+        elif _overlap(terms, line) or holds(wanted, line):
             rank[line] = len(CARD_FIELDS)
     chosen: list[str] = []
-    for line in sorted(lines, key=lambda item: (rank[item], lines.index(item))):
+    for line in sorted(rank, key=lambda item: (rank[item], lines.index(item))):
         if sum(len(c) + 1 for c in chosen) + len(line) <= budget:
             chosen.append(line)
     return "\n".join(sorted(chosen, key=lines.index))
@@ -92,7 +96,14 @@ def _evidence(passages: list[Passage], wanted: list[str]) -> list[Passage]:
     """Passages close enough to the best one, the best one's document first: the conditions
     of a scheme sit in sibling clauses, a near-tie from another document is usually noise.
     When the question asks for an amount (a date...), a close passage that holds none comes after those that do."""
-    close = [p for p in passages[:CANDIDATES] if p.score >= passages[0].score - MARGIN]
+    best = passages[0]
+    # A sibling clause of the best passage's document counts from further down: it is more often the condition
+    # or the amount that goes with it than noise is.
+    close = [
+        p
+        for p in passages[:CANDIDATES]
+        if p.score >= best.score - MARGIN * (2 if p.source_key == best.source_key else 1)
+    ]
     lead = next((p for p in close if holds(wanted, p.text)), close[0])  # without `wanted`, nothing holds it
     return sorted(close, key=lambda p: (not holds(wanted, p.text), p.source_key != lead.source_key))
 
@@ -103,7 +114,7 @@ def _body(
     """What to quote for a passage: its whole section when that fits (conditions sit in sibling
     clauses), else the clause itself; and the chunk ids that quote covers."""
     if passage.kind == "listing":
-        return _card(passage, terms, room), {passage.id}
+        return _card(passage, terms, wanted, room), {passage.id}
     whole = "\n\n".join(p.text.strip() for p in section)
     if len(section) > 1 and len(whole) <= room:
         return whole, {p.id for p in section}
@@ -118,10 +129,14 @@ def compose(
     chosen: list[tuple[Passage, str]] = []
     covered: set[str] = set()
     used = 0
-    for passage in map(_readable, _evidence(passages, wanted)):
+    evidence = _evidence(passages, wanted)
+    # Close rows of a listing share the screen: the asker compares them ("which one, and what does it cost?").
+    card_room = BUDGET // min(2, max(1, sum(p.kind == "listing" for p in evidence)))
+    for passage in map(_readable, evidence):
         if passage.id in covered:
             continue
         room = BUDGET - used - len(cite([passage], language)) - 4
+        room = min(room, card_room) if passage.kind == "listing" else room
         body, ids = _body(passage, [_readable(p) for p in section_of(passage)], terms, wanted, room)
         # A lead-in without its list ("…all of the following are true:") confuses more than it tells.
         fragment = len(body) < min(60, len(passage.text)) or body.rstrip().endswith((":", "："))
