@@ -161,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run one ingest and print its summary; returns the exit code."""
     args = _parser().parse_args(argv)
     from rich.console import Console
+    from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.staff.checks import check_scorer
+    from bot.conversation.saved_answers import stored_answers
+    from bot.staff.checks import check_scorer, saved_checks
     from knowledge.embeddings import make_embeddings
     from knowledge.indexing import Ingest
     from knowledge.ingest_runs import record_run
@@ -188,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         progress = _progress_to(bar)
         embeddings = make_embeddings(settings)
         try:
+            saved = stored_answers(settings)  # the bot's saved answers are checks too
             ingest = Ingest(
                 make_store(settings),
                 embeddings,
@@ -195,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                 max_shrink=settings.ingest_max_shrink,
                 index_suspicious=settings.index_suspicious,
                 lean_listing_bytes=settings.ingest_lean_listing_bytes,
-                scorer=check_scorer(settings, embeddings),
+                scorer=check_scorer(settings, embeddings, saved=saved),
+                more_checks=saved_checks(saved) if saved else [],
             )
             report = ingest.run(
                 sources,
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 allow_shrink=args.allow_shrink,
                 force=args.force,
             )
-        except RuntimeError as exc:
+        except (RuntimeError, SQLAlchemyError) as exc:
             print(f"ingest.py: {exc}", file=sys.stderr)
             record_run(settings.data_dir, "failed")
             return 1

@@ -187,10 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     from bot.core.components import build_assistant
 
     assistant = build_assistant(settings)
+    if command == "eval":  # scores the knowledge base itself: staff's saved answers would mask what it lacks
+        return asyncio.run(_eval(assistant, args))
+    from bot.conversation.saved_answers import serve_saved
+
+    serve_saved(assistant, settings)
     if command == "ask":
         return asyncio.run(_ask(assistant, args))
-    if command == "eval":
-        return asyncio.run(_eval(assistant, args))
     from bot.channels.console import chat
 
     return asyncio.run(chat(assistant, settings))

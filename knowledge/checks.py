@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # discovery needs this module's names without loading chromad
     from knowledge.store import IndexInfo, KnowledgeStore
 
 CHECKS_FILE = "checks.yaml"
+SAVED = "saved"  # the `kind` of a check made from an answer staff saved in the bot's database
 
 
 class CheckResult(BaseModel):
@@ -23,6 +24,11 @@ class CheckResult(BaseModel):
     question: str
     passed: bool
     why: str = Field("", description="What was wrong with the answer, when it did not pass.")
+    must_pass: bool = Field(
+        False,
+        description="A saved answer: the bot serves it today, so a new generation must too, whatever the served one "
+        "scores (it is scored with the folder's files as they are now, the served one's staff files being gone).",
+    )
 
 
 class ChecksReport(BaseModel):
@@ -38,8 +44,8 @@ class ChecksReport(BaseModel):
 
     @property
     def worse(self) -> bool:
-        """The new generation answers fewer checks than the one being served."""
-        return self.served is not None and self.passed < self.served
+        """The new generation answers fewer checks than the one being served, or no longer serves a saved answer."""
+        return self.served is not None and (self.passed < self.served or any(r.must_pass for r in self.broken))
 
 
 class Scorer(Protocol):
@@ -76,7 +82,7 @@ def compare(new: list[CheckResult], served: list[CheckResult] | None) -> ChecksR
         total=len(new),
         passed=sum(result.passed for result in new),
         served=None if served is None else sum(result.passed for result in served),
-        broken=[result for result in new if not result.passed and before.get(result.id)],
+        broken=[result for result in new if not result.passed and (before.get(result.id) or result.must_pass)],
         fixed=[result.id for result in new if result.passed and before.get(result.id) is False],
         failing=[result for result in new if not result.passed],
     )

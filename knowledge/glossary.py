@@ -71,6 +71,29 @@ def read_glossary(path: Path) -> list[list[str]]:
     return parse_glossary(path.read_text(encoding="utf-8"))
 
 
+def glossary_path(sources: list[Path]) -> Path:
+    """Where staff add names: the first knowledge folder's glossary that exists, else one in the first folder;
+    GlossaryError when the sources name no folder."""
+    folders = [source for source in sources if source.is_dir()]
+    if not folders:
+        raise GlossaryError("KNOWLEDGE_SOURCES names no folder to hold glossary.yaml")
+    return next((path for path in (f / GLOSSARY_FILE for f in folders) if path.is_file()), folders[0] / GLOSSARY_FILE)
+
+
+def add_group(path: Path, names: list[str]) -> list[list[str]]:
+    """Append a group of equivalent names to a glossary file (made when missing; its comments kept) and return every
+    group. The whole new text is validated first (GlossaryError: nothing written) and replaces the file in one
+    rename, so ingest never reads half of it."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    entry = yaml.safe_dump([names], allow_unicode=True, default_flow_style=None, width=1_000)
+    new = old + ("\n" if old and not old.endswith("\n") else "") + entry
+    groups = parse_glossary(new)
+    partial = path.with_name(f".{path.name}.partial")  # a hidden file: ingest skips it
+    partial.write_text(new, encoding="utf-8")
+    partial.replace(path)
+    return groups
+
+
 Tokenize = Callable[[str], list[str]]
 
 

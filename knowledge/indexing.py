@@ -100,9 +100,11 @@ class Ingest:
         lean_listing_bytes: int = LEAN_LISTING_BYTES,
         index_suspicious: bool = True,
         scorer: Scorer | None = None,
+        more_checks: list[EvalQuestion] | None = None,
     ) -> None:
         self.store = store
         self.scorer = scorer
+        self.more_checks = more_checks or []  # golden questions kept outside the folders: the bot's saved answers
         self.embeddings = embeddings
         self.progress = progress
         self.max_shrink = max_shrink
@@ -264,7 +266,7 @@ class Ingest:
         """The golden questions to score: none without a scorer, nor when a checks.yaml is invalid (reported)."""
         if self.scorer is None or any(failure.path == CHECKS_FILE for failure in report.failed):
             return []
-        return load_checks(sources)
+        return load_checks(sources) + self.more_checks
 
     def _score(
         self, scorer: Scorer, current: IndexInfo | None, new: IndexInfo, questions: list[EvalQuestion]
@@ -295,9 +297,11 @@ class Ingest:
         checks = report.checks
         if checks is None or guards.force or not checks.worse:
             return None
+        lost = sorted({result.id for result in checks.broken if result.must_pass})
         return "checks", (
-            f"the new index answers {checks.passed} of the {checks.total} checks, the served one {checks.served}: "
-            "nothing was published; see the broken checks, or pass --force if that is intended"
+            f"the new index answers {checks.passed} of the {checks.total} checks, the served one {checks.served}"
+            + (f", and no longer serves the saved answers {', '.join(lost)}" if lost else "")
+            + ": nothing was published; see the broken checks, or pass --force if that is intended"
         )
 
     def _screened(self, chunks: Iterable[Document], rel: str, report: IngestReport) -> Iterator[Document]:

@@ -68,9 +68,9 @@ def sample_assistant(sample_data_dir: Path, local_embeddings: LocalEmbeddings) -
 
 
 @pytest.fixture
-def dev_settings(dev_data_dir: Path) -> Settings:
-    """Settings over the dev-corpus index, embedded store, no LLM."""
-    return make_settings(dev_data_dir, knowledge_sources=[DEV_CORPUS])
+def dev_settings(dev_data_dir: Path, tmp_path: Path) -> Settings:
+    """Settings over the dev-corpus index, embedded store, no LLM; the bot's database is the test's own."""
+    return make_settings(dev_data_dir, knowledge_sources=[DEV_CORPUS], database_url=f"sqlite:///{tmp_path / 'bot.db'}")
 
 
 @pytest.fixture(scope="module")

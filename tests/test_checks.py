@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 import ingest
+from bot.conversation.saved_answers import NewAnswer, SavedAnswers
+from bot.conversation.tables import DATABASE_FILE, connect
 from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
 from bot.staff.checks import check_scorer, verdict
@@ -150,6 +152,7 @@ def test_dry_run_shows_the_score_change_and_publishes_nothing(served, kb, cli):
     assert (report["checks"]["passed"], report["checks"]["served"]) == (2, 3)
     assert make_store(served).current() == generation
     assert {p.name for p in (served.data_dir / "index").iterdir()} == {"current.json", generation.generation}
+    assert not (served.data_dir / DATABASE_FILE).exists(), "no bot database is made to look for saved answers"
 
 
 def test_a_change_that_keeps_every_check_is_published(served, kb, local_embeddings):
@@ -188,6 +191,44 @@ def test_questions_files_are_validated_entry_by_entry(text, error):
         parse_questions(text)
 
 
+PARKING = "Is there visitor parking at the GOI office?"
+STAFF_REPLY = "Yes: four visitor spaces behind building B."
+SHADOW = f"""- id: parking
+  questions:
+    en: ["{PARKING}"]
+  answer:
+    en: The car park is full.
+    zh: 停车场已满。
+  sources:
+    - title: Vouchers
+      path: policies/vouchers.md
+"""
+
+
+def test_an_ingest_that_would_stop_serving_a_saved_answer_is_refused_naming_it(served, kb, cli, monkeypatch):
+    url = f"sqlite:///{served.data_dir / 'saved.sqlite3'}"
+    saved = SavedAnswers(connect(url))
+    answer_id = saved.add(
+        NewAnswer(question=PARKING, answer=STAFF_REPLY, alternatives=["GOI办公室有访客停车位吗？"]), "Mei"
+    )
+    monkeypatch.setenv("DATABASE_URL", url)
+    (kb / "resources" / "equipment.csv").write_text(EQUIPMENT + "EQ-9,Cryo-EM,Lab 9,RMB 9000 per day\n")
+    code, out = cli(str(kb), "--data-dir", str(served.data_dir), "--json")
+    checks = json.loads(out)["checks"]
+    assert code == 0 and (checks["passed"], checks["total"]) == (5, 5), checks  # its two phrasings are checks
+    generation = make_store(served).current()
+    (kb / "curated.yaml").write_text(SHADOW, encoding="utf-8")  # a curated answer to the same question
+    code, out = cli(str(kb), "--data-dir", str(served.data_dir), "--json")
+    report = json.loads(out)
+    assert code == ingest.CHECKS_WORSE and make_store(served).current() == generation
+    assert [(broke["id"], broke["why"]) for broke in report["checks"]["broken"]] == [
+        (f"saved-{answer_id}", "another curated answer (curated.yaml) matches it better")
+    ]
+    assert f"no longer serves the saved answers saved-{answer_id}:" in report["refused"]
+    code, out = cli(str(kb), "--data-dir", str(served.data_dir), "--force", "--json")
+    assert code == 0 and json.loads(out)["published"]
+
+
 async def test_reload_in_telegram_reports_the_checks_and_refuses_until_told_to_force(
     tg: FakeTelegram, served: Settings, kb: Path, local_embeddings: LocalEmbeddings
 ) -> None:
@@ -196,7 +237,7 @@ async def test_reload_in_telegram_reports_the_checks_and_refuses_until_told_to_f
     (kb / "policies" / "vouchers.md").unlink()
     async with running(tg, served.data_dir, Assistant(searcher), knowledge_sources=[kb]):
         [_, refused] = await say(tg, admin, "/reload", count=2)
-        assert "Golden questions (checks.yaml): 2 of 3 answered; the served index: 3." in refused.text
+        assert "Golden questions (checks.yaml, saved answers): 2 of 3 answered; the served index: 3." in refused.text
         assert "voucher-cap broke: not answered" in refused.text and "send /reload force" in refused.text
         [answer] = await ask(tg, user, VOUCHER_QUESTION)
         assert "186,400" in answer.text  # still served from the previous index

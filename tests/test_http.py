@@ -21,6 +21,8 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.channels.http import make_app, new_metrics
+from bot.conversation.saved_answers import NewAnswer, SavedAnswers
+from bot.conversation.tables import connect, database_url
 from bot.core.assistant import Assistant
 from bot.core.llm import make_chat_model
 from bot.core.models import Answer
@@ -116,6 +118,19 @@ async def test_ask_answers_in_english_and_chinese_with_their_sources(client):
         answer = Answer.model_validate(body)
         assert status == 200 and answer.answered and answer.language == language, body
         assert fact in answer.answer and answer.sources[0].path == source
+
+
+async def test_ask_serves_the_answers_staff_saved_in_the_bots_database(dev_settings, client):
+    answers = SavedAnswers(connect(database_url(dev_settings)))
+    question = "Is there visitor parking at the GOI office?"
+    _, before = await post_ask(client, {"question": question})
+    assert not before["curated"]
+    in_chinese = "GOI办公室有访客停车位吗？"
+    saved = NewAnswer(question=question, answer="Four spaces behind building B.", alternatives=[in_chinese])
+    answers.add(saved, saved_by="Mei")  # after the server started: it follows the database
+    for asked_now in ("is there any parking for visitors at GOI's office", "访客在GOI办公室有停车位吗"):
+        status, body = await post_ask(client, {"question": asked_now})
+        assert status == 200 and body["curated"] and body["answer"].endswith("Four spaces behind building B."), body
 
 
 async def test_ask_follows_the_conversation_in_history(client, searcher):

@@ -89,6 +89,21 @@ async def test_citations_are_renumbered_by_source_in_order_of_use(searcher, serv
     assert answer.sources[fact - 1].path == VOUCHERS
 
 
+async def test_a_figure_is_checked_against_the_passage_that_cites_it_not_the_first_of_its_document(searcher, server):
+    def write(request: dict[str, Any]) -> str:
+        fact = number_of(request, "186,400")
+        passages = passages_in(request)
+        title = passages[fact].split("\n", 1)[0]  # "Innovation Vouchers ... › 3. How much the voucher pays"
+        sibling = next(n for n, body in passages.items() if n != fact and body.startswith(title.split(" › ")[0]))
+        return f"Vouchers have rounds and steps [{sibling}]. The cap is RMB 186,400 a year [{fact}]."
+
+    server.reply_with(model(write))
+    answer = await assistant(searcher, server).answer(VOUCHER_CAP)
+
+    assert "The cap is RMB 186,400 a year [1]." in answer.answer
+    assert answer.sources[0].path == VOUCHERS
+
+
 async def test_a_citation_of_a_passage_that_was_not_provided_is_dropped(searcher, server):
     def write(request: dict[str, Any]) -> str:
         assert 9 not in passages_in(request) and 12 not in passages_in(request)

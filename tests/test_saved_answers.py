@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from bot.core.curated import load_entries
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.retrieve import HybridSearcher
 from knowledge.store import make_store
-from tests.conftest import make_settings
+from tests.conftest import DEV_CORPUS, make_settings
 
 PARKING = "Is there visitor parking at the GOI office?"
 PARKING_ZH = "GOI办公室有访客停车位吗？"
@@ -65,21 +67,39 @@ def test_saved_answers_keep_who_saved_them_and_when(url: str) -> None:
     assert answers.version() == before + 1
 
 
-# ---- python -m bot answers ------------------------------------------------------------------------------------
-
-
-def _run(url: str, tmp_path: Path, *argv: str) -> int:
+def _main(url: str, data_dir: Path, *argv: str) -> int:
+    """`python -m bot ARGV` in this process, with the bot's database at `url` and DATA_DIR `data_dir`."""
     from bot.cli import main
     from knowledge.settings import get_settings
 
     get_settings.cache_clear()  # the settings of this call's environment, not of an earlier one
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DATABASE_URL", url)
-        env.setenv("DATA_DIR", str(tmp_path))
+        env.setenv("DATA_DIR", str(data_dir))
+        env.setenv("KNOWLEDGE_SOURCES", json.dumps([str(DEV_CORPUS)]))
         try:
-            return main(["answers", *argv])
+            return main(list(argv))
         finally:
             get_settings.cache_clear()
+
+
+def test_ask_and_the_console_serve_the_answers_saved_in_the_bots_database(
+    url: str, dev_data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    SavedAnswers(connect(url)).add(NewAnswer(question=PARKING, answer=REPLY, alternatives=[PARKING_ZH]), "Mei")
+    assert _main(url, dev_data_dir, "ask", "--json", "is there any parking for visitors at GOI's office") == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["curated"] and answer["answer"].endswith(REPLY)
+    monkeypatch.setattr("sys.stdin", io.StringIO("访客在GOI办公室有停车位吗\n\n"))
+    assert _main(url, dev_data_dir, "console") == 0
+    assert REPLY in capsys.readouterr().out
+
+
+# ---- python -m bot answers ------------------------------------------------------------------------------------
+
+
+def _run(url: str, tmp_path: Path, *argv: str) -> int:
+    return _main(url, tmp_path, "answers", *argv)
 
 
 def _sheet(tmp_path: Path, rows: list[list[str]], name: str = "faq.csv") -> Path:

@@ -61,9 +61,8 @@ async def running(
         telegram_bot_token=fake.token,
         telegram_base_url=fake.base_url,
         admin_user_ids=[ADMIN],
-        telegram_staff_chat_id=STAFF_CHAT,
         http_port=0,  # the operator endpoints on a free port: tests run side by side
-        **({"knowledge_sources": [DEV_CORPUS]} | config),
+        **({"knowledge_sources": [DEV_CORPUS], "telegram_staff_chat_id": STAFF_CHAT} | config),
     )
     sample = parse_programme(SAMPLE_KNOWLEDGE / PROGRAMME_FILE)  # the dev corpus documents the sample's programme
     application = build_application(

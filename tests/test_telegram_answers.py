@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,11 @@ from typing import Any
 import pytest
 
 from bot.core.assistant import Assistant
+from knowledge.embeddings import LocalEmbeddings
+from knowledge.glossary import read_glossary
 from knowledge.retrieve import HybridSearcher
-from tests.conftest import STAFF_CHAT
+from knowledge.store import make_store
+from tests.conftest import DEV_CORPUS, STAFF_CHAT, make_settings
 from tests.fakes.telegram import BotMessage, FakeTelegram
 from tests.test_telegram import ADMIN, ask, running, say
 
@@ -103,3 +107,53 @@ async def test_a_staff_reply_saved_as_answer_closes_the_gap_on_every_replica_unt
         assert "❌ still unanswered" in await _gaps(tg, admin)
         [again] = await ask(replica_tg, wang, "访客在GOI办公室有停车位吗")
         assert not again.text.startswith("📌")
+
+
+CRYO_EM = "冷冻电镜一次多少钱？"  # the documents name it only in English: "Cryo-electron microscope (300 kV)"
+
+
+async def test_a_name_the_documents_use_in_the_other_language_is_added_to_the_glossary_from_gaps(
+    tg: FakeTelegram, tmp_path: Path, dev_data_dir: Path, local_embeddings: LocalEmbeddings
+) -> None:
+    corpus, data = tmp_path / "corpus", tmp_path / "data"  # copies: /reload publishes into them, re-embedding nothing
+    shutil.copytree(DEV_CORPUS, corpus)
+    shutil.copytree(dev_data_dir, data)
+    glossary = corpus / "glossary.yaml"
+    glossary.write_text("# names staff keep\n- [核磁共振, NMR]\n", encoding="utf-8")
+    searcher = HybridSearcher(make_store(make_settings(data)), local_embeddings, refresh_seconds=0)
+    async with running(tg, data, Assistant(searcher), knowledge_sources=[corpus]):
+        li, admin = tg.user(301, "李", "zh-hans"), tg.user(ADMIN, "Staff Sam")
+        [quoted] = await ask(tg, li, CRYO_EM)
+        assert not quoted.text.startswith("id: EQ-01"), "the model alone puts another row first"
+        await _pressed(tg, li, quoted, quoted.button("👎 没帮助"))
+        await ask(tg, tg.user(302, "Bo"), "Which football club won the 2022 world cup?")
+        [page] = await say(tg, admin, "/gaps")
+        [cryo] = [block for block in page.text.split("\n\n") if CRYO_EM in block]
+        [cup] = [block for block in page.text.split("\n\n") if "football" in block]
+        assert "🔤 The closest passages are all in the other language" in cryo and "🔤" not in cup
+        button = f"🔤 Add to glossary: gap {cryo[0]}"  # its number in the list
+        assert [label for label, _ in page.buttons] == [button]
+
+        shown = len(tg.sent(ADMIN))
+        await _pressed(tg, admin, page, page.button(button))
+        [how] = await tg.wait_for(lambda: tg.sent(ADMIN)[shown:])
+        assert f"To add the name asked in “{CRYO_EM}” to the glossary, send /glossary" in how.text
+        [added] = await say(tg, admin, "/glossary 冷冻电镜 = cryo-electron microscope")
+        assert added.text == (
+            "Added to glossary.yaml: 冷冻电镜 = cryo-electron microscope. The bot uses it from the next /reload."
+        )
+        assert read_glossary(glossary) == [["核磁共振", "NMR"], ["冷冻电镜", "cryo-electron microscope"]]
+        assert glossary.read_text(encoding="utf-8").startswith("# names staff keep\n"), "its comments are kept"
+
+        before = glossary.read_text(encoding="utf-8")
+        [refused] = await say(tg, admin, "/glossary NMR spectrometer = nmr")
+        assert refused.text.startswith("Not added, glossary.yaml is unchanged: entry 3: 'nmr' is already in entry 1")
+        [usage] = await say(tg, admin, "/glossary")
+        assert usage.text.startswith("Give two or more names that mean the same, separated by =")
+        [stranger] = await say(tg, tg.user(303, "Eve"), "/glossary a = b")
+        assert stranger.text == "Sorry, this command is for GOI staff only."
+        assert glossary.read_text(encoding="utf-8") == before
+
+        await say(tg, admin, "/reload", count=2)
+        [now] = await ask(tg, li, CRYO_EM)
+        assert now.text.startswith("id: EQ-01") and "9,800" in now.text and "Ref: P13" not in now.text, now.text

@@ -3,10 +3,12 @@ feedback and event tags in the same database as Telegram's, channel-qualified id
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,11 +18,14 @@ from sqlalchemy import insert
 from bot.channels.wecom.app import STREAM_LIFE, build_bot
 from bot.channels.wecom.callback import Callback, callback_app
 from bot.channels.wecom.crypto import WeComCrypto
+from bot.conversation.firm import Firms
 from bot.conversation.identity import QUALIFIED, Identities, number
+from bot.conversation.outbox import Outbox
+from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
 from bot.conversation.service import ConversationService, Who
 from bot.conversation.state import Conversations
-from bot.conversation.tables import connect, identities, now
+from bot.conversation.tables import connect, database_url, identities, now
 from bot.core.assistant import Assistant
 from bot.core.eligibility import EligibilityAdvisor
 from bot.core.llm import make_chat_model
@@ -43,7 +48,7 @@ class Platform:
 def conversation_layer(
     settings: Settings, searcher: HybridSearcher, database: Path, advisor: EligibilityAdvisor | None = None
 ) -> ConversationService:
-    engine = connect(f"sqlite:///{database}")
+    engine = connect(database_url(settings) if settings.database_url else f"sqlite:///{database}")
     assistant = Assistant(searcher, make_chat_model(settings), advisor=advisor)
     return ConversationService(
         settings, assistant, Records(engine), Conversations(engine), max_question_chars=1000, handoffs=True
@@ -57,25 +62,28 @@ async def platform(
     tmp_path: Path,
     advisor: EligibilityAdvisor | None = None,
     stream_life: float = STREAM_LIFE,
+    **config: Any,
 ) -> AsyncIterator[Platform]:
-    """The bot's callback server on a fresh database, with a staff group, driven by a fake WeCom."""
+    """The bot's callback server on a fresh database, with a staff group (unless `config` says otherwise), sending
+    its outbox, driven by a fake WeCom."""
     fake = FakeWeCom("")
     await fake.start()
-    settings = make_settings(
-        dev_settings.data_dir,
-        knowledge_sources=dev_settings.knowledge_sources,
-        wecom_staff_webhook=fake.webhook_url,
-        wecom_staff_chat_id="staffgroup",
-    )
+    staff = {"wecom_staff_webhook": fake.webhook_url, "wecom_staff_chat_id": "staffgroup", "notice_poll_seconds": 0.1}
+    settings = make_settings(dev_settings.data_dir, knowledge_sources=dev_settings.knowledge_sources, **staff | config)
     service = conversation_layer(settings, searcher, tmp_path / "bot.sqlite3", advisor)
-    bot = build_bot(settings, service)
+    engine = service.records.engine
+    bot = build_bot(settings, service, Firms(service, Profiles(engine), Outbox(engine)))
     bot.stream_life = stream_life
     runner = web.AppRunner(callback_app(Callback(WeComCrypto(TOKEN, AES_KEY), bot)))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     fake.bot_url = f"http://127.0.0.1:{runner.addresses[0][1]}/wecom"
+    stop = asyncio.Event()
+    sending = asyncio.create_task(bot.watch(stop))
     async with aiohttp.ClientSession() as session:
         yield Platform(fake, session, service)
+    stop.set()
+    await sending
     await runner.cleanup()
     await fake.stop()
     assert fake.violations == [], fake.violations
@@ -225,7 +233,7 @@ async def test_the_eligibility_check_asks_on_cards_and_sends_the_verdicts(checki
     step = await fake.send(session, fake.message("founder5", "是"))  # typing answers the open question too
     assert step["stream"]["content"].startswith("公司有多少名员工")
     card, asked = step["template_card"], []
-    while step["template_card"]["card_type"] == "button_interaction":
+    while step["template_card"]["main_title"]["title"] != "结果见下一条消息。":
         shown = step.get("stream", {}).get("content") or step["template_card"]["sub_title_text"]
         asked.append(shown)
         if "新材料与化工" in shown:  # a choice that did not fit on the card is named, and can be typed
@@ -236,7 +244,8 @@ async def test_the_eligibility_check_asks_on_cards_and_sends_the_verdicts(checki
         skip = next(b["key"] for b in step["template_card"]["button_list"] if b["key"].endswith(":skip"))
         step = await fake.send(session, fake.click("founder5", skip, card["task_id"]))
     assert any("领域" in question for question in asked) and len(asked) >= 5
-    assert step["template_card"]["main_title"]["title"] == "结果见下一条消息。"
+    offer = step["template_card"]  # the card now offers to keep the answers as the firm profile
+    assert [b["key"] for b in offer["button_list"]] == ["pf:yes", "pf:no"] and "档案" in offer["sub_title_text"]
     [verdicts] = fake.response_posts
     assert verdicts["user"] == "founder5" and "《" in verdicts["markdown"]["content"]  # cites the clauses
 

@@ -12,6 +12,7 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
+from bot.conversation.saved_answers import serve_saved
 from bot.core.assistant import MAX_TURN_CHARS, Assistant
 from bot.core.components import build_assistant
 from bot.ops.metrics import Metrics
@@ -91,6 +92,7 @@ def make_app(
 
     async def assistant_ctx(app: web.Application) -> AsyncIterator[None]:
         assistant = await asyncio.to_thread(make_assistant, settings)
+        await asyncio.to_thread(serve_saved, assistant, settings)
         assistant.observer = metrics
         app[ASSISTANT] = assistant
         yield

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     GAPS = "gaps"  # staff: page of grouped knowledge gaps
     ANSWERS = "answers"  # staff: page of saved answers
     UNSAVE = "unsave"  # staff: saved answer id, the page it was listed on
+    GLOSSARY = "gloss"  # staff: the number of a gap (in /gaps) whose fix is a glossary entry
     KEEP = "pf"  # keep the finished guided check's answers in the firm profile: yes / no
     EDIT = "pfe"  # change one fact of the firm profile: the fact's name
     SUBSCRIBE = "sub"  # hear about new matches and deadlines
@@ -46,6 +47,7 @@ _ARGUMENTS: dict[Kind, tuple[str, ...]] = {
     Kind.GAPS: (r"\d+",),
     Kind.ANSWERS: (r"\d+",),
     Kind.UNSAVE: (r"\d+", r"\d+"),
+    Kind.GLOSSARY: (r"\d+",),
     Kind.KEEP: (r"yes|no",),
     Kind.EDIT: (r"[a-z_]+",),
     Kind.SUBSCRIBE: (r"on",),

@@ -46,6 +46,11 @@ class Firms:
         ]
         return say(language, "pm_save_offer", actions=[buttons])
 
+    def with_offer(self, who: Who, reply: Reply) -> list[Reply]:
+        """A step of the guided check, followed by the offer to save its answers once it gave its verdicts."""
+        offer = self.offer(who) if reply.answer is not None else None
+        return [reply, offer] if offer else [reply]
+
     def decide(self, who: Who, save: bool) -> Reply:
         """The offer's answer: yes keeps the check's answers (noted as from /eligibility), no drops them."""
         language, answers = self.service.language(who), self.service.dialogue_part(who, ANSWERS)

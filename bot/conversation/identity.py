@@ -19,6 +19,7 @@ from bot.conversation.tables import identities, now, upsert
 log = logging.getLogger(__name__)
 
 QUALIFIED = 1 << 62  # the first number of string ids; below it: Telegram's numeric ids as they are
+NUMERIC = "telegram"  # the channel whose ids are numbers, stored as they are
 
 
 def qualified(channel: str, native: str) -> str:
@@ -67,6 +68,13 @@ class Identities:
         """The channel-qualified key of a number, None for Telegram's (and unknown) numbers."""
         with self.engine.connect() as db:
             return db.scalar(select(identities.c.key).where(identities.c.id == chat_id))
+
+    def channel(self, chat_id: int) -> str | None:
+        """The channel a chat is on (None for an unknown string id)."""
+        if chat_id < QUALIFIED:
+            return NUMERIC
+        found = self.key(chat_id)
+        return found.split(":", 1)[0] if found else None
 
     def address(self, chat_id: int) -> Address | None:
         """The latest address recorded for a chat, if any."""

@@ -5,13 +5,38 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
+from pydantic import BaseModel
+
 from bot.conversation.replies import Reply, more_actions, say
 from bot.conversation.service import ConversationService, Who
 from bot.core.assistant import unavailable_key
-from bot.core.listings import Kind, find
+from bot.core.listings import PER_PAGE, Kind, Page, find
 from bot.core.texts import text
+from knowledge.language import Language
 from knowledge.retrieve import IndexMissing
 from knowledge.store import StoreUnavailable
+
+
+class Shown(BaseModel):
+    """One listing card as text for a channel to style: its numbered title, "Label: value" lines, its source."""
+
+    heading: str
+    lines: list[str]
+    where: str
+
+
+def shown(page: Page, language: Language) -> list[Shown]:
+    """The cards of a page, numbered on from the previous pages, column names as labels."""
+    first = (page.page - 1) * PER_PAGE + 1
+    return [
+        Shown(
+            heading=f"{first + n}. {card.title}",
+            lines=[f"{column.replace('_', ' ').capitalize()}: {value}" for column, value in card.fields],
+            where=card.source + (f", {text(language, 'row', row=card.row)}" if card.row is not None else ""),
+        )
+        for n, card in enumerate(page.cards)
+    ]
+
 
 PART = "searches"  # the listing searches' share of the chat's dialogue slot: key -> need
 KEPT = 5  # searches whose "more" buttons still work

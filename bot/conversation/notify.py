@@ -7,6 +7,7 @@ and the outbox keys (generation, user, scheme, change) keep a redone or doubly-c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from enum import StrEnum
 
 from sqlalchemy import and_, update
 
+from bot.conversation.firm import Firms
 from bot.conversation.outbox import Message, Outbox, Queued, stamp
 from bot.conversation.profiles import Profile, Profiles
 from bot.conversation.reminders import remind
@@ -36,6 +38,7 @@ class Delivery(StrEnum):
     SENT = "sent"
     GONE = "gone"  # the user blocked the bot or the chat is gone: marked done, never tried again
     RETRY = "retry"  # the platform failed: given back for the next round
+    LATER = "later"  # no way to the chat now (WeCom: no fresh response_url): kept claimed, tried after the lease
 
 
 Send = Callable[[Queued], Awaitable[Delivery]]
@@ -117,26 +120,47 @@ def queue(assistant: Assistant, store: Profiles, outbox: Outbox, days: Sequence[
     return Seen(generation, today)
 
 
-async def _deliver(outbox: Outbox, send: Send, message: Queued) -> bool:
+async def _deliver(outbox: Outbox, send: Send, message: Queued) -> Delivery:
     outcome = await send(message)
     if outcome is Delivery.RETRY:
         await asyncio.to_thread(outbox.release, message.id)
-        return False
-    await asyncio.to_thread(outbox.sent, message.id)
-    return True
+    elif outcome is not Delivery.LATER:  # a message kept for later stays claimed: the next claim takes others
+        await asyncio.to_thread(outbox.sent, message.id)
+    return outcome
 
 
 async def drain(
-    outbox: Outbox, send: Send, stopping: Callable[[], bool] = lambda: False, batch: int = SEND_BATCH
+    outbox: Outbox,
+    send: Send,
+    stopping: Callable[[], bool] = lambda: False,
+    batch: int = SEND_BATCH,
+    channel: str | None = None,
 ) -> int:
-    """Send every queued message nobody else is sending through the channel's `send` (its pacer); how many sent.
+    """Send every queued message to `channel`'s chats nobody else is sending through the channel's `send` (its
+    pacer); how many sent.
 
     A batch is finished once begun: a bot stopping (`stopping`) marks every message it sent, and its restart repeats
     none. Only a hard kill can repeat the few requests in flight at that moment."""
     done = 0
-    while not stopping() and (messages := await asyncio.to_thread(outbox.claim, batch)):
-        results = await asyncio.gather(*(_deliver(outbox, send, message) for message in messages))
-        done += sum(results)
-        if not any(results):
+    while not stopping() and (messages := await asyncio.to_thread(outbox.claim, batch, channel)):
+        outcomes = await asyncio.gather(*(_deliver(outbox, send, message) for message in messages))
+        done += sum(outcome in (Delivery.SENT, Delivery.GONE) for outcome in outcomes)
+        if all(outcome is Delivery.RETRY for outcome in outcomes):
             break  # the platform refuses everything: the rest waits for the next round
     return done
+
+
+async def watch(firms: Firms, send: Send, stop: asyncio.Event, channel: str) -> None:
+    """Until `stop`: queue notices for each new generation and reminders each day, then send what is queued for
+    `channel`'s chats; a failure waits a round. Once `stop` is set, the batch being sent is finished first."""
+    settings, seen = firms.service.settings, Seen()
+    while not stop.is_set():
+        try:
+            seen = await asyncio.to_thread(
+                queue, firms.service.assistant, firms.profiles, firms.outbox, settings.reminder_days, seen
+            )
+            await drain(firms.outbox, send, stop.is_set, channel=channel)
+        except Exception:  # a database or network hiccup must not end the notices for good
+            log.exception("notices round failed channel=%s", channel)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.notice_poll_seconds)

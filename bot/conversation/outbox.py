@@ -12,10 +12,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.conversation.tables import outbox
+from bot.conversation.identity import NUMERIC, QUALIFIED
+from bot.conversation.tables import identities, outbox
 
 Clock = Callable[[], datetime]
 
@@ -45,6 +46,15 @@ class Queued(Message):
     id: int
 
 
+def _for(channel: str | None) -> ColumnElement[bool]:
+    """The outbox rows whose chat is on `channel` (None: every channel): each channel sends only its own."""
+    if channel is None:
+        return true()
+    if channel == NUMERIC:
+        return outbox.c.chat_id < QUALIFIED
+    return outbox.c.chat_id.in_(select(identities.c.id).where(identities.c.key.startswith(f"{channel}:")))
+
+
 class Outbox:
     """Queue, claim and mark messages in the bot's database."""
 
@@ -67,12 +77,14 @@ class Outbox:
         rows = [message.model_dump() | {"at": at} for message in messages]
         db.execute(dialect.insert(outbox).on_conflict_do_nothing(index_elements=["key"]), rows)  # executemany
 
-    def claim(self, limit: int) -> list[Queued]:
-        """Up to `limit` unsent messages nobody else is sending, oldest first, now claimed by the caller."""
+    def claim(self, limit: int, channel: str | None = None) -> list[Queued]:
+        """Up to `limit` unsent messages to `channel`'s chats nobody else is sending, oldest first, now claimed by
+        the caller."""
         moment = self.clock()
         free = or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at < stamp(moment - self.lease))
         with self.engine.begin() as db:
-            ids = select(outbox.c.id).where(and_(outbox.c.sent_at.is_(None), free)).order_by(outbox.c.id).limit(limit)
+            unsent = and_(outbox.c.sent_at.is_(None), free, _for(channel))
+            ids = select(outbox.c.id).where(unsent).order_by(outbox.c.id).limit(limit)
             if self.engine.dialect.name == "postgresql":
                 ids = ids.with_for_update(skip_locked=True)  # two replicas never claim the same row
             chosen = db.execute(ids).scalars().all()

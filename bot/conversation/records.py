@@ -122,6 +122,13 @@ class Records:
             row = db.execute(query).first()
         return Handoff.model_validate(row._asdict()) if row else None
 
+    def move_handoff(self, staff_message_id: int, to: int) -> None:
+        """File a hand-off under the staff message it was finally posted as (a note queued for another channel)."""
+        with self.engine.begin() as db:
+            db.execute(
+                handoffs.update().where(handoffs.c.staff_message_id == staff_message_id).values(staff_message_id=to)
+            )
+
     def question(self, question_id: int) -> str | None:
         """The text of a recorded question."""
         with self.engine.connect() as db:

@@ -4,14 +4,18 @@ entries by every replica (the assistant checks `version()` before each question 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, Engine, Insert, Select, delete, insert, select
 
-from bot.conversation.tables import count_revision, now, revisions, saved_answers
+from bot.conversation.tables import DATABASE_FILE, connect, count_revision, database_url, now, revisions, saved_answers
 from bot.core.curated import SavedEntry
 from knowledge.language import Language, detect_language
+
+if TYPE_CHECKING:
+    from bot.core.assistant import Assistant
+    from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +128,20 @@ class SavedAnswers:
     def entries(self) -> list[SavedEntry]:
         """The saved answers as curated entries."""
         return [saved.entry() for saved in self.all()]
+
+
+def serve_saved(assistant: Assistant, settings: Settings) -> SavedAnswers:
+    """Have `assistant` also answer from the saved answers in the bot's database (DATABASE_URL): every channel that
+    answers users calls this, so an answer saved from one is served by Telegram, WeCom, HTTP, the console and `ask`."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default database is a SQLite file there
+    answers = SavedAnswers(connect(database_url(settings)))
+    assistant.use_saved(answers)
+    return answers
+
+
+def stored_answers(settings: Settings) -> SavedAnswers | None:
+    """The saved answers of the bot's database, None when the bot has none yet (no SQLite file in DATA_DIR): a reader
+    such as `ingest.py --dry-run` must not create one."""
+    if settings.database_url is None and not (settings.data_dir / DATABASE_FILE).is_file():
+        return None
+    return SavedAnswers(connect(database_url(settings)))

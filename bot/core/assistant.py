@@ -332,8 +332,9 @@ class Assistant:
             raise ValueError("the LLM returned an empty reply")
         if llm.NOT_FOUND in reply:
             return self._refusal(question, language, "not_found", "llm")
-        body, cited = llm.resolve_citations(reply, passages)
-        grounded = ground(body, cited, question)
+        # Each sentence against the very passages it cites: numbered by source, two passages of one document would
+        # read as its first, and a figure of the second would look unsupported.
+        grounded = ground(reply, passages, question)
         if self.observer is not None:
             self.observer.claims_dropped("uncited", grounded.uncited)
             self.observer.claims_dropped("unsupported_figure", grounded.unsupported)
@@ -341,7 +342,7 @@ class Assistant:
             log.warning("llm reply had no sentence its passages support, answering extractively")
             self._llm_failed(llm.UnsupportedReply())
             return self._extractive(question, language, passages)
-        body, cited = llm.resolve_citations(grounded.text, cited)  # numbered again: a dropped one may leave a gap
+        body, cited = llm.resolve_citations(grounded.text, passages)
         # Every cited source is returned, however many: [n] must always find its source.
         sources = sources_of(cited, len(cited))
         return Answer(

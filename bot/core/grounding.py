@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from knowledge.retrieve import Passage
 
-_CITED = re.compile(r"\[(\d{1,2})\]")
+_CITED = re.compile(r"\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")  # [1], also [1, 2]
 # Within a line, a sentence ends at . ! ? followed by a space, or at a Chinese full stop.
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？])")
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)*)\s*(million|mn|billion|bn|thousand|k\b|万|亿|千)?", re.I)
@@ -71,7 +71,8 @@ def ground(body: str, cited: list[Passage], question: str) -> Grounded:
 
 
 def _backed(sentence: str, cited: list[Passage], asked: set[float], tally: Grounded) -> bool:
-    numbers = [int(n) for n in _CITED.findall(sentence) if 1 <= int(n) <= len(cited)]
+    cited_numbers = (int(n) for group in _CITED.findall(sentence) for n in group.split(","))
+    numbers = [n for n in cited_numbers if 1 <= n <= len(cited)]
     if not numbers:
         tally.uncited += 1
         return False

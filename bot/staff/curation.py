@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from bot.conversation.records import Records
 from bot.conversation.saved_answers import NewAnswer, SavedAnswer, SavedAnswers
 from bot.core.assistant import Assistant
 from bot.staff.gaps import GapGroup, grouped_gaps, recheck, wording
+from knowledge.glossary import GlossaryError, add_group, glossary_path
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,25 @@ async def gaps_page(records: Records, assistant: Assistant, page: int, days: int
 def answers_page(answers: SavedAnswers, page: int) -> Page[SavedAnswer]:
     """One page of the saved answers, newest first."""
     return _page(answers.all()[::-1], page, ANSWERS_PER_PAGE)
+
+
+async def gap_group(records: Records, assistant: Assistant, number: int, days: int = GAP_DAYS) -> GapGroup | None:
+    """The gap group listed as `number` (1-based) by /gaps, if there still is one."""
+    groups = await grouped_gaps(records, assistant, days, None, recheck_now=False)
+    return groups[number - 1] if 0 < number <= len(groups) else None
+
+
+def add_to_glossary(sources: list[Path], typed: str) -> tuple[Path, list[str]]:
+    """Add names typed as `NAME = OTHER NAME [= ...]` as one glossary group in the knowledge folder: the file and the
+    names. GlossaryError (the file untouched) when fewer than two names are given or the glossary would be invalid;
+    the bot uses the group from the next index generation (/reload)."""
+    names = [" ".join(name.split()) for name in typed.split("=")]
+    if len(names) < 2 or not all(names):
+        raise GlossaryError("give two or more names separated by =")
+    path = glossary_path(sources)
+    add_group(path, names)
+    log.info("glossary %s: added %s", path, names)
+    return path, names
 
 
 async def save_reply(

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from bot.conversation.records import Gap
 from bot.core.models import Answer
+from knowledge.language import detect_language
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,9 +22,13 @@ if TYPE_CHECKING:
 
     from bot.conversation.records import Records
     from bot.core.assistant import Assistant
+    from knowledge.retrieve import Passage
     from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
+
+NEAREST = 3  # passages that decide whether a gap's closest content is in the other language: as many as a golden
+# question's source must rank among
 
 # Cosine similarity of the bundled model above which two questions count as one; `bench/gaps.py` prints the
 # grouping purity on the eval sets' questions at this and neighbouring values.
@@ -46,6 +51,8 @@ class GapGroup(BaseModel):
     answered_now: bool | None = None  # None: not re-asked
     needs_document: bool | None = None  # re-asked, nothing in the documents came close: a curated answer or a
     # new document is the fix, not a rewording
+    other_language: bool | None = None  # re-asked and still open, and the closest passages are all in the other
+    # language: the question likely names something the documents name differently there (a glossary entry's fix)
 
 
 def _unit(vectors: Sequence[Sequence[float]]) -> np.ndarray:
@@ -130,7 +137,14 @@ async def recheck(groups: list[GapGroup], assistant: Assistant) -> None:
         answer = await asyncio.to_thread(assistant.answer_extractive, group.question)
         group.answered_now = fixed(group, answer)
         group.needs_document = not answer.answered and not answer.sources
+        nearest = await asyncio.to_thread(assistant.retrieve, group.question, [])
+        group.other_language = not group.answered_now and _elsewhere(group.question, nearest[:NEAREST])
     log.info("gaps: %d of %d groups answered now", sum(bool(g.answered_now) for g in groups), len(groups))
+
+
+def _elsewhere(question: str, passages: list[Passage]) -> bool:
+    """Whether every passage is in the other language than the question."""
+    return bool(passages) and all(passage.language != detect_language(question) for passage in passages)
 
 
 def _table(groups: list[GapGroup], title: str) -> Table:
@@ -140,9 +154,9 @@ def _table(groups: list[GapGroup], title: str) -> Table:
     for column in ("#", "question", "times", "last asked", "phrasings", "sources", "answered now"):
         table.add_column(column, justify="right" if column in ("#", "times") else "left")
     for number, group in enumerate(groups, 1):
-        now = {None: "–", True: "yes", False: "no"}[group.answered_now] + (
-            " (needs a document)" * bool(group.needs_document)
-        )
+        now = {None: "–", True: "yes", False: "no"}[group.answered_now]
+        now += " (needs a document)" * bool(group.needs_document)
+        now += " (a name in the other language? add it to glossary.yaml)" * bool(group.other_language)
         others = " · ".join(group.phrasings[1:4]) + (" …" if len(group.phrasings) > 4 else "")
         row = (str(number), group.question, str(group.count), group.last_asked, others, ", ".join(group.sources), now)
         table.add_row(*row)
@@ -156,12 +170,15 @@ def _csv(groups: list[GapGroup]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     counts = ["times", "last_asked", "unanswered", "disliked", "handed_off"]
-    writer.writerow(["question", *counts, "answered_now", "needs_document", "phrasings", "sources"])
+    flags = ["answered_now", "needs_document", "other_language"]
+    writer.writerow(["question", *counts, *flags, "phrasings", "sources"])
     for g in groups:
-        now, document = ("" if flag is None else str(flag).lower() for flag in (g.answered_now, g.needs_document))
+        shown = [
+            "" if flag is None else str(flag).lower() for flag in (g.answered_now, g.needs_document, g.other_language)
+        ]
         phrasings, sources = " | ".join(g.phrasings), " | ".join(g.sources)
         figures = [g.count, g.last_asked, g.unanswered, g.disliked, g.handed_off]
-        writer.writerow([g.question, *figures, now, document, phrasings, sources])
+        writer.writerow([g.question, *figures, *shown, phrasings, sources])
     return out.getvalue()
 
 
@@ -180,14 +197,12 @@ async def grouped_gaps(
 def load_groups(settings: Settings, days: int, event: str | None, recheck_now: bool = True) -> list[GapGroup]:
     """The grouped gaps from the bot's database, each re-asked (without the LLM) when `recheck_now`."""
     from bot.conversation.records import Records
-    from bot.conversation.saved_answers import SavedAnswers
-    from bot.conversation.tables import connect, database_url
+    from bot.conversation.saved_answers import serve_saved
     from bot.core.components import build_assistant
 
-    records = Records(connect(database_url(settings)))
+    assistant = build_assistant(settings)
+    records = Records(serve_saved(assistant, settings).engine)
     try:
-        assistant = build_assistant(settings)
-        assistant.use_saved(SavedAnswers(records.engine))
         return asyncio.run(grouped_gaps(records, assistant, days, event, recheck_now))
     finally:
         records.close()

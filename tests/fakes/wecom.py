@@ -209,6 +209,8 @@ class FakeWeComSocket:
         self.subscribes = 0
         self.pings = 0
         self.replies: dict[str, list[dict[str, Any]]] = {}
+        self.pushed: list[dict[str, Any]] = []  # active pushes (aibot_send_msg) WeCom accepted
+        self.known: set[str] = set()  # chats whose user has written to the bot: only these may be pushed to
         self._socket: Any = None
         self._server: Any = None
         self.connected = asyncio.Event()
@@ -229,17 +231,36 @@ class FakeWeComSocket:
             if frame["cmd"] == "ping":
                 self.pings += 1
                 await socket.send(json.dumps({"headers": frame["headers"], "errcode": 0, "errmsg": "ok"}))
-            elif frame["cmd"] == "aibot_respond_msg":
+            elif frame["cmd"] == "aibot_send_msg":
+                await socket.send(json.dumps({"headers": frame["headers"], **self._push(frame["body"])}))
+            elif frame["cmd"] in ("aibot_respond_msg", "aibot_respond_update_msg"):
+                updating = frame["body"].get("response_type") == "update_template_card"
+                assert updating == (frame["cmd"] == "aibot_respond_update_msg"), f"card update sent by {frame['cmd']}"
                 _check_size(frame["body"])
                 self.replies.setdefault(frame["headers"]["req_id"], []).append(frame["body"])
                 await socket.send(json.dumps({"headers": frame["headers"], "errcode": 0, "errmsg": "ok"}))
             else:
                 raise AssertionError(f"unexpected frame {frame['cmd']}")
 
+    def _push(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Check an active push as WeCom does: markdown or a card, to a chat that wrote to the bot before."""
+        assert body.get("msgtype") in ("markdown", "template_card"), f"push msgtype {body.get('msgtype')!r}"
+        assert body.get("chat_type") in (0, 1, 2), f"push chat_type {body.get('chat_type')!r}"
+        _check_size(body)
+        if body.get("chatid") not in self.known:
+            return {"errcode": 93006, "errmsg": "no session with this chat"}
+        self.pushed.append(body)
+        return {"errcode": 0, "errmsg": "ok"}
+
     async def push(self, message: dict[str, Any], req_id: str) -> None:
         """Deliver one message callback over the open connection."""
         await self.connected.wait()
-        frame = {"cmd": "aibot_msg_callback", "headers": {"req_id": req_id}, "body": message}
+        self.known.add(message.get("chatid") or message["from"]["userid"])
+        # Replies go on the callback's req_id here: the connection's callbacks are taken to carry no response_url,
+        # so anything later must be an active push.
+        body = {key: value for key, value in message.items() if key != "response_url"}
+        cmd = "aibot_event_callback" if message.get("msgtype") == "event" else "aibot_msg_callback"
+        frame = {"cmd": cmd, "headers": {"req_id": req_id}, "body": body}
         await self._socket.send(json.dumps(frame, ensure_ascii=False))
 
     async def drop(self) -> None:

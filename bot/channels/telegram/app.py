@@ -22,13 +22,14 @@ from bot.channels.telegram.ratelimit import TELEGRAM_PACING, CountingRateLimiter
 from bot.channels.telegram.session import FloodGate, Services, services
 from bot.channels.telegram.webhook import serve_webhook
 from bot.conversation.firm import Firms
+from bot.conversation.handoffs import other_staff
+from bot.conversation.identity import NUMERIC
 from bot.conversation.outbox import Clock, Outbox, utc_now
 from bot.conversation.profiles import Profiles
 from bot.conversation.records import Records
-from bot.conversation.saved_answers import SavedAnswers
+from bot.conversation.saved_answers import serve_saved
 from bot.conversation.service import ConversationService
 from bot.conversation.state import Conversations
-from bot.conversation.tables import connect, database_url
 from bot.core.assistant import Assistant
 from bot.core.components import build_assistant
 from bot.ops.site import new_metrics, start_operator_site
@@ -61,17 +62,16 @@ def build_application(
     metrics = new_metrics(settings, "telegram")
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        engine = connect(database_url(settings))
-        answers = SavedAnswers(engine)
         assistant = make_assistant(settings)
-        assistant.use_saved(answers)  # staff's saved answers, served like curated.yaml's
+        answers = serve_saved(assistant, settings)  # staff's saved answers, served like curated.yaml's
+        engine = answers.engine
         conversation = ConversationService(
             settings,
             assistant,
             Records(engine),
             Conversations(engine),
             max_question_chars=settings.telegram_max_question_chars,
-            handoffs=settings.telegram_staff_chat_id is not None,
+            handoffs=settings.telegram_staff_chat_id is not None or other_staff(settings, NUMERIC) is not None,
             programme=programme,
         )
         flood = FloodGate(settings.telegram_flood_messages, settings.telegram_flood_seconds)

@@ -3,6 +3,7 @@ reply to a hand-off (bot/staff/curation.py does the work)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import InlineKeyboardMarkup, Update
@@ -18,6 +19,7 @@ from bot.core.texts import text
 from bot.staff import curation
 from bot.staff.curation import GAP_DAYS, Page
 from bot.staff.gaps import GapGroup
+from knowledge.glossary import GLOSSARY_FILE, GlossaryError
 from knowledge.language import Language
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ def _gap(number: int, group: GapGroup, language: Language) -> str:
     lines = [f"<b>{line}</b>", f"{now} · {why}"]
     if group.needs_document:
         lines.append(plain_message(language, "tg_gap_document"))
+    if group.other_language:
+        lines.append(plain_message(language, "tg_gap_glossary"))
     if others := group.phrasings[1:4]:
         lines.append(plain_message(language, "tg_gap_also", phrasings=" · ".join(p[:100] for p in others)))
     return "\n".join(lines)
@@ -51,7 +55,12 @@ def gaps_message(page: Page[GapGroup], language: Language) -> tuple[str, InlineK
         return plain_message(language, "tg_gaps_none", days=GAP_DAYS), None
     title = plain_message(language, "tg_gaps_title", days=GAP_DAYS, groups=page.total, page=page.page, pages=page.pages)
     blocks = [_gap(page.first + n, group, language) for n, group in enumerate(page.items)]
-    return "\n\n".join([f"<b>{title}</b>", *blocks]), render.keyboard([_pager(Kind.GAPS, page)])
+    glossary = [
+        [Action(kind=Kind.GLOSSARY, args=(str(number),), label=text(language, "tg_glossary_button", number=number))]
+        for number, group in enumerate(page.items, page.first)
+        if group.other_language
+    ]
+    return "\n\n".join([f"<b>{title}</b>", *blocks]), render.keyboard([*glossary, _pager(Kind.GAPS, page)])
 
 
 def _answer(saved: SavedAnswer, language: Language) -> str:
@@ -136,6 +145,37 @@ async def remove_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     key = "tg_answer_removed" if removed else "tg_answer_gone"
     await update.callback_query.answer(text(ui_language(update, context), key, id=answer_id))
     await _show_answers(update, context, number)
+
+
+async def glossary_how(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """🔤 under a gap in /gaps: how to add its name to the glossary, with the gap's question."""
+    if await _refused(update, context):
+        return
+    query, found, language = update.callback_query, services(context), ui_language(update, context)
+    group = await curation.gap_group(found.records, found.assistant, int(pressed(update).args[0]))
+    if group is None:
+        await query.answer(text(language, "tg_glossary_gone"), show_alert=True)
+        return
+    await query.answer()
+    await query.message.reply_html(plain_message(language, "tg_glossary_how", question=group.question[:200]))
+
+
+@staff_only
+async def glossary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/glossary NAME = OTHER NAME (staff): one more group of equivalent names in the knowledge folder's glossary."""
+    language, sources = ui_language(update, context), services(context).settings.knowledge_sources
+    typed = " ".join(context.args or [])
+    if not typed:
+        await update.effective_message.reply_html(plain_message(language, "tg_glossary_usage"))
+        return
+    try:
+        path, names = await asyncio.to_thread(curation.add_to_glossary, sources, typed)
+    except (GlossaryError, OSError, UnicodeDecodeError) as exc:
+        bad = plain_message(language, "tg_glossary_bad", file=GLOSSARY_FILE, error=exc)
+        await update.effective_message.reply_html(bad)
+        return
+    added = plain_message(language, "tg_glossary_added", file=path.name, names=" = ".join(names))
+    await update.effective_message.reply_html(added)
 
 
 async def save_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

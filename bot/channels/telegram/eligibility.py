@@ -31,9 +31,8 @@ def _private(update: Update) -> bool:
 
 async def _send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply) -> None:
     """The check's next question, or its verdicts followed by the offer to save the answers."""
-    await send(update.effective_chat, reply)
-    if reply.answer is not None and (offer := services(context).firms.offer(who(update))):
-        await send(update.effective_chat, offer)
+    for step in services(context).firms.with_offer(who(update), reply):
+        await send(update.effective_chat, step)
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -229,6 +229,7 @@ def register(application: Application, settings: Settings) -> None:
         "start": start, "help": help_command, "lang": choose_language, "sources": sources, "cancel": cancel,
         "ask": ask, "reload": reload, "stats": stats, "eligibility": eligibility.start, "equipment": listings.search,
         "patents": listings.search, "solutions": listings.search, "gaps": curation.gaps, "answers": curation.answers,
+        "glossary": curation.glossary,
     }  # fmt: skip
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))
@@ -250,7 +251,7 @@ def register(application: Application, settings: Settings) -> None:
         Kind.LANGUAGE: set_language, Kind.TOPIC: topic, Kind.FEEDBACK: feedback, Kind.SOURCES: sources_button,
         Kind.HUMAN: talk_to_person, Kind.CHOICE: eligibility.button, Kind.MORE: listings.more,
         Kind.SAVE: curation.save_answer, Kind.GAPS: curation.turn_gaps, Kind.ANSWERS: curation.turn_answers,
-        Kind.UNSAVE: curation.remove_answer,
+        Kind.UNSAVE: curation.remove_answer, Kind.GLOSSARY: curation.glossary_how,
         Kind.KEEP: profile.decide, Kind.EDIT: profile.edit, Kind.SUBSCRIBE: profile.subscribe,
     }  # fmt: skip
     for kind, handler in buttons.items():

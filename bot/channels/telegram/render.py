@@ -8,11 +8,12 @@ import re
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 
+from bot.conversation import listings
 from bot.conversation.actions import Action
 from bot.conversation.records import Stats, Tally
 from bot.conversation.replies import Reply
 from bot.conversation.service import StaffNote
-from bot.core.listings import PER_PAGE, Card, Page
+from bot.core.listings import Page
 from bot.core.models import Answer, Source
 from bot.core.texts import text
 from knowledge.checks import ChecksReport
@@ -192,17 +193,12 @@ def answered(question: str, label: str) -> str:
     return f"{question}\n» <b>{escape(label)}</b>"
 
 
-def _card(number: int, card: Card, language: Language) -> str:
-    lines = [f"<b>{number}. {escape(card.title)}</b>"]
-    lines += [f"{escape(column.replace('_', ' ').capitalize())}: {escape(value)}" for column, value in card.fields]
-    where = card.source + (f", {text(language, 'row', row=card.row)}" if card.row is not None else "")
-    return "\n".join([*lines, f"<i>— {escape(where)}</i>"])
-
-
 def listing_message(page: Page, language: Language) -> str:
     """One page of listing cards, numbered on from the previous pages."""
-    first = (page.page - 1) * PER_PAGE + 1
-    return "\n\n".join(_card(first + n, card, language) for n, card in enumerate(page.cards))
+    return "\n\n".join(
+        "\n".join([f"<b>{escape(card.heading)}</b>", *map(escape, card.lines), f"<i>— {escape(card.where)}</i>"])
+        for card in listings.shown(page, language)
+    )
 
 
 def keyboard(rows: list[list[Action]]) -> InlineKeyboardMarkup | None:

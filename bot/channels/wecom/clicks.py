@@ -10,11 +10,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.channels.wecom.reach import deliver
+from bot.channels.wecom.reach import Reach
 from bot.channels.wecom.render import notice_card, reply_card, reply_markdown, sources_markdown, update
 from bot.channels.wecom.staff import StaffDesk
-from bot.conversation import guided
+from bot.conversation import guided, listings
 from bot.conversation.actions import Action, Kind
+from bot.conversation.firm import Firms
 from bot.conversation.replies import Reply, follow_up_actions
 from bot.conversation.service import ConversationService, Who
 from bot.core.texts import text
@@ -30,12 +31,15 @@ class Clicks:
 
     service: ConversationService
     desk: StaffDesk
+    reach: Reach
+    firms: Firms
 
     def handler(self, kind: Kind) -> Click | None:
         """The coroutine answering a click of `kind`; None for buttons WeCom does not offer."""
         handlers: dict[Kind, Click] = {
             Kind.FEEDBACK: self.feedback, Kind.SOURCES: self.sources, Kind.HUMAN: self.human,
-            Kind.CHOICE: self.choice, Kind.TOPIC: self.topic, Kind.LANGUAGE: self.language,
+            Kind.CHOICE: self.choice, Kind.TOPIC: self.topic, Kind.LANGUAGE: self.language, Kind.MORE: self.more,
+            Kind.KEEP: self.keep, Kind.EDIT: self.edit, Kind.SUBSCRIBE: self.subscribe,
         }  # fmt: skip
         return handlers.get(kind)
 
@@ -56,9 +60,7 @@ class Clicks:
         found = self.service.sources(who, int(action.args[0]))
         if found:
             language = self.service.language(who)
-            await deliver(
-                self.service.identities, who.chat_id, Reply(language=language, text=sources_markdown(found, language))
-            )
+            await self.reach.deliver(who.chat_id, Reply(language=language, text=sources_markdown(found, language)))
         return None
 
     async def human(self, who: Who, action: Action, task_id: str) -> dict | None:  # noqa: ARG002
@@ -73,7 +75,8 @@ class Clicks:
         fact, value = action.args
         if notice := guided.closed(self.service, who, fact):
             return update(notice_card(task_id, notice))
-        return await self._dialogue(who, guided.choose(self.service, who, value), task_id)
+        step = guided.choose(self.service, who, value, keep=who.chat_id == who.user_id)  # profiles: single chats
+        return await self._dialogue(who, step, task_id)
 
     async def topic(self, who: Who, action: Action, task_id: str) -> dict | None:
         """A topic under the greeting: its question answered in a message, or the guided check in the card."""
@@ -85,7 +88,7 @@ class Clicks:
         if found is None:  # a topic since dropped from programme.yaml
             return None
         asked = await self.service.ask(who, found.question.get(self.service.language(who)))
-        await deliver(self.service.identities, who.chat_id, asked.reply)
+        await self.reach.deliver(who.chat_id, asked.reply)
         card = reply_card(asked.reply, task_id)
         return update(card) if card else None
 
@@ -94,10 +97,38 @@ class Clicks:
         reply = self.service.choose_language(who, action.args[0])  # type: ignore[arg-type]  # by its pattern
         return update(notice_card(task_id, reply.text))
 
+    async def more(self, who: Who, action: Action, task_id: str) -> dict | None:
+        """ "More" under a page of listing cards: the next page in a message, its own "more" on the card."""
+        kind, page, key = action.args
+        if notice := listings.expired(self.service, who, key):
+            return update(notice_card(task_id, notice))
+        reply = await listings.more(self.service, who, kind, int(page), key)  # type: ignore[arg-type]  # by pattern
+        return await self._below(who, reply, task_id) if reply else None
+
+    async def keep(self, who: Who, action: Action, task_id: str) -> dict | None:
+        """Save the guided check's answers as the firm profile, or not; the card says which."""
+        return update(notice_card(task_id, self.firms.decide(who, save=action.args[0] == "yes").text))
+
+    async def edit(self, who: Who, action: Action, task_id: str) -> dict | None:
+        """An edit button under /profile: the card asks for the fact's new value, which the next message gives."""
+        return update(notice_card(task_id, self.firms.edit(who, action.args[0]).text))
+
+    async def subscribe(self, who: Who, action: Action, task_id: str) -> dict | None:  # noqa: ARG002
+        """Subscribe under /schemes: notices of new matches and deadlines from now on."""
+        return update(notice_card(task_id, self.firms.subscribe(who, on=True).text))
+
     async def _dialogue(self, who: Who, reply: Reply, task_id: str, intro: str = "") -> dict:
-        """A step of a dialogue on the clicked card: a question with its choices there, else a message."""
+        """A step of a dialogue on the clicked card: a question with its choices there, else a message (and the
+        offer to save the check's answers on the card)."""
         if reply.actions:
             body = "\n\n".join(part for part in (intro, reply_markdown(reply)) if part)
             return update(reply_card(reply, task_id, body) or notice_card(task_id, body))
-        await deliver(self.service.identities, who.chat_id, reply)
-        return update(notice_card(task_id, text(reply.language, "wecom_result_below"), intro))
+        verdicts, *offer = self.firms.with_offer(who, reply)
+        return await self._below(who, verdicts, task_id, offer[0] if offer else None, intro)
+
+    async def _below(self, who: Who, reply: Reply, task_id: str, then: Reply | None = None, intro: str = "") -> dict:
+        """`reply` in a message; the card says so, with the buttons of `then` (else of `reply`) if any."""
+        await self.reach.deliver(who.chat_id, reply)
+        title, buttons = text(reply.language, "wecom_result_below"), then or reply
+        card = reply_card(buttons, task_id, buttons.text if then else intro, title=title)
+        return update(card or notice_card(task_id, title, intro))

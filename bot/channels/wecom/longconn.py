@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT = 30.0  # WeCom drops a connection that sends no ping for longer than this
 STREAM_POLL = 0.5  # how often an unfinished stream's text is pushed to WeCom
+UPDATE = "update_template_card"  # a click's reply that replaces the card goes by its own command
+ACK_WAIT = 10.0  # seconds an active push waits for WeCom's acknowledgement before counting as failed
 
 
 class SubscribeRefused(RuntimeError):
@@ -62,6 +64,29 @@ class LongConnection:
     guard: ReplayGuard = field(default_factory=ReplayGuard)
     streams: Streams = field(default_factory=Streams)
     _answering: set[asyncio.Task] = field(default_factory=set)
+    _socket: Any = None  # the subscribed connection, while there is one
+    _acks: dict[str, asyncio.Future] = field(default_factory=dict)  # active pushes awaiting WeCom's answer, by req_id
+
+    async def push(self, chatid: str, chat_type: int, body: dict) -> bool:
+        """Active push (aibot_send_msg) of markdown to a chat whose user wrote to the bot before; True once WeCom
+        acknowledged it, False when there is no connection now or WeCom refused."""
+        from websockets.exceptions import ConnectionClosed
+
+        socket, req_id = self._socket, uuid.uuid4().hex
+        if socket is None:
+            return False
+        acked = self._acks[req_id] = asyncio.get_running_loop().create_future()
+        try:
+            await socket.send(_frame("aibot_send_msg", {"chatid": chatid, "chat_type": chat_type, **body}, req_id))
+            ack = await asyncio.wait_for(acked, ACK_WAIT)
+        except (TimeoutError, ConnectionClosed) as error:
+            log.warning("wecom push to %s failed: %r", chatid, error)
+            return False
+        finally:
+            self._acks.pop(req_id, None)
+        if ack.get("errcode") != 0:
+            log.warning("wecom push to %s refused: %s", chatid, ack)
+        return ack.get("errcode") == 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, subscribe and serve; on a dropped connection wait the backoff and reconnect."""
@@ -92,9 +117,14 @@ class LongConnection:
             self.backoff.reset()
             pinger = asyncio.create_task(self._ping(socket))
             stopper = asyncio.create_task(stop.wait())
+            self._socket = socket
             try:
                 await self._serve(socket, stopper)
             finally:
+                self._socket = None
+                for waiting in self._acks.values():  # no answer comes on a closed connection
+                    if not waiting.done():
+                        waiting.set_result({"errcode": -1, "errmsg": "connection closed"})
                 pinger.cancel()
                 stopper.cancel()
 
@@ -111,7 +141,10 @@ class LongConnection:
                 receive.cancel()
                 return
             frame = json.loads(receive.result())
-            if frame.get("cmd") in ("aibot_msg_callback", "aibot_event_callback"):
+            acked = self._acks.get(str(frame.get("headers", {}).get("req_id")))
+            if "cmd" not in frame and acked is not None and not acked.done():
+                acked.set_result(frame)
+            elif frame.get("cmd") in ("aibot_msg_callback", "aibot_event_callback"):
                 task = asyncio.create_task(self._answer(socket, frame))
                 self._answering.add(task)  # a reference, so the task is not collected mid-answer
                 task.add_done_callback(self._answering.discard)
@@ -124,7 +157,8 @@ class LongConnection:
             return
         reply = await self.handler(message, self.streams)
         while reply is not None:
-            await socket.send(_frame("aibot_respond_msg", reply, req_id))
+            cmd = "aibot_respond_update_msg" if reply.get("response_type") == UPDATE else "aibot_respond_msg"
+            await socket.send(_frame(cmd, reply, req_id))
             if reply.get("msgtype") != "stream" or reply["stream"]["finish"]:
                 return
             await asyncio.sleep(STREAM_POLL)

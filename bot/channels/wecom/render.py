@@ -4,6 +4,7 @@ buttons carry each `Action`'s data (it comes back as the click's event_key)."""
 from __future__ import annotations
 
 from bot.channels.wecom.streams import truncate
+from bot.conversation import listings
 from bot.conversation.actions import Action
 from bot.conversation.replies import Reply
 from bot.conversation.service import StaffNote
@@ -46,8 +47,8 @@ def reply_markdown(reply: Reply) -> str:
     if reply.answer is not None:
         return truncate(answer_markdown(reply.answer))
     if reply.cards is not None:
-        cards = (f"**{card.title}**\n" + "\n".join(f"{c}: {v}" for c, v in card.fields) for card in reply.cards.cards)
-        return truncate("\n\n".join(cards))
+        cards = listings.shown(reply.cards, reply.language)
+        return truncate("\n\n".join("\n".join([f"**{c.heading}**", *c.lines, f"*— {c.where}*"]) for c in cards))
     _, left_off = _shown(reply.actions)
     if left_off:
         more = text(reply.language, "wecom_or_type", options="、".join(action.label for action in left_off))

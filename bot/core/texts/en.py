@@ -117,6 +117,7 @@ EN: dict[str, str] = {
     "reason_unanswered": "two questions in a row unanswered",
     "staff_reply": "{staff}: {text}",
     "staff_delivered": "Delivered to {who}.",
+    "staff_forwarded": "Sent on to {who}: it reaches them in their app as soon as it can.",
     "wecom_choose": "Choose:",
     "wecom_answer_below": "The answer took a while: it follows in a new message.",
     "wecom_or_type": "Or type one of: {options}",
@@ -148,6 +149,17 @@ EN: dict[str, str] = {
     "tg_gap_document": "📄 Needs a document: nothing in the documents comes close. Save a staff answer or add one.",
     "tg_gap_also": "also asked as: {phrasings}",
     "tg_gap_why": "{unanswered} unanswered, {disliked} 👎, {handed} handed to staff",
+    "tg_gap_glossary": "🔤 The closest passages are all in the other language: if it names something they call "
+    "differently, a glossary entry is the fix.",
+    "tg_glossary_button": "🔤 Add to glossary: gap {number}",
+    "tg_glossary_how": (
+        "To add the name asked in “{question}” to the glossary, send /glossary with that name and the name the "
+        "documents use, separated by =, e.g. /glossary 冷冻电镜 = cryo-EM"
+    ),
+    "tg_glossary_gone": "That gap is no longer listed; send /gaps again.",
+    "tg_glossary_usage": "Give two or more names that mean the same, separated by =, e.g. /glossary 冷冻电镜 = cryo-EM",
+    "tg_glossary_added": "Added to {file}: {names}. The bot uses it from the next /reload.",
+    "tg_glossary_bad": "Not added, {file} is unchanged: {error}",
     "tg_answers_title": "Saved answers: {count} (page {page} of {pages})",
     "tg_answers_none": (
         "No saved answers yet. Reply to a hand-off in the staff group and press “Save as answer”, or import a "
@@ -165,12 +177,14 @@ EN: dict[str, str] = {
     ),
     "tg_reload_published": "Now answering from index generation {generation}.",
     "tg_reload_unchanged": "Nothing changed; the index stays as it was.",
-    "tg_reload_checks": "Golden questions (checks.yaml): {passed} of {total} answered; the served index: {served}.",
-    "tg_reload_checks_first": "Golden questions (checks.yaml): {passed} of {total} answered.",
+    "tg_reload_checks": (
+        "Golden questions (checks.yaml, saved answers): {passed} of {total} answered; the served index: {served}."
+    ),
+    "tg_reload_checks_first": "Golden questions (checks.yaml, saved answers): {passed} of {total} answered.",
     "tg_reload_broke": "{id} broke: {why}",
     "tg_reload_refused_checks": (
-        "Not published: the new index answers fewer golden questions, so the previous one stays in use. Fix the "
-        "documents, or send /reload force to publish it anyway."
+        "Not published: the new index answers fewer golden questions or no longer serves a saved answer, so the "
+        "previous one stays in use. Fix the documents or curated files, or send /reload force to publish it anyway."
     ),
     "tg_reload_refused": "Not published ({reason}); the previous index stays in use.",
     "tg_reload_error": "The reload failed ({error}); the previous index stays in use.",
@@ -226,6 +240,11 @@ EN: dict[str, str] = {
     "pm_button_subscribe": "Tell me about new matches",
     "pm_subscribed": "Subscribed: I'll tell you once when a scheme newly fits your profile, changes, or is withdrawn.",
     "pm_unsubscribed": "Unsubscribed: no more notices.",
+    "cmd_help_head": (
+        "Ask me anything about {programme} in your own words, in Chinese or English; I answer from the programme's "
+        "documents and cite them. Or send a command:"
+    ),
+    "pm_private_only": "A firm profile is kept and shown in your own chat with me only, never in a group.",
     "pm_need_profile": "Save a profile first: run /eligibility and save your answers at the end.",
     "pm_new": "New match: you now qualify for {title}{benefit}. It rests on {clauses}. /schemes lists every verdict.",
     "pm_changed": "{title} has changed and you still qualify{benefit}. The rules now read: {clauses}.",

@@ -112,6 +112,7 @@ ZH: dict[str, str] = {
     "reason_unanswered": "连续两个问题未能回答",
     "staff_reply": "{staff}：{text}",
     "staff_delivered": "已转达给{who}。",
+    "staff_forwarded": "已发往{who}所在的应用，将尽快送达。",
     "wecom_choose": "请选择：",
     "wecom_answer_below": "回答用时较长，将在下一条消息中发送。",
     "wecom_or_type": "也可以直接输入：{options}",
@@ -142,6 +143,16 @@ ZH: dict[str, str] = {
     "tg_gap_document": "📄 需要补充文件：现有文件里没有相关内容。可保存工作人员的答复，或补充文件。",
     "tg_gap_also": "其他问法：{phrasings}",
     "tg_gap_why": "{unanswered}次未回答，{disliked}次👎，{handed}次转人工",
+    "tg_gap_glossary": "🔤 最接近的段落都是另一种语言：如果问题里的名称在文件中另有叫法，加一条术语表即可。",
+    "tg_glossary_button": "🔤 加入术语表：缺口 {number}",
+    "tg_glossary_how": (
+        "要把“{question}”里的名称加入术语表，请发送 /glossary，后接该名称和文件中的叫法，用 = 分隔，"
+        "例如 /glossary 冷冻电镜 = cryo-EM"
+    ),
+    "tg_glossary_gone": "这个缺口已不在列表中，请重新发送 /gaps。",
+    "tg_glossary_usage": "请给出两个或以上同义的名称，用 = 分隔，例如 /glossary 冷冻电镜 = cryo-EM",
+    "tg_glossary_added": "已加入{file}：{names}。下次 /reload 后生效。",
+    "tg_glossary_bad": "未加入，{file}保持不变：{error}",
     "tg_answers_title": "已保存的答案：共{count}条（第{page}/{pages}页）",
     "tg_answers_none": (
         "还没有保存的答案。在工作人员群里回复转人工消息后点“保存为答案”，或用 python -m bot answers import 导入表格。"
@@ -157,11 +168,12 @@ ZH: dict[str, str] = {
     ),
     "tg_reload_published": "现在使用索引版本{generation}回答。",
     "tg_reload_unchanged": "没有变化，索引保持不变。",
-    "tg_reload_checks": "标准问题（checks.yaml）：答对{passed}/{total}个；当前使用的索引：{served}个。",
-    "tg_reload_checks_first": "标准问题（checks.yaml）：答对{passed}/{total}个。",
+    "tg_reload_checks": "标准问题（checks.yaml、已保存的答案）：答对{passed}/{total}个；当前使用的索引：{served}个。",
+    "tg_reload_checks_first": "标准问题（checks.yaml、已保存的答案）：答对{passed}/{total}个。",
     "tg_reload_broke": "{id}变差：{why}",
     "tg_reload_refused_checks": (
-        "未发布：新索引答对的标准问题更少，继续使用原有索引。请修正文件，或发送 /reload force 强制发布。"
+        "未发布：新索引答对的标准问题更少，或不再使用某条已保存的答案，继续使用原有索引。"
+        "请修正文件，或发送 /reload force 强制发布。"
     ),
     "tg_reload_refused": "未发布（{reason}），继续使用原有索引。",
     "tg_reload_error": "重新加载失败（{error}），继续使用原有索引。",
@@ -214,6 +226,10 @@ ZH: dict[str, str] = {
     "pm_button_subscribe": "有新匹配时通知我",
     "pm_subscribed": "已订阅：当有政策新近符合您的档案、发生变化或被撤销时，我会通知您一次。",
     "pm_unsubscribed": "已取消订阅，不再发送通知。",
+    "cmd_help_head": (
+        "关于{programme}的问题，直接用中文或英文提问即可，我会依据项目文件回答并注明出处。也可以发送以下命令："
+    ),
+    "pm_private_only": "企业档案只在您与我的单聊中保存和显示，不会在群里显示。",
     "pm_need_profile": "请先保存档案：发送 /eligibility，并在最后选择保存。",
     "pm_new": "新的匹配：您现在符合{title}{benefit}。依据：{clauses}。发送 /schemes 查看全部判断。",
     "pm_changed": "{title}已有变化，您仍然符合{benefit}。现行条款：{clauses}。",
