@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from bot.channels.telegram.ratelimit import NO_PACING, Pacing
+from bot.channels.telegram.ratelimit import NO_PACING
 from bot.core.assistant import Assistant
 from knowledge.retrieve import HybridSearcher
 from tests.fakes.telegram import FakeTelegram
 from tests.test_telegram import is_answer, running
 
 # Two messages a second overall instead of Telegram's 30, so eight greetings fill the pace for four seconds.
-SLOW_PACE = Pacing(chat=NO_PACING.chat, group=NO_PACING.group, overall=1, period=0.5)
+SLOW_PACE = replace(NO_PACING, overall=1, period=0.5)
 GREETED = 8
 
 
