@@ -1,9 +1,11 @@
-"""What one embedding view per listing row (instead of three) costs on the listing questions of every eval set.
+"""What one embedding view per listing row (instead of three), or one vector per group of rows, costs on the listing
+questions of every eval set.
 
     .venv/bin/python bench/listing_views.py [EVAL_DIR ...]
 
 Big listings get one view per row (INGEST_LEAN_LISTING_BYTES) so 200,000 rows ingest in minutes, not most of an
-hour; this scores the questions whose gold source is a listing row with every listing embedded both ways.
+hour; very big ones get one vector per group of rows (GROUP_LISTING_BYTES) so that their index fits in the
+ingest's memory. This scores the questions whose gold source is a listing row with every listing embedded each way.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from bot.staff.evaluation import run_eval
 from knowledge.embeddings import LocalEmbeddings
 from knowledge.golden import EvalQuestion, load_questions
 from knowledge.indexing import Ingest
-from knowledge.settings import LEAN_LISTING_BYTES, Settings
+from knowledge.settings import GROUP_LISTING_BYTES, LEAN_LISTING_BYTES, Settings
 from knowledge.store import make_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,13 +42,19 @@ def _share(hits: list[bool]) -> float:
     return round(sum(hits) / len(hits), 3) if hits else 0.0
 
 
-def score(eval_dir: Path, lean_bytes: int, work: Path, embeddings: LocalEmbeddings) -> dict[str, float]:
-    """Ingest the set's corpus with listings over `lean_bytes` lean, then ask its listing questions."""
+# (name, lean listing bytes, grouped listing bytes): every listing read the default way, lean, lean and grouped.
+WAYS = (("three", LEAN_LISTING_BYTES, GROUP_LISTING_BYTES), ("one", 0, GROUP_LISTING_BYTES), ("grouped", 0, 0))
+
+
+def score(eval_dir: Path, way: tuple[str, int, int], work: Path, embeddings: LocalEmbeddings) -> dict[str, float]:
+    """Ingest the set's corpus with listings embedded `way`, then ask its listing questions."""
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, data_dir=work, knowledge_sources=[eval_dir / "corpus"], embedding_provider="local"
     )
     started = time.perf_counter()
-    report = Ingest(make_store(settings), embeddings, lean_listing_bytes=lean_bytes).run(settings.knowledge_sources)
+    _, lean, group = way
+    ingest = Ingest(make_store(settings), embeddings, lean_listing_bytes=lean, group_listing_bytes=group)
+    report = ingest.run(settings.knowledge_sources)
     seconds = time.perf_counter() - started
     vectors = make_store(settings).open(report.generation or "").count()
     questions = _listing_questions(eval_dir / "questions.yaml")
@@ -67,14 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("eval_dirs", nargs="*", type=Path, default=sorted(p for p in EVAL.iterdir() if p.is_dir()))
     args = parser.parse_args(argv)
     embeddings = LocalEmbeddings()
-    table = Table(title="Listing questions: three embedding views per row vs one (machine shared, times indicative)")
+    table = Table(title="Listing questions: three embedding views a row, one, one per group (machine shared)")
     for column in ("set", "views", "questions", "recall@1", "recall@3", "facts", "vectors", "ingest s"):
         table.add_column(column, justify="left" if column in ("set", "views") else "right")
     with tempfile.TemporaryDirectory(prefix="bench-views-") as work:
         for eval_dir in args.eval_dirs:
-            for name, lean_bytes in (("three", LEAN_LISTING_BYTES), ("one", 0)):
-                figures = score(eval_dir, lean_bytes, Path(work) / f"{eval_dir.name}-{name}", embeddings)
-                table.add_row(eval_dir.name, name, *(str(value) for value in figures.values()))
+            for way in WAYS:
+                figures = score(eval_dir, way, Path(work) / f"{eval_dir.name}-{way[0]}", embeddings)
+                table.add_row(eval_dir.name, way[0], *(str(value) for value in figures.values()))
     Console(width=120).print(table)
     return 0
 

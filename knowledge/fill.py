@@ -9,15 +9,19 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
+import numpy as np
 from chromadb.api.models.Collection import Collection
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from knowledge.groups import pack, rows_in, similar
 from knowledge.split import content_hash, embedding_views
 from knowledge.store import flat_metadata
 
 log = logging.getLogger(__name__)
 
+# (id, vector, chunk stored): what goes into the index, a batch at a time
+Entry = tuple[str, list[float], Document]
 # (stage or file, done, total; 0 when the total is not known)
 Progress = Callable[[str, int, int], None]
 # Entries per embedder call and Chroma add: enough short rows to fill the encoder's token budget
@@ -43,6 +47,32 @@ def _entries(chunks: Iterable[Document], lean: bool) -> Iterator[tuple[str, str,
         base = chunk_id(chunk.metadata)
         for view, text in enumerate(embedding_views(chunk, lean=lean)):
             yield (base if view == 0 else f"{base}~{view}", text, chunk)
+
+
+def _batches(
+    chunks: Iterable[Document], embeddings: Embeddings | None, lean: bool, group: int
+) -> Iterator[list[Entry]]:
+    """The entries a batch at a time, embedded (with no vectors when there is no model: a dry run only counts)."""
+    if embeddings is not None and group > 1:
+        yield from _grouped(chunks, embeddings, group)
+        return
+    entries = _entries(chunks, lean)
+    while batch := list(islice(entries, EMBED_BATCH)):
+        vectors = embeddings.embed_documents([text for _, text, _ in batch]) if embeddings else [[] for _ in batch]
+        yield [(entry_id, vector, chunk) for (entry_id, _, chunk), vector in zip(batch, vectors, strict=True)]
+
+
+def _grouped(chunks: Iterable[Document], embeddings: Embeddings, size: int) -> Iterator[list[Entry]]:
+    """Rows embedded one view each, then packed `size` to an entry with the nearest in meaning, under their mean."""
+    rows = iter(chunks)
+    while batch := list(islice(rows, EMBED_BATCH)):
+        texts = [embedding_views(row, lean=True)[0] for row in batch]
+        vectors = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+        groups = similar(batch, vectors, size)
+        yield [
+            (chunk_id(batch[g[0]].metadata), vectors[g].mean(axis=0).tolist(), pack([batch[i] for i in g], vectors[g]))
+            for g in groups
+        ]
 
 
 @dataclass
@@ -90,20 +120,20 @@ def fill(
     progress: FileProgress,
     *,
     lean: bool = False,
+    group: int = 1,
 ) -> Filled:
-    """Embed and add `chunks` in batches (into nothing for a dry run, which only counts them)."""
+    """Embed and add `chunks` in batches (into nothing for a dry run, which only counts them); with `group` above 1,
+    up to that many rows close in meaning share an entry and its vector (knowledge.groups)."""
     filled = Filled()
-    entries = _entries(chunks, lean)
-    while batch := list(islice(entries, EMBED_BATCH)):
+    for batch in _batches(chunks, embeddings if collection is not None else None, lean, group):
         if collection is not None:
-            vectors = embeddings.embed_documents([text for _, text, _ in batch])
             collection.add(
                 ids=[entry_id for entry_id, _, _ in batch],
-                embeddings=vectors,  # type: ignore[arg-type]
+                embeddings=[vector for _, vector, _ in batch],  # type: ignore[arg-type]
                 documents=[chunk.page_content for _, _, chunk in batch],
                 metadatas=[flat_metadata({**c.metadata, "view": is_view(entry_id)}) for entry_id, _, c in batch],  # type: ignore[misc]
             )
-        rows = sum(not is_view(entry_id) for entry_id, _, _ in batch)
+        rows = sum(rows_in(chunk.metadata) for entry_id, _, chunk in batch if not is_view(entry_id))
         filled.entries += len(batch)
         filled.chunks += rows
         progress.advance(rows)

@@ -18,6 +18,7 @@ from knowledge.discovery import FileFailure, IngestReport, Skipped, SourceFile, 
 from knowledge.embeddings import model_id
 from knowledge.fill import FileProgress, Filled, Progress, fill
 from knowledge.golden import EvalQuestion
+from knowledge.groups import GROUP_ROWS
 from knowledge.loaders import SUPPORTED_SUFFIXES, iter_file
 from knowledge.manifest import (
     COPY_SOURCES,
@@ -30,7 +31,7 @@ from knowledge.manifest import (
 )
 from knowledge.reading import LoadError
 from knowledge.rules import is_rule_file, rule_documents
-from knowledge.settings import LEAN_LISTING_BYTES, MAX_SHRINK
+from knowledge.settings import GROUP_LISTING_BYTES, LEAN_LISTING_BYTES, MAX_SHRINK
 from knowledge.split import split_document
 from knowledge.store import IndexInfo, KnowledgeStore, new_generation_name, utc_now
 from knowledge.suspicious import addressed_to_assistant
@@ -98,6 +99,7 @@ class Ingest:
         progress: Progress = _noop,
         max_shrink: float = MAX_SHRINK,
         lean_listing_bytes: int = LEAN_LISTING_BYTES,
+        group_listing_bytes: int = GROUP_LISTING_BYTES,
         index_suspicious: bool = True,
         scorer: Scorer | None = None,
         more_checks: list[EvalQuestion] | None = None,
@@ -109,6 +111,7 @@ class Ingest:
         self.progress = progress
         self.max_shrink = max_shrink
         self.lean_listing_bytes = lean_listing_bytes
+        self.group_listing_bytes = group_listing_bytes
         self.index_suspicious = index_suspicious
 
     def run(
@@ -249,10 +252,11 @@ class Ingest:
         """Stream one changed file into the new generation (into nothing on a dry run); a failure is that file's."""
         self.progress(FILES_STAGE, position[0] - 1, position[1])
         progress = FileProgress(file.rel, estimate_rows(file.path), self.progress)
-        lean = file.path.suffix.lower() in LISTING_SUFFIXES and file.path.stat().st_size > self.lean_listing_bytes
+        size = file.path.stat().st_size if file.path.suffix.lower() in LISTING_SUFFIXES else -1
+        group = GROUP_ROWS if size > self.group_listing_bytes else 1
         try:
             chunks = self._screened(_chunks_of(file), file.rel, report)
-            filled = fill(into, chunks, self.embeddings, progress, lean=lean)
+            filled = fill(into, chunks, self.embeddings, progress, lean=size > self.lean_listing_bytes, group=group)
         except (LoadError, MemoryError) as exc:  # numpy's allocation errors too: never the whole run's
             reason = exc.reason if isinstance(exc, LoadError) else "too large to read in memory"
             report.failed.append(FileFailure(path=file.rel, reason=reason))

@@ -10,6 +10,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from knowledge.discovery import SourceFile
 from knowledge.fill import Filled, is_view
+from knowledge.groups import rows_in
 from knowledge.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def indexed_files(collection: Collection) -> dict[str, IndexedFile]:
             empty = IndexedFile(digest=str(meta["file_hash"]), chunks=0, entries=0)
             found = files.setdefault(str(meta["source"]), empty)
             found.entries += 1
-            found.chunks += not is_view(entry)
+            found.chunks += 0 if is_view(entry) else rows_in(meta)
     return files
 
 

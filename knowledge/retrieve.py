@@ -20,9 +20,10 @@ from pydantic import BaseModel, ConfigDict
 
 from knowledge.bridge import TermBridge
 from knowledge.embeddings import model_id
-from knowledge.fill import is_view
+from knowledge.fill import chunk_id, is_view
 from knowledge.fitted import fitted
 from knowledge.glossary import Glossary, equivalent_words
+from knowledge.groups import GROUP_KEY, unpacked
 from knowledge.lexical import LexicalIndex, tokenize, versions
 from knowledge.store import IndexInfo, KnowledgeStore, StoreUnavailable
 
@@ -88,9 +89,57 @@ class _Snapshot:
     lexical: LexicalIndex
     bridge: TermBridge
     glossary: Glossary
-    position: dict[str, int]
+    members: dict[str, list[int]]
+    entries: int
+    own_at: np.ndarray
+    own: np.ndarray
     centroids: dict[str, np.ndarray]
     sections: dict[tuple[str, str], list[int]]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The passages a generation holds, one per entry or per row of a packed group (knowledge.groups)."""
+
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict[str, Any]]
+    members: dict[str, list[int]]  # entry id (a view's too) -> the passages its vector stands for
+    owners: np.ndarray  # per passage, the position of its entry among the generation's non-view entries
+    own_at: np.ndarray  # per passage, its row in `own`; -1 when its entry's vector is its own
+    own: np.ndarray  # the own vectors of the rows of packed groups (half precision here)
+
+
+def _rows(got: Any) -> _Rows:
+    ids: list[str] = []
+    texts: list[str] = []
+    metadatas: list[dict[str, Any]] = []
+    members: dict[str, list[int]] = {}
+    owners: list[int] = []
+    own: list[np.ndarray] = []
+    own_at: list[int] = []
+    primary = [(entry, i) for i, entry in enumerate(got["ids"]) if not is_view(entry)]
+    for owner, (entry, i) in enumerate(primary):
+        stored = dict((got["metadatas"] or [])[i])
+        members[entry] = []
+        for text, meta, vector in unpacked(str((got["documents"] or [])[i]), stored):
+            members[entry].append(len(ids))
+            ids.append(chunk_id(meta) if GROUP_KEY in stored else entry)
+            texts.append(text)
+            metadatas.append(meta)
+            owners.append(owner)
+            own_at.append(-1 if vector is None else len(own))
+            own.extend([] if vector is None else [vector.astype(np.float16)])
+    members |= {entry: members[entry.split("~")[0]] for entry in got["ids"] if is_view(entry)}
+    return _Rows(
+        ids,
+        texts,
+        metadatas,
+        members,
+        np.asarray(owners, dtype=np.int64),
+        np.asarray(own_at, dtype=np.int64),
+        np.stack(own) if own else np.zeros((0, 0), dtype=np.float16),
+    )
 
 
 def _load_snapshot(
@@ -98,43 +147,54 @@ def _load_snapshot(
 ) -> _Snapshot:
     collection = store.open(info.generation)
     got = collection.get(include=["documents", "metadatas", "embeddings"])
+    rows = _rows(got)
+    searchable = [
+        f"{m.get('title', '')} {m.get('section') or ''}\n{t}" for t, m in zip(rows.texts, rows.metadatas, strict=True)
+    ]
     primary = [i for i, entry in enumerate(got["ids"]) if not is_view(entry)]
-    ids = [got["ids"][i] for i in primary]
-    texts = [str((got["documents"] or [])[i]) for i in primary]
-    metadatas = [dict((got["metadatas"] or [])[i]) for i in primary]
-    searchable = [f"{m.get('title', '')} {m.get('section') or ''}\n{t}" for t, m in zip(texts, metadatas, strict=True)]
-    position = {chunk: i for i, chunk in enumerate(ids)}
-    position |= {entry: position[entry.split("~")[0]] for entry in got["ids"] if is_view(entry)}
     vectors = np.asarray(got["embeddings"], dtype=np.float32)[primary]
-    languages = np.array([str(m.get("language", "en")) for m in metadatas])
+    languages = np.array([str(m.get("language", "en")) for m in rows.metadatas])
     lexical = LexicalIndex(searchable)
     known = previous.bridge.known() if previous else None
     bridge = TermBridge(embeddings, lexical.vocabulary(), config.bridge_similarity, known)
     return _Snapshot(
         info=info,
         collection=collection,
-        ids=ids,
-        texts=texts,
-        metadatas=metadatas,
+        ids=rows.ids,
+        texts=rows.texts,
+        metadatas=rows.metadatas,
         lexical=lexical,
         bridge=bridge,
         glossary=Glossary(info.glossary, tokenize),
-        position=position,
-        centroids=_centroids(vectors, languages),
-        sections=_sections(metadatas),
+        members=rows.members,
+        entries=len(primary),
+        own_at=rows.own_at,
+        own=rows.own,
+        centroids=_centroids(vectors, rows, languages),
+        sections=_sections(rows.metadatas),
     )
 
 
-def _centroids(vectors: np.ndarray, languages: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean vector per language, or zeros for all when a language has too few passages to estimate one.
+def _centroids(vectors: np.ndarray, rows: _Rows, languages: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean vector of the passages per language, or zeros for all when a language has too few passages to estimate
+    one (`vectors`: the entries' vectors; a packed row has its own).
 
     A centroid of a handful of passages is those passages: subtracting it would cancel the very
     match a question is looking for, so a small knowledge base is searched by plain cosine.
     """
-    groups = {lang: vectors[languages == lang] for lang in set(languages.tolist())}
+    groups = {lang: np.flatnonzero(languages == lang) for lang in set(languages.tolist())}
     if min((len(g) for g in groups.values()), default=0) < MIN_PER_LANGUAGE:
         return {lang: np.zeros(vectors.shape[1], dtype=np.float32) for lang in groups}
-    return {lang: group.mean(axis=0) for lang, group in groups.items()}
+    return {lang: _mean(vectors, rows, positions) for lang, positions in groups.items()}
+
+
+def _mean(vectors: np.ndarray, rows: _Rows, positions: np.ndarray) -> np.ndarray:
+    at = rows.own_at[positions]
+    plain = vectors[rows.owners[positions[at < 0]]]
+    if (at < 0).all():
+        return plain.mean(axis=0)
+    total = plain.sum(axis=0) + rows.own[at[at >= 0]].sum(axis=0, dtype=np.float32)
+    return (total / len(positions)).astype(np.float32)
 
 
 def _sections(metadatas: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]:
@@ -168,6 +228,12 @@ def _passage(snapshot: _Snapshot, index: int, dense: float, lexical: float, scor
         dense=dense,
         lexical=lexical,
     )
+
+
+def _own_cosine(snapshot: _Snapshot, index: int, query: np.ndarray) -> float:
+    """A packed row's cosine with the query, by its own vector: its group's only found it."""
+    own = snapshot.own[snapshot.own_at[index]].astype(np.float32)
+    return float(own @ query / max(float(np.linalg.norm(own) * np.linalg.norm(query)), 1e-12))
 
 
 class HybridSearcher:
@@ -276,14 +342,15 @@ class HybridSearcher:
                 where = {"$and": [where, {"kind": kind}]}
             result = snapshot.collection.query(
                 query_embeddings=[vector],
-                n_results=min(self.config.candidates, len(snapshot.ids)),  # type: ignore[list-item]
+                n_results=min(self.config.candidates, snapshot.entries),  # type: ignore[list-item]
                 where=where,
                 include=["distances"],
             )
             baseline = float(q @ centroid)
             for entry, distance in zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True):
-                index = snapshot.position[entry]  # a record's views all count for the record
-                scores[index] = max(scores.get(index, -1.0), 1.0 - float(distance) - baseline)
+                for index in snapshot.members[entry]:  # a record's views count for it; a group's rows score alone
+                    cosine = _own_cosine(snapshot, index, q) if snapshot.own_at[index] >= 0 else 1.0 - float(distance)
+                    scores[index] = max(scores.get(index, -1.0), cosine - baseline)
         return scores
 
     def _fuse(

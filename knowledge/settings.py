@@ -13,6 +13,9 @@ SAMPLE_KNOWLEDGE = Path(__file__).parent / "sample"
 CURATED_FILE = "curated.yaml"  # staff-pinned answers at the top of a knowledge folder; ingest skips it
 # A listing file larger than this gets one embedding view per row instead of three (see bench/ingest.py --views).
 LEAN_LISTING_BYTES = 2 * 1024 * 1024
+# A listing file larger than this gets one vector per group of rows (knowledge.groups): 200,000 rows' vectors alone
+# took the ingest process past 600 MB (bench/ingest.py --limits).
+GROUP_LISTING_BYTES = 4 * 1024 * 1024
 MAX_SHRINK = 0.5  # share of the served chunks an ingest may drop before it must be told --allow-shrink
 
 

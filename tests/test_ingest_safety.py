@@ -15,9 +15,12 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from knowledge.discovery import LINK_OUTSIDE
+from knowledge.embeddings import LocalEmbeddings
+from knowledge.groups import GROUP_ROWS
 from knowledge.indexing import Ingest
 from knowledge.loaders import load_file
 from knowledge.reading import LoadError
+from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import make_store
 from tests.conftest import clean_env
@@ -280,6 +283,21 @@ def test_a_big_listing_is_embedded_once_per_row(folder: Path, tmp_path: Path) ->
         counts.append((report.chunks, store.open(report.generation or "").count()))
     assert counts[0][0] == counts[1][0] == 301
     assert counts[1][1] == 301 and counts[0][1] > 600
+
+
+def test_a_very_big_listing_shares_vectors_yet_each_row_is_found_as_its_own_passage(
+    folder: Path, tmp_path: Path, local_embeddings: LocalEmbeddings
+) -> None:
+    (folder / "fees.csv").write_text(_listing(300), encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+    store = make_store(settings)
+    ingest = Ingest(store, local_embeddings, lean_listing_bytes=0, group_listing_bytes=0)
+    report = ingest.run([folder])
+    assert report.chunks == 301 and store.open(report.generation or "").count() == 1 + 300 // GROUP_ROWS
+    found = HybridSearcher(store, local_embeddings).search("Lathe 137 fee", k=1)[0]
+    assert (found.source, found.row, found.title) == ("fees.csv", 137, "Lathe 137")
+    assert found.text == "id: EQ-137\nname: Lathe 137\nfee: RMB 137 per hour"
+    assert ingest.run([folder]).unchanged == ["fees.csv", "rent.md"], "nothing re-read on the next run"
 
 
 def test_an_alias_bomb_in_a_programme_rule_file_is_that_files_failure(folder: Path, tmp_path: Path) -> None:
