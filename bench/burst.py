@@ -9,8 +9,9 @@ sends `/start event_<code>` and 1-3 dev questions at times spread over the windo
 the next. A few users ask in the event's group with /ask. Then the same with an LLM: the fake OpenAI server
 answering every request after `--llm-delay` seconds. Printed per run: updates received, answers sent, lost and
 duplicated answers, answer latency (from the update's delivery to the call that completes the answer) beside the
-latency of a bot that answered instantly, held back only by Telegram's limits (the target is a p95 within 1 s of it),
-outbound message rates against Telegram's limits, and the bot's peak RSS.
+latency of a bot that answered instantly, held back only by Telegram's limits, in arrival order and answers first as
+the bot sends them (the target is a p95 within 1 s of the latter), outbound message rates against Telegram's limits,
+the bot's peak RSS and its CPU per question.
 """
 
 from __future__ import annotations
@@ -283,6 +284,7 @@ class Measurements:
     duplicates: int
     latencies: dict[str, list[float]]
     ideal: list[float]  # the answers' latencies had the bot answered instantly, within Telegram's limits alone
+    ideal_first: list[float]  # the same, sending answers before greetings waiting for the pace, as the bot does
     peaks: dict[str, int]
     requests_peak: int
     usage: BotUsage
@@ -316,6 +318,7 @@ class Measurements:
             duplicates=total_answers - answered,
             latencies=latencies,
             ideal=ideal_latencies(crowd, fake),
+            ideal_first=ideal_answers_first(crowd, fake),
             peaks=_peaks(fake.calls),
             requests_peak=_busiest([c.at for c in fake.calls if "chat_id" in c.params], 1.0),
             usage=usage,
@@ -324,13 +327,14 @@ class Measurements:
     def passed(self) -> bool:
         """Whether the run met the targets: nothing lost or doubled, p95 and RSS within bounds, within limits.
 
-        The p95 target (within 1 s of the instant bot's) is for the embedded default: an LLM takes seconds itself.
+        The p95 target (within 1 s of the instant bot's, with the same order: answers first) is for the embedded
+        default: an LLM takes seconds itself.
         """
         p95 = _percentile(self.latencies["private"] + self.latencies["group"], 95)
         return (
             self.lost == TARGETS["lost"]
             and self.duplicates == 0
-            and (self.mode != "extractive" or p95 <= _percentile(self.ideal, 95) + TARGETS["p95 over the ideal"])
+            and (self.mode != "extractive" or p95 <= _percentile(self.ideal_first, 95) + TARGETS["p95 over the ideal"])
             and self.usage.rss_mb <= TARGETS["peak RSS MB"]
             and all(self.peaks[name] <= limit for name, limit in LIMITS.items())
         )
@@ -348,6 +352,7 @@ class Measurements:
             ("duplicated", f"{self.duplicates}"),
             *(_latency_row(name, values) for name, values in [("all", everyone), *self.latencies.items()]),
             _latency_row("had the bot answered instantly (Telegram's limits alone)", self.ideal),
+            _latency_row("had the bot answered instantly, answers first (the target's)", self.ideal_first),
             *((f"peak messages {name} (limit {LIMITS[name]})", f"{peak}") for name, peak in self.peaks.items()),
             ("peak chat requests per second (incl. typing)", f"{self.requests_peak}"),
             ("peak RSS of the bot (target <= 500 MB)", f"{self.usage.rss_mb:.0f} MB"),
@@ -373,6 +378,34 @@ def ideal_latencies(crowd: Crowd, fake: FakeTelegram) -> list[float]:
         chat_free[chat_id] = leaves + (60 / LIMITS["per group per minute"] if chat_id < 0 else 1.0)
         if is_answer:
             latencies.append(leaves - arrived)
+    return latencies
+
+
+def ideal_answers_first(crowd: Crowd, fake: FakeTelegram) -> list[float]:
+    """Each answer's latency for a bot that answered the moment a message arrived and, as the bot does, sent answers
+    before the greetings waiting for the overall pace; held back only by Telegram's limits, as ideal_latencies."""
+    arrivals = [(fake.delivered_at(m), m["chat"]["id"], False) for m in crowd.starts]
+    arrivals += [(fake.delivered_at(a.message), a.chat_id, True) for a in crowd.asked]
+    pending = sorted(a for a in arrivals if a[0] is not None)
+    waiting: list[tuple[float, int, bool]] = []
+    now, chat_free, latencies, arrived = 0.0, defaultdict(float), [], 0
+    while arrived < len(pending) or waiting:
+        if not waiting:
+            now = max(now, pending[arrived][0])
+        while arrived < len(pending) and pending[arrived][0] <= now:
+            waiting.append(pending[arrived])
+            arrived += 1
+        ready = [message for message in waiting if chat_free[message[1]] <= now]
+        if not ready:  # every waiting message's chat is paused: on to the first pause's end, or the next arrival
+            upcoming = [pending[arrived][0]] if arrived < len(pending) else []
+            now = min([chat_free[message[1]] for message in waiting] + upcoming)
+            continue
+        message = min(ready, key=lambda m: (not m[2], m[0]))
+        waiting.remove(message)
+        chat_free[message[1]] = now + (60 / LIMITS["per group per minute"] if message[1] < 0 else 1.0)
+        if message[2]:
+            latencies.append(now - message[0])
+        now += 1 / LIMITS["overall per second"]
     return latencies
 
 

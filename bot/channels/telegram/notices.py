@@ -1,6 +1,6 @@
 """Messages the bot sends on its own in Telegram: notices, reminders, hand-off notes and staff replies from other
-channels, sent from the outbox through the bot's rate limiter, the same pacer as answers (~27/s overall, 1/s per
-chat)."""
+channels, sent from the outbox through the bot's rate limiter, the same pacer as answers (30/s overall, after waiting
+answers; 1/s per chat)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.channels.telegram import render
-from bot.channels.telegram.ratelimit import CountingRateLimiter
+from bot.channels.telegram.ratelimit import CountingRateLimiter, answering
 from bot.channels.telegram.session import conversation, who
 from bot.channels.telegram.staff import hand_off
 from bot.conversation.replies import Reply
@@ -89,9 +89,14 @@ class Drafts:
         self.shown, self.last = markup, time.monotonic()
 
     async def finish(self, parts: list[str], keyboard: InlineKeyboardMarkup | None) -> None:
-        """Turn the draft into the answer's first part and send the rest; buttons go under the last part."""
+        """Turn the draft into the answer's first part and send the rest; buttons go under the last part. In a crowd
+        they leave before queued greetings and cards: somebody is waiting for each."""
         if self.sending is not None:
             await self.sending
+        with answering():
+            await self._send(parts, keyboard)
+
+    async def _send(self, parts: list[str], keyboard: InlineKeyboardMarkup | None) -> None:
         for index, part in enumerate(parts):
             markup = keyboard if index == len(parts) - 1 else None
             if index == 0 and self.draft is not None:
@@ -117,7 +122,8 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
     assert message is not None and chat is not None
     service, asker = conversation(context), who(update)
     if refused := service.refusal(question.strip(), service.language(asker)):
-        await message.reply_html(render.reply_messages(refused)[0])
+        with answering():
+            await message.reply_html(render.reply_messages(refused)[0])
         return
     limiter = context.bot.rate_limiter
     idle = limiter.idle if isinstance(limiter, CountingRateLimiter) else lambda: True
