@@ -33,7 +33,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import burst  # noqa: E402  (bench/ is the script's folder: the Telegram burst's index and process helpers)
+# bench/ is the script's folder: the Telegram burst's index, process helpers and figures.
+import burst  # noqa: E402
+import burst_figures  # noqa: E402
 
 from bot.core.texts import text  # noqa: E402
 from tests.fakes.wecom import AES_KEY, TOKEN, FakeWeCom  # noqa: E402
@@ -163,7 +165,7 @@ async def _later(delay: float, call: Awaitable[T]) -> T:
 def table(crowd: WeComCrowd, rss: float, cpu: float, cold: float, load: tuple[float, float]) -> str:
     """The run's figures, one per line, with the targets."""
     lost = crowd.asked - crowd.answered
-    figures = " / ".join(f"{burst._percentile(crowd.latencies, p):.2f}" for p in (50, 95, 99))
+    figures = " / ".join(f"{burst_figures.percentile(crowd.latencies, p):.2f}" for p in (50, 95, 99))
     rows = [
         ("users / questions asked / answered", f"{crowd.users} / {crowd.asked} / {crowd.answered}"),
         ("lost (target 0)", str(lost)),
