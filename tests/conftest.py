@@ -30,6 +30,14 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings(data_dir=data_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
 
 
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    """A knowledge folder holding `files` (path relative to `root` -> text)."""
+    for name, body in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(body, encoding="utf-8")
+    return root
+
+
 def clean_env(**overrides: str) -> dict[str, str]:
     """This process's environment without any of the project's settings, plus `overrides`: for subprocesses."""
     fields = {name.upper() for name in Settings.model_fields}

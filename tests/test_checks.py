@@ -22,7 +22,7 @@ from knowledge.indexing import Ingest
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import SAMPLE_KNOWLEDGE, Settings, get_settings
 from knowledge.store import make_store
-from tests.conftest import make_settings
+from tests.conftest import make_settings, write_files
 from tests.fakes.telegram import FakeTelegram
 from tests.test_telegram import ADMIN, ask, running, say
 
@@ -69,14 +69,8 @@ VOUCHER_QUESTION = "What is the most voucher money one company can use in a year
 
 @pytest.fixture
 def kb(tmp_path: Path) -> Path:
-    root = tmp_path / "kb"
-    (root / "policies").mkdir(parents=True)
-    (root / "resources").mkdir()
-    (root / "policies" / "vouchers.md").write_text(VOUCHERS, encoding="utf-8")
-    (root / "policies" / "housing.zh.md").write_text(HOUSING, encoding="utf-8")
-    (root / "resources" / "equipment.csv").write_text(EQUIPMENT, encoding="utf-8")
-    (root / "checks.yaml").write_text(CHECKS, encoding="utf-8")
-    return root
+    files = {"policies/vouchers.md": VOUCHERS, "policies/housing.zh.md": HOUSING, "resources/equipment.csv": EQUIPMENT}
+    return write_files(tmp_path / "kb", {**files, "checks.yaml": CHECKS})
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from knowledge.indexing import READING, Ingest
 from knowledge.retrieve import HybridSearcher, IndexMissing
 from knowledge.settings import Settings
 from knowledge.store import make_store
+from tests.conftest import write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,13 +55,8 @@ EQUIPMENT = (
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    root = tmp_path / "kb"
-    (root / "policies").mkdir(parents=True)
-    (root / "resources").mkdir()
-    (root / "policies" / "vouchers.md").write_text(VOUCHERS, encoding="utf-8")
-    (root / "policies" / "housing.zh.md").write_text(HOUSING, encoding="utf-8")
-    (root / "resources" / "equipment.csv").write_text(EQUIPMENT, encoding="utf-8")
-    return root
+    files = {"policies/vouchers.md": VOUCHERS, "policies/housing.zh.md": HOUSING, "resources/equipment.csv": EQUIPMENT}
+    return write_files(tmp_path / "kb", files)
 
 
 @pytest.fixture
