@@ -173,6 +173,12 @@ class HybridSearcher:
             return [passage]
         return [_passage(snapshot, i, 0.0, 0.0, passage.score) for i in positions]
 
+    def document(self, passage: Passage) -> list[Passage]:
+        """Every chunk of the passage's document, section by section (just the passage for a record)."""
+        snapshot = self._current()
+        positions = [i for (source, _), found in snapshot.sections.items() if source == passage.source for i in found]
+        return [_passage(snapshot, i, 0.0, 0.0, passage.score) for i in positions] or [passage]
+
     def search(self, query: str, k: int = 5, kind: str | None = None, topic: str | None = None) -> list[Passage]:
         """Best `k` passages for `query`, best first, optionally only of one kind or topic."""
         snapshot = self._current()

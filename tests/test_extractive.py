@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.asks import asked_for
-from bot.core.extractive import BUDGET, compose
+from bot.core.extractive import BUDGET, compose, with_asked_value
 from knowledge.retrieve import Passage
 
 # A long clause: many sentences share the question's words, the one with the amount shares few of them.
@@ -86,3 +86,17 @@ def test_two_close_rows_of_a_listing_share_the_screen_each_with_its_fee() -> Non
     answer = compose("how pure is our drug batch - what can I book and what does it cost?", "en", rows, lambda p: [p])
     assert "RMB 72 per sample" in answer and "RMB 380 per sample" in answer
     assert len(answer) <= BUDGET + 100
+
+
+def test_the_amount_asked_for_comes_from_a_sibling_clause_when_no_close_passage_holds_one() -> None:
+    conditions = _passage("Applicants must be under 38, or 42 with a doctorate.", score=0.44, id="a")
+    document = [
+        conditions,
+        _passage("Doctors get RMB 2,600 a month, masters RMB 1,800.", score=0.0, id="b"),
+        _passage("Each claim needs the lease and the social-insurance record.", score=0.0, id="c"),
+    ]
+    question = "I'm a 40-year-old doctor, can I get the rent subsidy and how much a month?"
+    passages = with_asked_value(question, [conditions], lambda _: document)
+    answer = compose(question, "en", passages, lambda p: [p])
+    assert "42 with a doctorate" in answer and "RMB 2,600 a month" in answer
+    assert with_asked_value("Who can get the rent subsidy?", [conditions], lambda _: document) == [conditions]

@@ -108,6 +108,23 @@ def _evidence(passages: list[Passage], wanted: list[str]) -> list[Passage]:
     return sorted(close, key=lambda p: (not holds(wanted, p.text), p.source_key != lead.source_key))
 
 
+def with_asked_value(
+    question: str, passages: list[Passage], document_of: Callable[[Passage], list[Passage]]
+) -> list[Passage]:
+    """When the question asks for a value (an amount, a date...) that no close passage holds, the clause of the best
+    passage's document that holds one and shares most of the question's words joins the evidence, second: the
+    figure asked for is often a sibling clause of the one that matched ("每个月多少" beside the conditions)."""
+    wanted = asked_for(question)
+    if not wanted or not passages or any(holds(wanted, p.text) for p in _evidence(passages, wanted)):
+        return passages
+    terms = set(tokenize(question))
+    holding = [p for p in document_of(passages[0]) if holds(wanted, p.text) and p.id not in {q.id for q in passages}]
+    if not holding:
+        return passages
+    best = max(holding, key=lambda p: _overlap(terms, p.text))
+    return [passages[0], best.model_copy(update={"score": passages[0].score}), *passages[1:]]
+
+
 def _body(
     passage: Passage, section: list[Passage], terms: set[str], wanted: list[str], room: int
 ) -> tuple[str, set[str]]:
