@@ -15,7 +15,7 @@ from bot.core import llm
 from bot.core.curated import CuratedAnswers, CuratedError, CuratedSupply, LiveCurated, best_answer
 from bot.core.eligibility import EligibilityAdvisor, conditions_first, is_eligibility_question
 from bot.core.evidence import Gate, evidence, fitted_gate
-from bot.core.extractive import compose, with_asked_value
+from bot.core.extractive import compose
 from bot.core.grounding import ground
 from bot.core.models import Answer
 from bot.core.passages import OnDraft, merged, redacted_drafts, said, sources_of, with_warnings
@@ -191,9 +191,7 @@ class Assistant:
         if not self.config.gate.shows(found):
             return self._refusal(question, language, "not_found", "extractive")
         sources = sources_of(passages, self.config.sources)
-        quoted = compose(
-            question, language, with_asked_value(question, passages, self.searcher.document), self.searcher.section
-        )
+        quoted = compose(question, language, passages, self.searcher.section, self.searcher.document)
         body = with_warnings(quoted, sources, language, self.programme or Programme())
         confident = self.config.gate.sure(found)
         if not confident:

@@ -108,21 +108,21 @@ def _evidence(passages: list[Passage], wanted: list[str]) -> list[Passage]:
     return sorted(close, key=lambda p: (not holds(wanted, p.text), p.source_key != lead.source_key))
 
 
-def with_asked_value(
-    question: str, passages: list[Passage], document_of: Callable[[Passage], list[Passage]]
-) -> list[Passage]:
-    """When the question asks for a value (an amount, a date...) that no close passage holds, the clause of the best
-    passage's document that holds one and shares most of the question's words joins the evidence, second: the
-    figure asked for is often a sibling clause of the one that matched ("每个月多少" beside the conditions)."""
-    wanted = asked_for(question)
-    if not wanted or not passages or any(holds(wanted, p.text) for p in _evidence(passages, wanted)):
-        return passages
-    terms = set(tokenize(question))
-    holding = [p for p in document_of(passages[0]) if holds(wanted, p.text) and p.id not in {q.id for q in passages}]
+def _holding_sibling(
+    best: Passage,
+    known: list[Passage],
+    terms: set[str],
+    wanted: list[str],
+    document_of: Callable[[Passage], list[Passage]],
+) -> Passage | None:
+    """The clause of the best passage's document that holds what the question asks for and shares most of its words,
+    ranked as the best passage: the figure asked for is often a sibling of the clause that matched ("每个月多少"
+    beside the conditions)."""
+    seen = {p.id for p in known}
+    holding = [p for p in document_of(best) if p.id not in seen and holds(wanted, p.text)]
     if not holding:
-        return passages
-    best = max(holding, key=lambda p: _overlap(terms, p.text))
-    return [passages[0], best.model_copy(update={"score": passages[0].score}), *passages[1:]]
+        return None
+    return max(holding, key=lambda p: _overlap(terms, p.text)).model_copy(update={"score": best.score})
 
 
 def _body(
@@ -139,14 +139,23 @@ def _body(
 
 
 def compose(
-    question: str, language: Language, passages: list[Passage], section_of: Callable[[Passage], list[Passage]]
+    question: str,
+    language: Language,
+    passages: list[Passage],
+    section_of: Callable[[Passage], list[Passage]],
+    document_of: Callable[[Passage], list[Passage]],
 ) -> str:
-    """Quote the best passages (a card for a listing row) that fit a phone screen, grouped by source."""
+    """Quote the best passages (a card for a listing row) that fit a phone screen, grouped by source. When the
+    question asks for a value (an amount, a date...) that no close passage holds, the best passage's document is
+    searched for a clause that does."""
     terms, wanted = set(tokenize(question)), asked_for(question)
     chosen: list[tuple[Passage, str]] = []
     covered: set[str] = set()
     used = 0
     evidence = _evidence(passages, wanted)
+    missing = wanted and not any(holds(wanted, p.text) for p in evidence)
+    if missing and (sibling := _holding_sibling(passages[0], passages, terms, wanted, document_of)):
+        evidence = _evidence([passages[0], sibling, *passages[1:]], wanted)
     # Close rows of a listing share the screen: the asker compares them ("which one, and what does it cost?").
     card_room = BUDGET // min(2, max(1, sum(p.kind == "listing" for p in evidence)))
     for passage in map(_readable, evidence):
