@@ -87,8 +87,8 @@ def answers_message(page: Page[SavedAnswer], language: Language) -> tuple[str, I
 @staff_only
 async def gaps(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/gaps (staff): what the bot failed at in the last 30 days, grouped by meaning, biggest group first."""
-    found = services(context)
-    page = await curation.gaps_page(found.records, found.assistant, 1)
+    bot_services = services(context)
+    page = await curation.gaps_page(bot_services.records, bot_services.assistant, 1)
     body, buttons = gaps_message(page, ui_language(update, context))
     await update.effective_message.reply_html(body, reply_markup=buttons)
 
@@ -116,8 +116,8 @@ async def turn_gaps(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if await _refused(update, context):
         return
     await update.callback_query.answer()
-    found = services(context)
-    page = await curation.gaps_page(found.records, found.assistant, int(pressed(update).args[0]))
+    bot_services = services(context)
+    page = await curation.gaps_page(bot_services.records, bot_services.assistant, int(pressed(update).args[0]))
     body, buttons = gaps_message(page, ui_language(update, context))
     await update.callback_query.edit_message_text(body, reply_markup=buttons)
 
@@ -151,8 +151,8 @@ async def glossary_how(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """🔤 under a gap in /gaps: how to add its name to the glossary, with the gap's question."""
     if await _refused(update, context):
         return
-    query, found, language = update.callback_query, services(context), ui_language(update, context)
-    group = await curation.gap_group(found.records, found.assistant, int(pressed(update).args[0]))
+    query, bot_services, language = update.callback_query, services(context), ui_language(update, context)
+    group = await curation.gap_group(bot_services.records, bot_services.assistant, int(pressed(update).args[0]))
     if group is None:
         await query.answer(text(language, "tg_glossary_gone"), show_alert=True)
         return
@@ -181,8 +181,8 @@ async def glossary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def save_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "Save as answer" under a relayed reply in the staff chat: the user's question and that reply become a saved
     answer. The reply is the message the button's message answers (Telegram includes it, one level deep)."""
-    query, found = update.callback_query, services(context)
-    if query.message is None or query.message.chat.id != found.settings.telegram_staff_chat_id:
+    query, bot_services = update.callback_query, services(context)
+    if query.message is None or query.message.chat.id != bot_services.settings.telegram_staff_chat_id:
         await query.answer()
         return
     replied, language = query.message.reply_to_message, ui_language(update, context)
@@ -191,7 +191,12 @@ async def save_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     who = update.effective_user.full_name if update.effective_user else "staff"
     saved = await curation.save_reply(
-        found.records, found.answers, found.assistant, int(pressed(update).args[0]), replied.text, who
+        bot_services.records,
+        bot_services.answers,
+        bot_services.assistant,
+        int(pressed(update).args[0]),
+        replied.text,
+        who,
     )
     if saved is None:
         await query.answer(text(language, "tg_save_no_question"), show_alert=True)

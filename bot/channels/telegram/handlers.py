@@ -179,14 +179,14 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/reload (staff): ingest KNOWLEDGE_SOURCES in the background, report when done; `/reload force` publishes
     even an index that answers fewer of the golden questions (checks.yaml)."""
-    found = services(context)
-    if found.reload is not None and not found.reload.done():
+    bot_services = services(context)
+    if bot_services.reload is not None and not bot_services.reload.done():
         await say(update, context, "tg_reload_busy")
         return
     await say(update, context, "tg_reload_started")
     force = [word.lower() for word in context.args or []] == ["force"]
-    job = reload_and_report(context.bot, found, update.effective_chat.id, ui_language(update, context), force)
-    found.reload = context.application.create_task(job, update=update)
+    job = reload_and_report(context.bot, bot_services, update.effective_chat.id, ui_language(update, context), force)
+    bot_services.reload = context.application.create_task(job, update=update)
 
 
 @staff_only

@@ -43,9 +43,9 @@ async def send(bot: Bot, message: Queued, service: ConversationService | None = 
 
 async def watch(application: Application[Any, Any, Any, Any, Any, Any], stop: asyncio.Event) -> None:
     """Until `stop`: queue notices and reminders, send what is queued for Telegram's chats (see notify.watch)."""
-    found = services(application)
+    bot_services = services(application)
 
     async def sending(message: Queued) -> Delivery:
-        return await send(application.bot, message, found.conversation)
+        return await send(application.bot, message, bot_services.conversation)
 
-    await notify.watch(found.firms, sending, stop, NUMERIC)
+    await notify.watch(bot_services.firms, sending, stop, NUMERIC)
