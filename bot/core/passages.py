@@ -36,8 +36,8 @@ def said(answer: Answer, redact: Callable[[str], str]) -> Answer:
 def redacted_drafts(on_draft: OnDraft, redact: Callable[[str], str]) -> OnDraft:
     """The draft callback with each draft redacted before a channel shows it."""
 
-    async def draft(text: str) -> None:
-        await on_draft(redact(text))
+    async def draft(partial: str) -> None:
+        await on_draft(redact(partial))
 
     return draft
 
