@@ -72,6 +72,12 @@ class SearchConfig:
     # below it a neighbour is as often another sense (安家 -> "esi", pilot -> 飞行器). Above 1: no bridging.
     bridge_similarity: float = 0.7
 
+    def __post_init__(self) -> None:
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be at least 1, not {self.candidates}")
+        if self.lexical_weight < 0:
+            raise ValueError(f"lexical_weight cannot be negative: {self.lexical_weight}")
+
 
 def _passage(snapshot: Snapshot, index: int, dense: float, lexical: float, score: float) -> Passage:
     meta = snapshot.metadatas[index]
@@ -181,6 +187,8 @@ class HybridSearcher:
 
     def search(self, query: str, k: int = 5, kind: str | None = None, topic: str | None = None) -> list[Passage]:
         """Best `k` passages for `query`, best first, optionally only of one kind or topic."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
         snapshot = self._current()
         if not snapshot.ids:
             return []

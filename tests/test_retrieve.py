@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from knowledge.bridge import TermBridge
 from knowledge.lexical import LexicalIndex, versions
 from knowledge.retrieve import HybridSearcher, SearchConfig
@@ -38,3 +40,12 @@ def test_versions_are_matched_as_the_documents_write_them():
     index = LexicalIndex(["Release notes for the v2.1 platform", "GOI 2.0 was launched in August 2025."])
     assert index.names_version("2.1") and index.names_version("2.0") and not index.names_version("3.0")
     assert versions("is RMB 1.35 million enough for GOI 3.0?") == ["3.0"]
+
+
+def test_nonsense_search_arguments_are_refused_with_what_is_wrong(searcher):
+    with pytest.raises(ValueError, match="k must be at least 1, not 0"):
+        searcher.search("voucher cap", k=0)
+    with pytest.raises(ValueError, match="candidates must be at least 1"):
+        SearchConfig(candidates=0)
+    with pytest.raises(ValueError, match="lexical_weight cannot be negative"):
+        SearchConfig(lexical_weight=-0.2)
