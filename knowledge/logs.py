@@ -87,9 +87,11 @@ def setup_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(Redact(list(secret_settings(settings).values())))
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    # The handler filters too: a library that sets its own logger to DEBUG when imported (bm25s, after this runs)
+    # would otherwise print a line per index build into the console chat.
+    handler.setLevel(settings.log_level)
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # sets itself to DEBUG: a line per index build
     for name, value in secret_settings(settings).items():
         if len(value) < MIN_SECRET_CHARS:
             logging.getLogger(__name__).warning(
