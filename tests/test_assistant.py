@@ -141,6 +141,24 @@ def test_eligibility_question_without_enough_facts_asks_for_them(sample_assistan
     assert "can't tell yet" in answer.answer and "social insurance" in answer.answer
 
 
+@pytest.mark.parametrize(
+    ("question", "language", "verdict"),
+    [
+        # The sample FAQ answers "registered nine years ago: not under the rules"; quoting it would turn this
+        # young company away.
+        ("we are 3 years old with 40 staff, can we join?", "en", "I can't tell yet"),
+        ("我们公司成立3年，40个员工，可以加入吗？", "zh", "目前还无法判断"),
+        ("Our company was registered in Pudong nine years ago. Can we become a GOI SME member?", "en", "Probably not"),
+    ],
+)
+def test_a_can_we_join_naming_no_scheme_is_checked_against_the_scheme_it_is_about(
+    sample_assistant, question, language, verdict
+):
+    answer = sample_assistant.answer_extractive(question)
+    assert answer.language == language and answer.answer.startswith(verdict)
+    assert "nine years" not in answer.answer and answer.sources[0].path == "policies/sme-eligibility-and-joining.zh.md"
+
+
 def test_follow_up_stays_on_the_row_the_previous_turn_found(sample_assistant):
     first = sample_assistant.answer_extractive("Which NMR spectrometer can we book?")
     assert first.sources[0].path == "resources/instruments.csv"

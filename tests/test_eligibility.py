@@ -96,6 +96,8 @@ def test_each_scheme_gets_its_own_verdict() -> None:
         ("founded in 2021, team of 8", {"years_since_registration": 5, "headcount": 8}),
         ("We were founded 18 months ago", {"years_since_registration": 1.5}),
         ("registered in Hangzhou, not Pudong", {"registered_in_district": False}),
+        ("our company was registered in Pudong nine years ago",
+         {"registered_in_district": True, "registered_in_city": True, "years_since_registration": 9}),
         ("our AI company in Lingang has 40 staff, 15 of them in R&D",
          {"registered_in_district": True, "registered_in_city": True, "sector": "ai", "headcount": 40, "rd_staff": 15,
           "rd_staff_share": 37.5}),

@@ -172,11 +172,14 @@ class Assistant:
         except (IndexMissing, StoreUnavailable) as exc:
             log.warning("cannot search: %s", unavailable_key(exc), exc_info=isinstance(exc, StoreUnavailable))
             return self._refusal(question, language, unavailable_key(exc), "extractive")
-        return self._extractive(question, language, passages)
+        return self._advice(question, language, passages) or self._extractive(question, language, passages)
 
-    def _advice(self, question: str, language: Language) -> Answer | None:
-        """The rule files' verdict when the question asks about a scheme and gives the facts to decide."""
-        return self.advisor.advise(question, language) if self.advisor is not None else None
+    def _advice(self, question: str, language: Language, passages: list[Passage] | None = None) -> Answer | None:
+        """The rule files' verdict when the question asks about a scheme and gives the facts to decide; a question
+        naming no scheme is about the one its best passages come from (a quote would answer someone else's facts)."""
+        if self.advisor is None:
+            return None
+        return self.advisor.advise(question, language, found=(passages or [])[: self.config.sources])
 
     def _pinned(self, question: str, history: list[str], language: Language) -> Answer | None:
         """Staff's curated answer (from the files or the database) when the question matches one and does not lean
@@ -238,6 +241,8 @@ class Assistant:
             passages = await asyncio.to_thread(self._retrieve_both, standalone, translated)
         except (IndexMissing, StoreUnavailable):
             return await asyncio.to_thread(self.answer_extractive, question, history)
+        if advice := self._advice(question, language, passages):
+            return advice
         try:
             # A server that trickles tokens never trips the client's per-read timeout: bound the whole answer.
             async with asyncio.timeout(self.config.llm_seconds):

@@ -116,9 +116,16 @@ class EligibilityAdvisor:
         policies: dict[str, PolicyInfo] | None = None,
         vocabulary: Vocabulary | None = None,
         programme: Programme | None = None,
+        rule_paths: dict[str, str] | None = None,
     ) -> None:
         self.schemes = schemes
         self.policies = policies or {}
+        # A document -> the schemes it states: their policy, or their rule file (source path -> scheme id).
+        self._documents: dict[str, list[Scheme]] = {}
+        by_id = {scheme.scheme: scheme for scheme in schemes}
+        written = [(path, by_id[i]) for path, i in (rule_paths or {}).items() if i in by_id]
+        for path, scheme in [*((scheme.policy, scheme) for scheme in schemes), *written]:
+            self._documents.setdefault(path, []).append(scheme)
         self.programme = programme  # names the district, city and office in the advice
         self.facts = FactReader(vocabulary)  # the programme's places and sectors, for its messages
         self._names = [(scheme, [_term_pattern(name) for name in scheme.names()]) for scheme in schemes]
@@ -129,6 +136,7 @@ class EligibilityAdvisor:
         sources = list(sources)
         schemes: dict[str, Scheme] = {}
         policies: dict[str, PolicyInfo] = {}
+        rule_paths: dict[str, str] = {}
         for path, root in rule_files(sources):
             try:
                 scheme = read_scheme(path, root)
@@ -139,6 +147,7 @@ class EligibilityAdvisor:
                 log.warning("rule file %s skipped: scheme '%s' is defined twice", path, scheme.scheme)
                 continue
             schemes[scheme.scheme] = scheme
+            rule_paths[path.relative_to(root).as_posix()] = scheme.scheme
             for policy in {scheme.policy, *(c.policy for c in scheme.conditions if c.policy)}:
                 policies.setdefault(policy, _policy_info(root / policy, root))
         if programme is None:
@@ -146,7 +155,7 @@ class EligibilityAdvisor:
                 programme = load_programme(sources)
             except ProgrammeError as exc:
                 log.warning("programme.yaml skipped, neutral wording: %s", exc)
-        return cls(list(schemes.values()), policies, load_vocabulary(sources), programme)
+        return cls(list(schemes.values()), policies, load_vocabulary(sources), programme, rule_paths)
 
     def mentioned(self, message: str) -> tuple[list[Scheme], list[Span]]:
         """Schemes the (normalized) text names, most specific name winning, and where the names are."""
@@ -164,12 +173,21 @@ class EligibilityAdvisor:
                 chosen.setdefault(scheme.scheme, scheme)
         return list(chosen.values()), [span for span, _ in hits]
 
-    def advise(self, question: str, language: Language, today: date | None = None) -> Answer | None:
-        """A rule-based answer to an eligibility question about a known scheme; None to fall back to retrieval."""
+    def about(self, passages: Iterable[Passage]) -> list[Scheme]:
+        """The schemes of the first passage that comes from a scheme's policy or rule file."""
+        return next((self._documents[p.source] for p in passages if p.source in self._documents), [])
+
+    def advise(
+        self, question: str, language: Language, today: date | None = None, found: Iterable[Passage] = ()
+    ) -> Answer | None:
+        """A rule-based answer to an eligibility question about a known scheme; None to fall back to retrieval.
+
+        A question that names no scheme ("we are 3 years old, can we join?") is about the scheme of `found`."""
         message = normalize(question)
         if not self.schemes or not _ASKS.search(message):
             return None
         schemes, names = self.mentioned(message)
+        schemes = schemes or self.about(found)
         for start, end in names:  # "chip fund" names the scheme, it says nothing about the company
             message = message[:start] + " " * (end - start) + message[end:]
         facts = self.facts.read(message, today)

@@ -268,7 +268,23 @@ def _place_rules(places: Places) -> tuple[Rule, ...]:
     city = alternation(places.city)
     city_en = rf"(?:(?:{city})'?s?\s+)?" if city else ""  # "registered in Shanghai's Pudong"
     city_zh = rf"(?:(?:{city})市?)?" if city else ""  # "注册在上海市浦东"
+    # "registered in Pudong nine years ago" states both; read apart, the place would cut the founding from its age.
+    registered_ago = (
+        r"regist\w*\s+(?:in|at)\s+"
+        + city_en
+        + r"(?:the\s+)?(?P<p>"
+        + named
+        + r")\s+(?:only\s+|just\s+)?"
+        + LESS
+        + NUM
+        + r"\s+(?P<u>years?|months?)\s+ago"
+    )
+
+    def place_and_age(match: re.Match[str], today: date) -> dict[str, Scalar]:
+        return {**place(places, match.group("p")), "years_since_registration": years(match, today)}
+
     return (
+        Rule(re.compile(registered_ago), place_and_age),
         *locating(
             functools.partial(not_place, places),
             r"(?:not|n't)\s+(?:registered\s+|based\s+|located\s+)?(?:in\s+)?(?:the\s+)?(?P<p>" + named + r")\b",
