@@ -78,6 +78,15 @@ async def test_a_greeting_gets_examples_and_topics_and_is_not_searched_nor_recor
     assert service.records.stats().total.questions == 0 and service.state(ME).history == []
 
 
+@pytest.mark.parametrize("message", ["🙂", "🙏🙏", "…"])
+async def test_a_message_of_only_emoji_or_punctuation_gets_the_greeting_not_search_results(
+    service: ConversationService, message: str
+) -> None:
+    [reply] = await turn(service, message, [])
+    assert reply.answer is None and reply.text.startswith("Hello! I answer questions about the GOI programme")
+    assert service.records.stats().total.questions == 0
+
+
 async def test_a_question_that_starts_with_a_greeting_is_still_answered(service: ConversationService) -> None:
     [reply] = await turn(service, "hi, how much is the voucher?", [])
     assert reply.answer is not None and reply.answer.answered and reply.answer.sources

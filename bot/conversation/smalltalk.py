@@ -107,7 +107,10 @@ class SmallTalk:
         if len(message) > MAX_CHARS or self.content_words(message):
             return None
         intent, score = self.closest(message)
-        return intent if score >= self.threshold else None
+        if score >= self.threshold:
+            return intent
+        # Only emoji or punctuation ("🙂"): searching it quotes random rows; the greeting says what to ask.
+        return "greeting" if not _NOISE.sub("", message).strip() else None
 
 
 def _unstretched(message: str) -> str:
