@@ -124,6 +124,16 @@ def versions(text: str) -> list[str]:
     return _VERSION.findall(text)
 
 
+def identifiers(terms: list[str]) -> list[str]:
+    """The search tokens that name one thing exactly: codes of letters and digits ("ins-024", "cn2023.x"), not a
+    hyphenated word ("co-founder") nor a number ("7.5")."""
+    return [
+        term
+        for term in terms
+        if _CODE.fullmatch(term) and any(c.isdigit() for c in term) and any(c.isalpha() for c in term)
+    ]
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased search tokens: jieba words for Chinese, words and whole codes for the rest."""
     lowered = text.lower()
@@ -157,6 +167,10 @@ class LexicalIndex:
     def vocabulary(self) -> list[str]:
         """Every indexed word, the most widespread first."""
         return [term for term, _ in self._frequency.most_common()]
+
+    def holds(self, index: int, terms: list[str]) -> bool:
+        """True when passage `index` contains one of the words."""
+        return any(term in self._terms[index] for term in terms)
 
     def weights(self, terms: list[str]) -> dict[str, float]:
         """The query's words (from `tokenize`), each weighted by how much it tells (IDF)."""

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from knowledge.embeddings import model_id
 from knowledge.fitted import fitted
 from knowledge.glossary import equivalent_words
-from knowledge.lexical import tokenize, versions
+from knowledge.lexical import identifiers, tokenize, versions
 from knowledge.snapshot import Snapshot, load_snapshot
 from knowledge.store import IndexInfo, KnowledgeStore, StoreUnavailable
 
@@ -199,7 +199,7 @@ class HybridSearcher:
         named = snapshot.glossary.alternatives(query, terms)
         lexical = snapshot.lexical.scores([*terms, *synonyms.values(), *equivalent_words(named)]) * mask
         weights = snapshot.lexical.weights(terms)
-        return self._fuse(snapshot, weights, dense, lexical, mask, k, (synonyms, named))
+        return self._fuse(snapshot, weights, dense, lexical, mask, k, (synonyms, named), identifiers(terms))
 
     @staticmethod
     def _mask(snapshot: Snapshot, kind: str | None, topic: str | None) -> np.ndarray:
@@ -245,9 +245,12 @@ class HybridSearcher:
         mask: np.ndarray,
         k: int,
         translations: tuple[dict[str, str], dict[str, list[frozenset[str]]]],
+        codes: list[str],
     ) -> list[Passage]:
-        """Passages ordered by meaning plus the question's words found (also through the bridge's translations);
-        their score counts the words found as written or as a glossary equivalent, which staff vouch for."""
+        """Passages ordered by meaning plus the question's words found (also through the bridge's translations),
+        those holding a code the question names ("INS-024") first: a code names one row, however close in meaning
+        another row is; their score counts the words found as written or as a glossary equivalent, which staff
+        vouch for."""
         synonyms, named = translations
         weight = self.config.lexical_weight
         lexical_top = [int(i) for i in np.argsort(-lexical)[: self.config.candidates] if lexical[i] > 0]
@@ -259,6 +262,7 @@ class HybridSearcher:
             own = snapshot.lexical.coverage(weights, index, named=named)
             bridged = snapshot.lexical.coverage(weights, index, synonyms, named) if synonyms else own
             cosine = dense.get(index, floor)
-            scored.append((cosine + weight * bridged, index, cosine, own, cosine + weight * own))
+            named_code = snapshot.lexical.holds(index, codes)
+            scored.append((named_code, cosine + weight * bridged, index, cosine, own, cosine + weight * own))
         scored.sort(reverse=True)
-        return [_passage(snapshot, i, d, lx, evidence) for _, i, d, lx, evidence in scored[:k]]
+        return [_passage(snapshot, i, d, lx, evidence) for _, _, i, d, lx, evidence in scored[:k]]

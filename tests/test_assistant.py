@@ -234,3 +234,10 @@ def test_a_scheme_the_documents_lack_is_not_answered_with_a_neighbour_in_meaning
     answer = sample_assistant.answer_extractive("芯片首购奖励怎么拿？")  # the sample has no first-purchase reward
     assert not answer.answered and answer.answer.startswith("项目文件里没有找到明确的答案")
     assert sample_assistant.answer_extractive("创新券能抵扣多少？").answered  # one it has, in the same words
+
+
+def test_a_listing_code_answers_with_the_row_it_names_first(sample_assistant):
+    # INS-001 (an English row, closer in meaning to "price") used to come first with its 800 yuan an hour.
+    answer = sample_assistant.answer_extractive("INS-024 price")
+    assert answer.answered and answer.answer.startswith("id: INS-024") and "1,000元/小时" in answer.answer
+    assert (answer.sources[0].path, answer.sources[0].row) == ("resources/instruments.csv", 24)
