@@ -241,3 +241,13 @@ def test_a_listing_code_answers_with_the_row_it_names_first(sample_assistant):
     answer = sample_assistant.answer_extractive("INS-024 price")
     assert answer.answered and answer.answer.startswith("id: INS-024") and "1,000元/小时" in answer.answer
     assert (answer.sources[0].path, answer.sources[0].row) == ("resources/instruments.csv", 24)
+
+
+def test_an_english_applicant_gets_the_same_verdict_as_the_same_facts_in_chinese(sample_assistant):
+    english = (
+        "I'm 28 with a master's, 8 months social insurance, work at a GOI member, no home. Can I get rent subsidy?"
+    )
+    chinese = "我28岁，硕士，社保交了8个月，在GOI会员企业工作，没有房，可以申请租房补贴吗？"
+    assert sample_assistant.answer_extractive(chinese).answer.startswith("按您提供的情况")
+    answer = sample_assistant.answer_extractive(english)
+    assert "meet the 7 conditions" in answer.answer and "Please tell me" not in answer.answer

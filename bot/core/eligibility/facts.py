@@ -141,7 +141,7 @@ FIXED: tuple[Rule, ...] = (
         + LESS
         + NUM
         + r"\s+(?P<u>months?|years?)",
-        LESS + NUM + r"\s+(?P<u>months?|years?)\s+of\s+(?:\w+\s+)?social (?:insurance|security)",
+        LESS + NUM + r"\s+(?P<u>months?|years?)\s+(?:of\s+)?(?:\w+\s+)?social (?:insurance|security)",
     ),
     *stating("degree", Degree.PHD, r"ph\.?\s?d|doctorate|doctoral|博士"),
     *stating("degree", Degree.MASTER, r"master(?:'s|s|\s+degree|\s+of)\b|\bm\.?sc\b|\bmba\b|\bmeng\b|硕士|研究生"),
@@ -150,7 +150,7 @@ FIXED: tuple[Rule, ...] = (
         "owns_home_in_city",
         False,
         r"(?:don'?t|do not|doesn'?t|does not|never)\s+owns?\s+" + HOME_EN,
-        r"not\s+a\s+homeowner|no\s+" + HOME_EN + r"\s+of\s+(?:my|our)\s+own",
+        r"not\s+a\s+homeowner|\b(?:no|without)\s+" + HOME_EN + r"(?![a-z])",
         r"名下(?:无|没有?)(?:住)?房|无自有住房|无房|没有?(?:自有)?(?:住)?房(?:子|产)?(?![补租])|没有?买(?:过)?房|未购房",
     ),
     *stating(
@@ -238,6 +238,7 @@ def _member_rules(names: list[str]) -> tuple[Rule, ...]:
             r"(?:work|working|employed|job|joined|hired|started)\b[^.;?!]{0,40}?\b" + name_en + r"member\s+"
             r"(?:company|firm|enterprise)",
             r"employer\s+is\s+(?:a\s+)?" + name_en + r"member",
+            r"(?:work|working|employed)\s+(?:at|for|with|in)\s+(?:an?\s+)?" + name_en + r"member\b",
             r"(?:入职|就职|工作于|任职于?|受聘于?|在)[^。,;?]{0,15}?" + name_zh + r"(?:成员|会员)大?(?:企业|单位|公司)",
             name_zh + r"(?:成员|会员)大?(?:企业|单位|公司)的?(?:员工|工作|上班|任职|就职)",
         ),
