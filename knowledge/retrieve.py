@@ -171,6 +171,15 @@ class HybridSearcher:
         snapshot = self._current()
         return [version for version in versions(query) if not snapshot.lexical.names_version(version)]
 
+    def names_other(self, query: str, passages: list[Passage]) -> bool:
+        """True when the query names the subject of a document or row (a title word) that none of `passages` holds:
+        "voucher cap?" after the rent subsidy's passages is about vouchers."""
+        snapshot = self._current()
+        at = {passage_id: index for index, passage_id in enumerate(snapshot.ids)}
+        held = [at[p.id] for p in passages if p.id in at]
+        named = [term for term in tokenize(query) if term in snapshot.titles]
+        return any(not any(snapshot.lexical.holds(index, [term]) for index in held) for term in named)
+
     def section(self, passage: Passage) -> list[Passage]:
         """Every chunk of the passage's section, in document order (just the passage for a record)."""
         snapshot = self._current()

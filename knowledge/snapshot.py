@@ -38,6 +38,7 @@ class Snapshot:
     own: np.ndarray
     centroids: dict[str, np.ndarray]
     sections: dict[tuple[str, str], list[int]]
+    titles: frozenset[str]  # the words of every document's and row's title: what the knowledge base is about
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ def load_snapshot(
         own=rows.own,
         centroids=_centroids(vectors, rows, languages),
         sections=_sections(rows.metadatas),
+        titles=frozenset(
+            word for title in {str(m.get("title") or "") for m in rows.metadatas} for word in tokenize(title)
+        ),
     )
 
 

@@ -175,6 +175,19 @@ def test_a_follow_up_to_a_follow_up_stays_on_the_first_turns_topic(sample_assist
     assert "800" in follow.answer
 
 
+def test_a_short_question_naming_another_subject_leaves_the_previous_topic(sample_assistant):
+    history = ["how much is the rent subsidy for a master's graduate?", "and for PhDs?"]
+    answer = sample_assistant.answer_extractive("voucher cap?", history)
+    assert "500,000" in answer.answer and "1,500 yuan a month" not in answer.answer
+
+
+def test_a_follow_up_pointing_back_stays_on_the_row_even_when_its_words_match_others_better(sample_assistant):
+    history = ["how much does the NMR cost?", "and for non-members?"]
+    answer = sample_assistant.answer_extractive("how do i book it", history)
+    assert (answer.sources[0].path, answer.sources[0].row) == ("resources/instruments.csv", 1)
+    assert "GPU" not in answer.answer
+
+
 def test_weak_match_is_labelled_not_a_clear_answer(assistant):
     answer = assistant.answer_extractive(
         "what's the corporate income tax rate for a certified high-tech enterprise in shanghai?"

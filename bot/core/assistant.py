@@ -127,7 +127,8 @@ class Assistant:
         log.info("rules and curated answers reloaded generation=%s", generation)
 
     def retrieve(self, question: str, history: list[str]) -> list[Passage]:
-        """Passages for the question; a follow-up that finds less than the previous turn is about that turn's topic."""
+        """Passages for the question; a follow-up (one that points back, or a short one that finds less than the
+        previous turn) is about that turn's topic, unless it names the subject of another document."""
         k = self.config.passages
         passages = self._search(question, k)
         if not history:
@@ -136,8 +137,10 @@ class Assistant:
             return passages
         topic_turns = topic_of(history)
         earlier = self.searcher.search(topic_turns, k=k)
-        if not earlier or (passages and passages[0].score >= earlier[0].score):
-            return passages  # it stands on its own: a new topic
+        if not earlier or self.searcher.names_other(question, earlier[: self.config.topic_sources]):
+            return passages  # "voucher cap?" after the rent subsidy: it names another subject, a new topic
+        if not points_back(question) and passages and passages[0].score >= earlier[0].score:
+            return passages  # short, pointing at nothing, and found better on its own: a new topic
         # "How much is it?" after "which microscope…": search both turns, but only among what the
         # previous turn found, so the follow-up's own words cannot drag in an unrelated row.
         topic = {p.source_key for p in earlier[: self.config.topic_sources]}
