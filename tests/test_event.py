@@ -153,7 +153,7 @@ def test_the_sample_knowledge_folder_brings_its_curated_answers(tmp_path: Path) 
     mine = tmp_path / "pinned.yaml"
     assert make_settings(tmp_path, curated_answers=mine).curated_files == [mine]
     assert [entry.id for entry in load_entries([SAMPLE_CURATED])] == [
-        "sme-join", "team-not-registered", "large-firm-join", "contact",
+        "sme-join", "team-not-registered", "large-firm-join", "contact", "what-is-goi",
     ]  # fmt: skip
 
 
@@ -164,12 +164,16 @@ def test_the_sample_knowledge_folder_brings_its_curated_answers(tmp_path: Path) 
         ("公司怎样申请加入GOI？", "sme-join"),
         ("How can I contact GOI?", "contact"),
         ("GOI怎么联系？", "contact"),
+        # The first thing a visitor asks: "GOI" is in every passage, so retrieval quoted a GPU server row.
+        ("what's GOI", "what-is-goi"),
+        ("GOI是什么", "what-is-goi"),
         # Same topic, another question: retrieval must answer these.
         ("How much does GOI membership cost?", None),
         ("What documents do I need to apply for GOI membership?", None),
         ("加入GOI需要什么条件？", None),
         ("How do I apply for the rent subsidy?", None),
         ("Can a company registered nine years ago become a GOI SME member?", None),
+        ("what is GOI 2.0", None),
     ],
 )
 def test_a_paraphrase_matches_its_entry_and_other_questions_do_not(
