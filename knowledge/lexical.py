@@ -6,7 +6,6 @@ import logging
 import math
 import re
 import tempfile
-from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -153,9 +152,16 @@ class LexicalIndex:
         self._bm25 = bm25s.BM25()
         tokens = [tokenize(text) or ["\u2205"] for text in texts]
         self._bm25.index(tokens, show_progress=False)
-        self._terms = [frozenset(t) for t in tokens]
-        self._frequency = Counter(term for terms in self._terms for term in terms)
-        self._idf = {term: math.log(1 + len(texts) / df) for term, df in self._frequency.items()}
+        # Each passage's distinct words as ids in one flat array: a set of strings per passage cost a 200,000-row
+        # listing's bot about 100 MB of the lexical side's 490 (bench/ingest.py --limits).
+        vocabulary: dict[str, int] = self._bm25.vocab_dict
+        per_passage = [np.unique(np.fromiter(map(vocabulary.__getitem__, t), np.int32, len(t))) for t in tokens]
+        del tokens
+        self._starts = np.cumsum([0, *map(len, per_passage)], dtype=np.int64)
+        self._ids = np.concatenate(per_passage) if per_passage else np.zeros(0, dtype=np.int32)
+        self._vocabulary = vocabulary
+        self._words = sorted(vocabulary, key=vocabulary.__getitem__)  # id -> word
+        self._frequency = np.bincount(self._ids, minlength=len(vocabulary))  # passages holding each word
         self._unseen = math.log(1 + len(texts))  # a word no passage has is as telling as the rarest
         self.size = len(texts)
         self._versions = frozenset(version for text in texts for version in versions(text))
@@ -166,7 +172,8 @@ class LexicalIndex:
 
     def vocabulary(self) -> list[str]:
         """Every indexed word, the most widespread first."""
-        return [term for term, _ in self._frequency.most_common()]
+        held = [int(i) for i in np.argsort(-self._frequency, kind="stable") if self._frequency[i] > 0]
+        return [self._words[i] for i in held]
 
     def holds(self, index: int, terms: list[str]) -> bool:
         """True when passage `index` contains one of the words."""
@@ -174,7 +181,12 @@ class LexicalIndex:
 
     def weights(self, terms: list[str]) -> dict[str, float]:
         """The query's words (from `tokenize`), each weighted by how much it tells (IDF)."""
-        return {term: self._idf.get(term, self._unseen) for term in set(terms)}
+        return {term: self._idf(term) for term in set(terms)}
+
+    def _idf(self, term: str) -> float:
+        at = self._vocabulary.get(term)
+        held = int(self._frequency[at]) if at is not None and at < len(self._frequency) else 0
+        return math.log(1 + self.size / held) if held else self._unseen
 
     def coverage(
         self,
@@ -194,13 +206,18 @@ class LexicalIndex:
         total = sum(weights.values())
         if total == 0:
             return 0.0
-        terms = self._terms[index]
+        terms = self._words_of(index)
         synonyms, named = synonyms or {}, named or {}
 
         def found(term: str) -> bool:
             return term in terms or synonyms.get(term) in terms or any(name <= terms for name in named.get(term, ()))
 
         return sum(w for term, w in weights.items() if found(term)) / total
+
+    def _words_of(self, index: int) -> frozenset[str]:
+        """The distinct words of passage `index`: the question's words are looked up among them."""
+        ids = self._ids[self._starts[index] : self._starts[index + 1]]
+        return frozenset(self._words[i] for i in ids)
 
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every passage for the query's words (from `tokenize`); zeros when nothing matches."""
