@@ -177,7 +177,8 @@ class LexicalIndex:
 
     def holds(self, index: int, terms: list[str]) -> bool:
         """True when passage `index` contains one of the words."""
-        return any(term in self._terms[index] for term in terms)
+        wanted = [self._vocabulary[term] for term in terms if term in self._vocabulary]
+        return bool(wanted) and bool(np.isin(self._ids[self._starts[index] : self._starts[index + 1]], wanted).any())
 
     def weights(self, terms: list[str]) -> dict[str, float]:
         """The query's words (from `tokenize`), each weighted by how much it tells (IDF)."""
