@@ -258,3 +258,13 @@ async def test_llm_that_trickles_tokens_is_cut_off_and_the_quotes_answer(searche
     answer = await slow.answer(VOUCHER_CAP, on_draft=on_draft)
     assert time.monotonic() - started < 5 and drafts
     assert answer.mode == "extractive" and "186,400" in answer.answer
+
+
+async def test_a_can_we_join_naming_no_scheme_gets_the_rules_verdict_not_the_model(sample_assistant, server):
+    chat = make_chat_model(
+        make_settings(Path("unused"), openai_api_key=API_KEY, openai_base_url=server.base_url, openai_timeout=5.0)
+    )
+    llm_assistant = Assistant(sample_assistant.searcher, chat, advisor=sample_assistant.advisor)
+    answer = await llm_assistant.answer("we are 3 years old with 40 staff, can we join?")
+    assert answer.answer.startswith("I can't tell yet") and "GOI SME membership" in answer.answer
+    assert server.requests == []  # the rules decide; the model never read the FAQ on a nine-year-old firm
