@@ -104,3 +104,9 @@ def test_the_amount_asked_for_comes_from_a_sibling_clause_when_no_close_passage_
     assert "42 with a doctorate" in answer and "RMB 2,600 a month" in answer
     unasked = compose("Who can get the rent subsidy?", "en", [conditions], lambda p: [p], lambda _: document)
     assert "2,600" not in unasked
+
+
+def test_an_faq_answer_does_not_borrow_a_date_from_another_question_of_the_faq(sample_assistant) -> None:
+    # The FAQ's expired Lingang housing rule ("valid ... to 31 December 2025 and have expired") answered this.
+    answer = sample_assistant.answer_extractive("what is the deadline to apply for the SME fund?")
+    assert "Lingang" not in answer.answer and "expired" not in answer.answer

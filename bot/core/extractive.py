@@ -117,7 +117,10 @@ def _holding_sibling(
 ) -> Passage | None:
     """The clause of the best passage's document that holds what the question asks for and shares most of its words,
     ranked as the best passage: the figure asked for is often a sibling of the clause that matched ("每个月多少"
-    beside the conditions)."""
+    beside the conditions). Not for an answer under a question heading: an FAQ's other answers are to other
+    questions ("what is the deadline for the fund?" is not answered by the expiry of a housing rule)."""
+    if (best.section or "").split(" > ")[-1].rstrip().endswith(("?", "？")):
+        return None
     seen = {p.id for p in known}
     holding = [p for p in document_of(best) if p.id not in seen and holds(wanted, p.text)]
     if not holding:
