@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.conversation.saved_answers import stored_answers
+    from bot.core.curated import curated_problem
     from bot.staff.checks import check_scorer, saved_checks
     from knowledge.embeddings import make_embeddings
     from knowledge.indexing import Ingest
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 group_listing_bytes=settings.ingest_group_listing_bytes,
                 scorer=check_scorer(settings, embeddings, saved=saved),
                 more_checks=saved_checks(saved) if saved else [],
+                curated_problem=curated_problem,
             )
             report = ingest.run(
                 sources,

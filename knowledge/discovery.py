@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -114,11 +114,14 @@ def _inside(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
 
 
-def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
+def discover(
+    sources: Iterable[Path], report: IngestReport, curated_problem: Callable[[Path], str | None] | None = None
+) -> list[SourceFile]:
     """Every file under the sources, with a content digest; odd ones go to the report.
 
     A link is followed only when its target lies inside the folder being ingested, and a target that is read
-    anyway is read once: a link to a synced drive or to the bot's own `.env` must not publish what it points at."""
+    anyway is read once: a link to a synced drive or to the bot's own `.env` must not publish what it points at.
+    `curated_problem` validates curated.yaml, whose format the bot defines (knowledge does not import bot)."""
     found: dict[str, SourceFile] = {}
     curated: list[str] = []
     links: list[tuple[Path, Path, str]] = []
@@ -132,6 +135,8 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
             elif rel == CURATED_FILE:
                 curated.append(_digest(path))
                 report.ignored.append(Skipped(path=rel, reason="curated answers: the bot reads them itself"))
+                if curated_problem is not None and (problem := curated_problem(path)):
+                    report.failed.append(FileFailure(path=rel, reason=problem))
             elif rel == CHECKS_FILE:
                 report.ignored.append(Skipped(path=rel, reason="golden questions: scored, not indexed"))
                 if problem := checks_problem(path):

@@ -21,6 +21,7 @@ from typing import Annotated
 import yaml
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
+from knowledge.reading import read_utf8
 from knowledge.safe_yaml import load_yaml, yaml_mistake
 
 GLOSSARY_FILE = "glossary.yaml"
@@ -68,7 +69,7 @@ def _checked(groups: list[list[str]]) -> list[list[str]]:
 
 def read_glossary(path: Path) -> list[list[str]]:
     """The groups of a glossary file (`GlossaryError` or `UnicodeDecodeError` when it is not valid)."""
-    return parse_glossary(path.read_text(encoding="utf-8"))
+    return parse_glossary(read_utf8(path))
 
 
 def glossary_path(sources: list[Path]) -> Path:
@@ -84,7 +85,7 @@ def add_group(path: Path, names: list[str]) -> list[list[str]]:
     """Append a group of equivalent names to a glossary file (made when missing; its comments kept) and return every
     group. The whole new text is validated first (GlossaryError: nothing written) and replaces the file in one
     rename, so ingest never reads half of it."""
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    old = read_utf8(path) if path.is_file() else ""
     entry = yaml.safe_dump([names], allow_unicode=True, default_flow_style=None, width=1_000)
     new = old + ("\n" if old and not old.endswith("\n") else "") + entry
     groups = parse_glossary(new)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -103,8 +103,10 @@ class Ingest:
         index_suspicious: bool = True,
         scorer: Scorer | None = None,
         more_checks: list[EvalQuestion] | None = None,
+        curated_problem: Callable[[Path], str | None] | None = None,
     ) -> None:
         self.store = store
+        self.curated_problem = curated_problem  # the bot's check of curated.yaml: a mistake is that file's failure
         self.scorer = scorer
         self.more_checks = more_checks or []  # golden questions kept outside the folders: the bot's saved answers
         self.embeddings = embeddings
@@ -176,7 +178,7 @@ class Ingest:
         dry_run: bool,
         guards: Guards,
     ) -> None:
-        files = discover(sources, report)
+        files = discover(sources, report, self.curated_problem)
         old, indexed = self._previous(rebuild)
         todo = [file for file in files if (found := indexed.get(file.rel)) is None or found.digest != file.digest]
         keep = {file.rel: indexed[file.rel] for file in files if file not in todo}

@@ -28,7 +28,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from knowledge.language import Language
-from knowledge.safe_yaml import load_yaml
+from knowledge.reading import read_utf8
+from knowledge.safe_yaml import load_yaml, yaml_mistake
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +106,12 @@ def _line(text: str, loc: tuple[int | str, ...]) -> int | None:
 def parse_programme(path: Path) -> Programme:
     """The programme described by `path`; ProgrammeError with the key and line of every mistake."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path)
         raw = load_yaml(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ProgrammeError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ProgrammeError(f"{path}: {yaml_mistake(exc)}") from None
     if not isinstance(raw, dict):
         raise ProgrammeError(f"{path}: expected keys such as name:, short_name:, contact:, topics:")
     try:

@@ -51,3 +51,20 @@ def is_encrypted_office(path: Path) -> bool:
     """Whether an Office file is password-protected: those are OLE containers, not zips."""
     with path.open("rb") as handle:
         return handle.read(8) == bytes.fromhex("d0cf11e0a1b11ae1")
+
+
+class NotUTF8(UnicodeDecodeError):
+    """A staff file that must be UTF-8 and is not, said with the line of the first bad byte and what to do."""
+
+    def __str__(self) -> str:
+        line = self.object[: self.start].count(b"\n") + 1
+        return f"not UTF-8 text (byte 0x{self.object[self.start]:02x} on line {line}): save the file as UTF-8"
+
+
+def read_utf8(path: Path) -> str:
+    """A settings-like file's text (YAML staff edit); `NotUTF8` when it was saved in another encoding (GBK)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUTF8(exc.encoding, exc.object, exc.start, exc.end, exc.reason) from None

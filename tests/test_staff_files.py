@@ -1,0 +1,81 @@
+"""The files staff edit beside the documents (curated.yaml, programme.yaml, glossary.yaml, checks.yaml, ...), with
+the mistakes staff make: each is named with its line and what to do; none crashes ingest or the bot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from bot.core.curated import curated_problem
+from knowledge.indexing import Ingest
+from knowledge.programme import ProgrammeError, parse_programme
+from knowledge.store import make_store
+from tests.conftest import clean_env, make_settings, write_files
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICY = "# Rent subsidy\n\nA doctor receives RMB 2,500 a month for at most 24 months.\n"
+CURATED = """- id: rent-phd
+  questions: {en: ["How much rent subsidy does a PhD get?"], zh: ["博士租房补贴多少？"]}
+  answer: {en: "RMB 2,500 a month.", zh: 每月2500元。}
+  sources: [{title: Rent subsidy, path: rent.md}]
+"""
+CHECKS = "- id: rent\n  question: How much rent subsidy does a doctor get?\n  sources: [rent.md]\n"
+
+
+def _kb(tmp_path: Path, **files: str) -> Path:
+    return write_files(tmp_path / "kb", {"rent.md": POLICY, **files})
+
+
+def _fake_ingest(kb: Path, tmp_path: Path) -> Ingest:
+    store = make_store(make_settings(tmp_path / "data"))
+    return Ingest(store, DeterministicFakeEmbedding(size=16), curated_problem=curated_problem)
+
+
+def test_a_tab_in_curated_yaml_is_that_files_failure_with_its_line(tmp_path: Path) -> None:
+    kb = _kb(tmp_path, **{"curated.yaml": CURATED.replace("  answer:", "\tanswer:")})
+    report = _fake_ingest(kb, tmp_path).run([kb])
+    assert [(f.path, f.reason) for f in report.failed] == [
+        ("curated.yaml", "not valid YAML (line 3): found character '\\t' that cannot start any token")
+    ]
+    assert report.published and report.added == ["rent.md"], "the documents still ingest"
+
+
+def test_a_curated_entry_of_the_wrong_shape_names_its_entry_and_key(tmp_path: Path) -> None:
+    kb = _kb(
+        tmp_path,
+        **{"curated.yaml": CURATED.replace("sources: [{title: Rent subsidy, path: rent.md}]", "sources: rent.md")},
+    )
+    [failure] = _fake_ingest(kb, tmp_path).run([kb]).failed
+    assert failure.path == "curated.yaml" and failure.reason.startswith("entry 1 (rent-phd): sources:")
+
+
+def test_a_programme_file_saved_in_gbk_says_so_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "programme.yaml"
+    path.write_bytes("name: {en: Harbour Fund, zh: 港湾基金}\n".encode("gbk"))
+    with pytest.raises(ProgrammeError, match=r"not UTF-8 text \(byte 0xb8 on line 1\): save the file as UTF-8$"):
+        parse_programme(path)
+
+
+@pytest.mark.slow  # real subprocesses and the bundled model
+def test_a_curated_file_in_gbk_is_listed_by_ingest_and_the_bot_says_why_it_cannot_start(tmp_path: Path) -> None:
+    """It crashed ingest with a traceback (no JSON), and `ask` too once such a folder was published."""
+    kb = _kb(tmp_path, **{"checks.yaml": CHECKS})
+    (kb / "curated.yaml").write_bytes(CURATED.encode("gbk"))
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), EMBEDDING_PROVIDER="local")
+    ingest = [sys.executable, str(ROOT / "ingest.py"), str(kb), "--json"]
+    done = subprocess.run(ingest, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["failed"] == [
+        {"path": "curated.yaml", "reason": "not UTF-8 text (byte 0xb2 on line 2): save the file as UTF-8"}
+    ]
+    assert summary["published"] and summary["added"] == ["rent.md"]
+    ask = [sys.executable, "-m", "bot", "ask", "How much rent subsidy does a doctor get?"]
+    asked = subprocess.run(ask, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=False)
+    assert asked.returncode == 2 and "Traceback" not in asked.stderr
+    assert f"cannot start: {kb / 'curated.yaml'}: not UTF-8 text (byte 0xb2 on line 2)" in asked.stderr
