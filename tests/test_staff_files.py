@@ -31,14 +31,14 @@ def _kb(tmp_path: Path, **files: str) -> Path:
     return write_files(tmp_path / "kb", {"rent.md": POLICY, **files})
 
 
-def _fake_ingest(kb: Path, tmp_path: Path) -> Ingest:
+def _fake_ingest(tmp_path: Path) -> Ingest:
     store = make_store(make_settings(tmp_path / "data"))
     return Ingest(store, DeterministicFakeEmbedding(size=16), curated_problem=curated_problem)
 
 
 def test_a_tab_in_curated_yaml_is_that_files_failure_with_its_line(tmp_path: Path) -> None:
     kb = _kb(tmp_path, **{"curated.yaml": CURATED.replace("  answer:", "\tanswer:")})
-    report = _fake_ingest(kb, tmp_path).run([kb])
+    report = _fake_ingest(tmp_path).run([kb])
     assert [(f.path, f.reason) for f in report.failed] == [
         ("curated.yaml", "not valid YAML (line 3): found character '\\t' that cannot start any token")
     ]
@@ -50,7 +50,7 @@ def test_a_curated_entry_of_the_wrong_shape_names_its_entry_and_key(tmp_path: Pa
         tmp_path,
         **{"curated.yaml": CURATED.replace("sources: [{title: Rent subsidy, path: rent.md}]", "sources: rent.md")},
     )
-    [failure] = _fake_ingest(kb, tmp_path).run([kb]).failed
+    [failure] = _fake_ingest(tmp_path).run([kb]).failed
     assert failure.path == "curated.yaml" and failure.reason.startswith("entry 1 (rent-phd): sources:")
 
 
