@@ -21,7 +21,7 @@ from langchain_core.documents import Document
 from knowledge.language import detect_language
 from knowledge.plain import mark_structure, unwrap, without_running_heads
 from knowledge.reading import LoadError, decode, is_encrypted_office, relative
-from knowledge.safe_yaml import load_yaml
+from knowledge.safe_yaml import load_yaml, yaml_mistake
 from knowledge.tabular import csv_records, json_records, xlsx_records, yaml_records
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -127,7 +127,8 @@ def _markdown(path: Path, root: Path) -> list[Document]:
         try:
             raw = load_yaml(match.group(1)) or {}
         except yaml.YAMLError as exc:
-            raise LoadError(path, f"front matter is not valid YAML: {exc}") from None
+            first_line = text.count("\n", 0, match.start(1)) + 1
+            raise LoadError(path, f"front matter is {yaml_mistake(exc, first_line)}") from None
         if not isinstance(raw, dict):
             raise LoadError(path, "front matter must be 'key: value' lines")
         meta = _clean_meta(raw, path)

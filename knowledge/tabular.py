@@ -17,7 +17,7 @@ from langchain_core.documents import Document
 
 from knowledge.language import detect_language
 from knowledge.reading import BYTE_ORDER_MARKS, LoadError, decode, is_encrypted_office, relative
-from knowledge.safe_yaml import load_yaml
+from knowledge.safe_yaml import load_yaml, yaml_mistake
 
 # A spreadsheet row or JSON object is a record, not a report: one of 1 MB would take minutes to embed as prose.
 MAX_RECORD_TEXT = 100_000
@@ -177,7 +177,7 @@ def yaml_records(path: Path, root: Path) -> Iterable[Document]:
     try:
         data = load_yaml(decode(path, path.read_bytes()))
     except yaml.YAMLError as exc:
-        raise LoadError(path, f"invalid YAML: {exc}") from None
+        raise LoadError(path, yaml_mistake(exc)) from None
     return _structured(path, root, data, "YAML")
 
 

@@ -79,3 +79,24 @@ def test_a_curated_file_in_gbk_is_listed_by_ingest_and_the_bot_says_why_it_canno
     asked = subprocess.run(ask, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=False)
     assert asked.returncode == 2 and "Traceback" not in asked.stderr
     assert f"cannot start: {kb / 'curated.yaml'}: not UTF-8 text (byte 0xb2 on line 2)" in asked.stderr
+
+
+PROGRAMME = "name: {en: Harbour Fund, zh: 港湾基金}\ncity: {en: Shanghai, zh: 上海}\ncity: {en: Beijing, zh: 北京}\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line"),
+    [
+        ("programme.yaml", PROGRAMME, "not valid YAML (line 3): key 'city' appears twice (first on line 2)"),
+        ("curated.yaml", CURATED.replace("  answer:", "  answer: {en: x, zh: y}\n  answer:"), "(line 4): key 'answer'"),
+        ("checks.yaml", CHECKS + "  question: How long is it paid?\n", "(line 4): key 'question' appears twice"),
+        ("fees.yaml", "- fee: RMB 100\n  unit: hour\n  fee: RMB 200\n", "(line 3): key 'fee' appears twice"),
+        ("about.md", "---\ntitle: About\nlanguage: en\ntitle: Rent\n---\n# About\n\nText.\n", "(line 4): key 'title'"),
+    ],
+)
+def test_a_key_written_twice_is_named_with_both_lines_instead_of_the_last_silently_winning(
+    tmp_path: Path, name: str, content: str, line: str
+) -> None:
+    kb = _kb(tmp_path, **{name: content})
+    [failure] = _fake_ingest(tmp_path).run([kb]).failed
+    assert failure.path == name and line in failure.reason
