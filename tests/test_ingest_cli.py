@@ -1,0 +1,61 @@
+"""`ingest.py` as staff run it: a run cut short (Ctrl-C, a wrong folder, a second ingest) says what it left, with the
+right exit code, and `--json` still prints one JSON object."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from knowledge.indexing import Ingest
+from knowledge.store import make_store
+from tests.conftest import clean_env, make_settings, write_files
+
+ROOT = Path(__file__).resolve().parents[1]
+INGEST = [sys.executable, str(ROOT / "ingest.py")]
+
+
+def _listing(rows: int) -> str:
+    return "name,fee\n" + "".join(f"Instrument {n},RMB {n * 7} per hour for booked slot {n}\n" for n in range(rows))
+
+
+@pytest.mark.slow  # a real ingest with the bundled model, interrupted
+def test_ctrl_c_half_way_says_nothing_was_published_and_the_served_index_stays(tmp_path: Path) -> None:
+    """It printed a traceback from inside Chroma and exited -2, with no JSON."""
+    kb = write_files(tmp_path / "kb", {"rent.md": "# Rent\n\nA doctor receives RMB 2,500 a month.\n"})
+    settings = make_settings(tmp_path / "data")
+    store = make_store(settings)
+    served = Ingest(store, DeterministicFakeEmbedding(size=16)).run([kb]).generation
+    (kb / "instruments.csv").write_text(_listing(5_000), encoding="utf-8")
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), EMBEDDING_PROVIDER="local")
+    command = [*INGEST, str(kb), "--rebuild", "--json"]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    index = tmp_path / "data" / "index"
+    deadline = time.monotonic() + 120
+    while len([p for p in index.iterdir() if p.is_dir()]) < 2 and time.monotonic() < deadline:  # building started
+        time.sleep(0.2)
+    time.sleep(1)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130 and b"Traceback" not in err
+    said = f"interrupted: nothing was published, the bot still serves {served}"
+    assert json.loads(out) == {"error": f"{said}; the next ingest removes the unfinished generation", "exit_code": 130}
+    assert said.encode() in err
+    info = make_store(settings).current()
+    assert info is not None and info.generation == served
+    assert make_store(settings).open(served).count() == 1, "the served generation still holds its passage"
+
+
+def test_a_folder_that_does_not_exist_is_exit_2_and_still_json(tmp_path: Path) -> None:
+    env = clean_env(DATA_DIR=str(tmp_path / "data"))
+    missing = tmp_path / "Knowledge Base"
+    done = subprocess.run([*INGEST, str(missing), "--json"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert json.loads(done.stdout) == {"error": f"no such file or folder: {missing}", "exit_code": 2}
+    assert f"ingest.py: no such file or folder: {missing}" in done.stderr
