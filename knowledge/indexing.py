@@ -19,7 +19,7 @@ from knowledge.embeddings import model_id
 from knowledge.fill import FileProgress, Filled, Progress, fill
 from knowledge.golden import EvalQuestion
 from knowledge.groups import GROUP_ROWS
-from knowledge.loaders import SUPPORTED_SUFFIXES, iter_file
+from knowledge.loaders import SUPPORTED_SUFFIXES, iter_file, unsupported
 from knowledge.manifest import (
     COPY_SOURCES,
     IndexedFile,
@@ -53,7 +53,7 @@ LISTING_SUFFIXES = frozenset({".csv", ".xlsx", ".json", ".yaml", ".yml"})
 def _chunks_of(file: SourceFile) -> Iterator[Document]:
     """The file's chunks as they are read; `LoadError` (possibly after some chunks) when it cannot be."""
     if file.path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise LoadError(file.path, f"unsupported file type '{file.path.suffix or '(none)'}'")
+        raise LoadError(file.path, unsupported(file.path))
     load = rule_documents if is_rule_file(file.path, file.root) else iter_file  # programmes/*.yaml: validated rules
     found = False
     for document in load(file.path, file.root):

@@ -47,10 +47,26 @@ def decode(path: Path, data: bytes) -> str:
     raise LoadError(path, "text is neither UTF-8/16/32 nor GBK/GB18030")
 
 
-def is_encrypted_office(path: Path) -> bool:
-    """Whether an Office file is password-protected: those are OLE containers, not zips."""
-    with path.open("rb") as handle:
-        return handle.read(8) == bytes.fromhex("d0cf11e0a1b11ae1")
+OLE_HEADER = bytes.fromhex("d0cf11e0a1b11ae1")
+# Stream names inside an OLE container (UTF-16 in its directory): which kind of old-format file it is.
+_OLE_KINDS = (
+    ("EncryptedPackage", None),
+    ("WordDocument", "a Word 97-2003 .doc"),
+    ("Workbook", "an Excel 97-2003 .xls"),
+    ("Book", "an Excel 95 .xls"),
+)
+
+
+def office_container_reason(path: Path) -> str | None:
+    """Why a .docx/.xlsx that is an OLE container, not a zip, cannot be read: password-protected (the encrypted
+    package), or an old binary .doc/.xls saved under the new name; None when it is not such a container."""
+    data = path.read_bytes()
+    if not data.startswith(OLE_HEADER):
+        return None
+    found = next((kind for name, kind in _OLE_KINDS if name.encode("utf-16-le") in data), "an old-format Office")
+    if found is None:
+        return "password-protected; save an unprotected copy"
+    return f"{found} file with a {path.suffix} name: open it and save it as {path.suffix}"
 
 
 class NotUTF8(UnicodeDecodeError):

@@ -16,7 +16,7 @@ import yaml
 from langchain_core.documents import Document
 
 from knowledge.language import detect_language
-from knowledge.reading import BYTE_ORDER_MARKS, LoadError, decode, is_encrypted_office, relative
+from knowledge.reading import BYTE_ORDER_MARKS, LoadError, decode, office_container_reason, relative
 from knowledge.safe_yaml import load_yaml, yaml_mistake
 
 # A spreadsheet row or JSON object is a record, not a report: one of 1 MB would take minutes to embed as prose.
@@ -129,9 +129,7 @@ def xlsx_sheets(path: Path) -> Iterator[tuple[str | None, Iterator[tuple[Any, ..
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        reason = (
-            "password-protected" if is_encrypted_office(path) else f"not a readable .xlsx ({exc.__class__.__name__})"
-        )
+        reason = office_container_reason(path) or f"not a readable .xlsx ({exc.__class__.__name__})"
         raise LoadError(path, reason) from None
     try:
         sheets = workbook.worksheets

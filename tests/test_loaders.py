@@ -27,8 +27,15 @@ topics: [vouchers, funding]
 Each company may use at most RMB 186,400 of vouchers per calendar year.
 """
 
-# Word and Excel save password-protected files as OLE compound documents, which start with these bytes.
+# Word and Excel save password-protected files as OLE compound documents, which start with these bytes and hold an
+# "EncryptedPackage" stream; the old binary .doc and .xls are OLE documents too, with a "WordDocument" or "Workbook".
 OLE_HEADER = bytes.fromhex("d0cf11e0a1b11ae1")
+
+
+def _ole(stream: str) -> bytes:
+    return OLE_HEADER + bytes(504) + stream.encode("utf-16-le")
+
+
 PARK_ROWS = [
     ["名称", "所属单位", "收费标准", "联系电话"],
     ["冷冻电镜", "张江药谷平台", "每天9800元", "021-5080 1234"],
@@ -313,8 +320,15 @@ def _write(data: bytes) -> Callable[[Path], None]:
         ("prices.xlsx", _write(b"plain text saved with the wrong name"), "not a readable .xlsx"),
         ("notes.rtf", _write(b"{\\rtf1 hello}"), "unsupported file type '.rtf'"),
         ("locked.pdf", _encrypted_pdf, "password-protected"),
-        ("locked.docx", _write(OLE_HEADER + bytes(504)), "password-protected"),
-        ("locked.xlsx", _write(OLE_HEADER + bytes(504)), "password-protected"),
+        ("locked.docx", _write(_ole("EncryptedPackage")), "password-protected; save an unprotected copy"),
+        ("locked.xlsx", _write(_ole("EncryptedPackage")), "password-protected; save an unprotected copy"),
+        (
+            "report.docx",
+            _write(_ole("WordDocument")),
+            "a Word 97-2003 .doc file with a .docx name: open it and save it as .docx",
+        ),
+        ("fees.xlsx", _write(_ole("Workbook")), "an Excel 97-2003 .xls file with a .xlsx name: open it and save it as"),
+        ("report.doc", _write(_ole("WordDocument")), "unsupported file type '.doc': save it as .docx"),
         ("broken.json", _write(b'[{"name": "NMR",}]'), "invalid JSON at line 1"),
     ],
 )
