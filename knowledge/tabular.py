@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 import zipfile
@@ -86,11 +87,28 @@ def _records(
 
 def _table(path: Path, root: Path, table: Iterable[Iterable[Any]], sheet: str | None = None) -> Iterator[Document]:
     """Records of a table read row by row: a listing of any length costs the memory of one row."""
-    lines = iter(table)
-    headers = next(([_cell(v) for v in row] for row in lines if any(_cell(v) for v in row)), None)
-    if headers is None:
+    found = _header(iter(table))
+    if found is None:
         return
+    headers, lines = found
     yield from _records(path, root, _rows(path, _headers(headers), lines, sheet), sheet)
+
+
+def _header(lines: Iterator[Iterable[Any]]) -> tuple[list[str], Iterator[Iterable[Any]]] | None:
+    """The header row and the rows after it. The header is the first non-empty row, unless that row holds one value
+    alone above a wider row: a title typed above the table ("2026 instrument list", often merged across it)."""
+    candidate: list[str] | None = None
+    for row in lines:
+        cells = [_cell(v) for v in row]
+        width = sum(1 for cell in cells if cell)
+        if not width:
+            continue
+        if candidate is not None and width == 1:  # a one-column table: the candidate was its header
+            return candidate, itertools.chain([cells], lines)
+        if width > 1:
+            return cells, lines
+        candidate = cells
+    return (candidate, lines) if candidate is not None else None
 
 
 def _rows(

@@ -256,6 +256,41 @@ def test_xlsx_loads_every_sheet_with_readable_cells(tmp_path: Path) -> None:
     assert docs[2].metadata["title"] == "一种细胞培养装置" and docs[2].metadata["language"] == "zh"
 
 
+def test_a_title_typed_above_a_csv_table_is_not_taken_for_its_header(tmp_path: Path) -> None:
+    """It was: 'row 2 has more values than the header has columns', the title being the header."""
+    path = tmp_path / "instruments.csv"
+    rows = ["附件1：2026年共享仪器清单", "", *(",".join(row) for row in PARK_ROWS)]
+    path.write_bytes("\r\n".join(rows).encode("gbk"))
+    docs = _load(path)
+    assert docs[0].page_content.splitlines()[:2] == ["名称: 冷冻电镜", "所属单位: 张江药谷平台"]
+    assert [doc.metadata["title"] for doc in docs] == ["冷冻电镜", "核磁共振波谱仪"]
+
+
+def test_a_title_merged_across_an_xlsx_table_is_not_taken_for_its_header(tmp_path: Path) -> None:
+    """It was silently the header: every record read '2026 instrument list: Cryo-EM', 'column 2: 9800'."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["2026 instrument list"])
+    sheet.merge_cells("A1:C1")
+    sheet.append(["Instrument", "Fee per day", "Unit"])
+    sheet.append(["Cryo-EM", 9800, "RMB"])
+    path = tmp_path / "instruments.xlsx"
+    workbook.save(path)
+    [doc] = _load(path)
+    assert doc.page_content == "Instrument: Cryo-EM\nFee per day: 9800\nUnit: RMB" and doc.metadata["row"] == 1
+
+
+def test_a_one_column_listing_keeps_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "offices.csv"
+    path.write_text("Office\nLingang service desk\nZhangjiang service desk\n", encoding="utf-8")
+    assert [doc.page_content for doc in _load(path)] == [
+        "Office: Lingang service desk",
+        "Office: Zhangjiang service desk",
+    ]
+
+
 def test_json_array_of_objects(tmp_path: Path) -> None:
     path = tmp_path / "solutions.json"
     items = [
