@@ -1,0 +1,69 @@
+"""`python -m bot` as staff type it: options where they put them, nonsense refused with what is wrong, and a `--help`
+that explains every option."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import _parser
+from tests.conftest import clean_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bot(*argv: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = clean_env(DATA_DIR=str(data_dir / "elsewhere"))
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *argv], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
+
+
+def test_answers_take_data_dir_after_the_action_like_every_other_command(tmp_path: Path) -> None:
+    """`answers import FAQ.csv --data-dir DIR` was 'unrecognized arguments: --data-dir'."""
+    faq = tmp_path / "faq.csv"
+    faq.write_text("question,answer\nIs parking free for visitors?,Yes: two hours at gate 2.\n", encoding="utf-8")
+    data = tmp_path / "data"
+    data.mkdir()
+    imported = _bot("answers", "import", str(faq), "--data-dir", str(data), data_dir=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    listed = _bot("answers", "export", "--data-dir", str(data), data_dir=tmp_path)
+    assert "Is parking free for visitors?,Yes: two hours at gate 2." in listed.stdout
+    assert not (tmp_path / "elsewhere").exists(), "the DATA_DIR setting was not used instead"
+    before = _bot("--data-dir", str(data), "answers", "export", data_dir=tmp_path)
+    assert before.stdout == listed.stdout, "--data-dir before the command still works"
+
+
+@pytest.mark.parametrize("command", ["gaps", "report"])
+@pytest.mark.parametrize(("days", "why"), [("0", "must be 1 or more"), ("-3", "must be 1 or more"), ("week", "not a")])
+def test_a_number_of_days_below_one_is_refused_with_what_is_wrong(
+    tmp_path: Path, command: str, days: str, why: str
+) -> None:
+    """It listed nothing and exited 0, as if nothing had gone wrong in that many days."""
+    done = _bot(command, "--days", days, data_dir=tmp_path)
+    assert done.returncode == 2 and f"argument --days: {why}" in done.stderr
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:  # argparse keeps its subcommands here only
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found += _parsers(child)
+    return found
+
+
+def test_every_option_and_argument_of_every_command_says_what_it_is() -> None:
+    """`ask --help` showed a bare `--json`, `--data-dir DATA_DIR_SUB` and `question` with no word on what they do."""
+    silent = [
+        f"{parser.prog} {action.dest}"
+        for parser in _parsers(_parser())
+        for action in parser._actions
+        if not action.help and not isinstance(action, argparse._SubParsersAction)
+    ]
+    assert silent == []
+    assert all("DATA_DIR_SUB" not in parser.format_help() for parser in _parsers(_parser()))
