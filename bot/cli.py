@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from bot.core.assistant import Assistant
     from knowledge.settings import Settings
 
+# One-off commands that read what the bot has stored (eval says more: which corpus to ingest).
+STAFF_COMMANDS = ("ask", "gaps", "report", "answers")
 DATA_DIR_HELP = "where the index and the bot's records live (default: DATA_DIR)"
 
 
@@ -159,6 +161,18 @@ def _answers_parser(answers: argparse.ArgumentParser, data: list[argparse.Argume
     load.add_argument("--by", help="who to record as having saved them (default: the file's name)")
 
 
+def _missing_data_dir(command: str, settings: Settings) -> str | None:
+    """A staff command pointed at a data folder that does not exist (a typo in --data-dir): said, not made empty and
+    then read as 'no questions' or 'not ready', nor given saved answers the bot never sees."""
+    if command not in STAFF_COMMANDS or settings.data_dir.is_dir():
+        return None
+    index = command in ("ask", "gaps") and settings.chroma_host is None
+    records = command in ("answers", "report", "gaps") and settings.database_url is None
+    if not (index or records):
+        return None
+    return f"no such data folder: {settings.data_dir} (where the bot and ingest.py keep their data); check --data-dir"
+
+
 def _default_command(settings: Settings) -> str:
     """Telegram when its token is set, else WeCom when its settings are, else the console."""
     if settings.telegram_bot_token:
@@ -181,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     if data_dir:
         settings = settings.model_copy(update={"data_dir": data_dir})
     command = args.command or _default_command(settings)
+    if missing := _missing_data_dir(command, settings):
+        print(f"python -m bot {command}: {missing}", file=sys.stderr)
+        return 2
     if command == "console" and "log_level" not in settings.model_fields_set:
         # Log lines would interleave with the chat: only warnings, on stderr, unless LOG_LEVEL asks for more.
         settings = settings.model_copy(update={"log_level": "WARNING"})

@@ -38,6 +38,22 @@ def test_answers_take_data_dir_after_the_action_like_every_other_command(tmp_pat
     assert before.stdout == listed.stdout, "--data-dir before the command still works"
 
 
+@pytest.mark.parametrize(
+    "argv", [["answers", "import", "faq.csv"], ["answers", "list"], ["report"], ["gaps"], ["ask", "How much?"]]
+)
+def test_a_data_dir_that_does_not_exist_is_named_and_not_created(tmp_path: Path, argv: list[str]) -> None:
+    """A typo in --data-dir made an empty folder: 'imported 1 answers' the bot never served, a report of no questions,
+    or a traceback from SQLite."""
+    (tmp_path / "faq.csv").write_text("question,answer\nIs parking free?,Yes.\n", encoding="utf-8")
+    typo = tmp_path / "dta"
+    done = _bot(
+        *[str(tmp_path / a) if a.endswith(".csv") else a for a in argv], "--data-dir", str(typo), data_dir=tmp_path
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"no such data folder: {typo} (where the bot and ingest.py keep their data); check --data-dir" in done.stderr
+    assert not typo.exists()
+
+
 @pytest.mark.parametrize("command", ["gaps", "report"])
 @pytest.mark.parametrize(("days", "why"), [("0", "must be 1 or more"), ("-3", "must be 1 or more"), ("week", "not a")])
 def test_a_number_of_days_below_one_is_refused_with_what_is_wrong(
