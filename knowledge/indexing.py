@@ -298,7 +298,7 @@ class Ingest:
         """Why the generation just built must not be published, if it must not."""
         if guards.strict and report.failed:
             return "strict", f"--strict: {len(report.failed)} file(s) failed, so nothing was published"
-        if not guards.allow_shrink and (shrinks := self._shrinks(current, report.chunks)):
+        if not guards.allow_shrink and (shrinks := self._shrinks(current, report)):
             return "shrink", shrinks
         checks = report.checks
         if checks is None or guards.force or not checks.worse:
@@ -325,13 +325,21 @@ class Ingest:
         if not kept:
             raise LoadError(Path(rel), "every chunk speaks to an AI assistant")
 
-    def _shrinks(self, current: IndexInfo | None, chunks: int) -> str | None:
-        """Why publishing `chunks` would wipe what is served: a sync that failed or a mount that was not there."""
+    def _shrinks(self, current: IndexInfo | None, report: IngestReport) -> str | None:
+        """Why publishing the report's chunks would wipe what is served: a sync that failed, a mount that was not
+        there, or one file or sub-folder given where the whole knowledge folder was meant."""
+        chunks = report.chunks
         if current is None or current.chunks == 0 or chunks >= current.chunks * (1 - self.max_shrink):
             return None
+        elsewhere = (
+            f" (the index served was built from {', '.join(current.sources)}; each run indexes exactly the paths "
+            f"given, here {', '.join(report.sources)})"
+            if current.sources and current.sources != report.sources
+            else ""
+        )
         return (
             f"the new index would hold {chunks} of the {current.chunks} chunks served now "
-            f"(more than {self.max_shrink:.0%} fewer): nothing was published; check the folder, "
+            f"(more than {self.max_shrink:.0%} fewer): nothing was published; check the folder{elsewhere}, "
             "or pass --allow-shrink if the documents were really removed"
         )
 

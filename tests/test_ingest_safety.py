@@ -175,6 +175,24 @@ def test_an_empty_or_unmounted_folder_does_not_wipe_the_served_index(folder: Pat
     assert forced.published and forced.removed == ["more.md", "rent.md"]
 
 
+def test_one_file_given_where_the_folder_was_meant_is_refused_saying_what_the_index_was_built_from(
+    folder: Path, tmp_path: Path
+) -> None:
+    """`ingest.py kb/new.md` to add one file would replace the whole index with that file; the refusal said only
+    'check the folder'."""
+    for name in ("more", "other", "third"):
+        (folder / f"{name}.md").write_text(POLICY.replace("Rent", name.title()), encoding="utf-8")
+    _ingest(folder, tmp_path)
+    served = _served(tmp_path)
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    report = Ingest(store, DeterministicFakeEmbedding(size=16)).run([folder / "rent.md"])
+    assert not report.published and _served(tmp_path) == served
+    assert (
+        f"(the index served was built from {folder.resolve()}; each run indexes exactly the paths given, here "
+        f"{(folder / 'rent.md').resolve()})" in (report.refused or "")
+    )
+
+
 @pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_the_cli_exits_4_on_a_refused_shrink_and_says_why(folder: Path, tmp_path: Path) -> None:
     for name in ("office", "lab", "visa", "tax"):
