@@ -37,14 +37,24 @@ def decode(path: Path, data: bytes) -> str:
         if data.startswith(mark):
             try:
                 return data.decode(encoding)
-            except UnicodeDecodeError:
-                raise LoadError(path, f"text has a {encoding.upper()} byte-order mark but is not {encoding}") from None
+            except UnicodeDecodeError as exc:
+                raise LoadError(path, _mixed(encoding, exc)) from None
     for encoding in ("utf-8", "gb18030"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
     raise LoadError(path, "text is neither UTF-8/16/32 nor GBK/GB18030")
+
+
+def _mixed(encoding: str, exc: UnicodeDecodeError) -> str:
+    """A file whose byte-order mark says one encoding and whose text is in another (a GBK file behind a UTF-8 mark)."""
+    name = encoding.removesuffix("-sig").upper()
+    line = exc.object[: exc.start].decode(encoding, errors="replace").count("\n") + 1
+    return (
+        f"starts with a {name} byte-order mark but is not {name} from line {line} on "
+        f"(byte 0x{exc.object[exc.start]:02x}): save it again as UTF-8"
+    )
 
 
 OLE_HEADER = bytes.fromhex("d0cf11e0a1b11ae1")

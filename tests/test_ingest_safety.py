@@ -142,6 +142,17 @@ def test_garbage_still_gets_a_clear_reason(tmp_path: Path) -> None:
         load_file(path, tmp_path)
 
 
+def test_a_gbk_file_behind_a_utf8_byte_order_mark_says_where_and_what_to_do(tmp_path: Path) -> None:
+    """It said 'text has a UTF-8-SIG byte-order mark but is not utf-8-sig': the codec's name, no line, no remedy."""
+    path = tmp_path / "fees.csv"
+    path.write_bytes(codecs.BOM_UTF8 + b"name,fee\n" + "冷冻电镜,每天9800元\n".encode("gbk"))
+    with pytest.raises(LoadError) as caught:
+        load_file(path, tmp_path)
+    assert caught.value.reason == (
+        "starts with a UTF-8 byte-order mark but is not UTF-8 from line 2 on (byte 0xc0): save it again as UTF-8"
+    )
+
+
 @pytest.mark.parametrize("name", ["bomb.yaml", "bomb.md"])
 def test_a_yaml_alias_bomb_is_refused_quickly_with_a_reason(folder: Path, tmp_path: Path, name: str) -> None:
     body = BOMB if name.endswith(".yaml") else "---\ntitle: x\ntopics:\n" + textwrap.indent(BOMB, "  ") + "---\n# x\n"
