@@ -117,9 +117,23 @@ def _rows(
     for row, values in enumerate(lines, 1):
         cells = [_cell(v) for v in values]
         if any(cells[len(headers) :]):
-            where = f"sheet '{sheet}' " if sheet else ""
-            raise LoadError(path, f"{where}row {row} has more values than the header has columns")
+            raise LoadError(path, _too_wide(path, headers, cells, row, sheet))
         yield row, dict(zip(headers, cells, strict=False))
+
+
+def _too_wide(path: Path, headers: list[str], cells: list[str], row: int, sheet: str | None) -> str:
+    """A row with values beyond the header's last column, with the likely cause: in a CSV, an unquoted separator."""
+    where = f"sheet '{sheet}' " if sheet else ""
+    width = max(n for n, cell in enumerate(cells, 1) if cell)
+    fix = (
+        'a value holding the separator ("RMB 2,500") must be in quotes'
+        if path.suffix.lower() == ".csv"
+        else "name the extra column in the header row"
+    )
+    return (
+        f"{where}row {row} has more values than the header has columns ({width}, the header {len(headers)}: "
+        f"{', '.join(headers)[:80]}): {fix}"
+    )
 
 
 def csv_rows(path: Path) -> Iterator[list[str]]:

@@ -284,7 +284,11 @@ def test_a_listing_failing_half_way_leaves_none_of_its_rows_in_the_index(folder:
     (folder / "fees.csv").write_text(_listing(600) + "EQ-601,Mill,RMB 5,extra value\n", encoding="utf-8")
     report, texts = _ingest(folder, tmp_path)
     assert [(f.path, f.reason) for f in report.failed] == [
-        ("fees.csv", "row 601 has more values than the header has columns")
+        (
+            "fees.csv",
+            "row 601 has more values than the header has columns (4, the header 3: id, name, fee): "
+            'a value holding the separator ("RMB 2,500") must be in quotes',
+        )
     ]
     assert report.published and report.added == ["rent.md"] and report.chunks == 1
     assert not any("Lathe" in text for text in texts), (
