@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 
 # Bumped whenever loaders or splitting change what a file becomes (2: chapter headings of PDFs and plain text; 3: long
 # records split, embedded texts capped; 4: numbered titles, FAQ questions, articles and running heads of unmarked
-# text; 5: PDF lines unwrapped; 6: a title typed above a table is not its header). An index read the old way is
-# rebuilt: reusing its chunks for unchanged files would mix two ways of reading.
+# text; 5: PDF lines unwrapped; 6: a title typed above a table is not its header, front matter left open fails).
+# An index read the old way is rebuilt: reusing its chunks for unchanged files would mix two ways of reading.
 READING = 6
 # Tables whose rows get one embedding view each when the file is big (see `LEAN_LISTING_BYTES`).
 FILES_STAGE = "files"  # the progress line counting files; the other names the file being read

@@ -40,6 +40,8 @@ _HEADER_DATES = {
     "expires": [rf"有效期至\s*{_ZH_DATE}", rf"[Vv]alid from {_EN_DATE} (?:to|until) {_EN_DATE}"],
 }
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
+# The start of front matter ("---" then a "key:" line), to tell one left open from a rule at the top of a page.
+_OPENED = re.compile(r"\A---\s*\n[\w-]+:")
 
 
 def _iso(value: object, field: str, path: Path) -> str:
@@ -133,6 +135,8 @@ def _markdown(path: Path, root: Path) -> list[Document]:
             raise LoadError(path, "front matter must be 'key: value' lines")
         meta = _clean_meta(raw, path)
         text = text[match.end() :]
+    elif _OPENED.match(text):  # else its keys would be indexed, and quoted, as the document's first paragraph
+        raise LoadError(path, "front matter opened with '---' on line 1 is never closed: end it with a '---' line")
     return _prose(path, root, text, meta)
 
 

@@ -291,6 +291,20 @@ def test_a_one_column_listing_keeps_its_header(tmp_path: Path) -> None:
     ]
 
 
+def test_front_matter_left_open_is_named_instead_of_indexed_as_text(tmp_path: Path) -> None:
+    """Its keys were indexed, and could be quoted, as the document's first paragraph: '--- title: Rent ...'."""
+    path = tmp_path / "rent.md"
+    path.write_text("---\ntitle: Rent subsidy\nlanguage: en\n# Rent subsidy\n\nRMB 2,500 a month.\n", encoding="utf-8")
+    with pytest.raises(LoadError, match="front matter opened with '---' on line 1 is never closed: end it with"):
+        _load(path)
+
+
+def test_a_rule_at_the_top_of_a_page_is_not_front_matter(tmp_path: Path) -> None:
+    path = tmp_path / "rent.md"
+    path.write_text("---\n\n# Rent subsidy\n\nRMB 2,500 a month.\n", encoding="utf-8")
+    assert "RMB 2,500 a month." in _load(path)[0].page_content
+
+
 def test_json_array_of_objects(tmp_path: Path) -> None:
     path = tmp_path / "solutions.json"
     items = [
