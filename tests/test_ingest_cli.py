@@ -59,3 +59,16 @@ def test_a_folder_that_does_not_exist_is_exit_2_and_still_json(tmp_path: Path) -
     assert done.returncode == 2
     assert json.loads(done.stdout) == {"error": f"no such file or folder: {missing}", "exit_code": 2}
     assert f"ingest.py: no such file or folder: {missing}" in done.stderr
+
+
+def test_a_second_ingest_while_one_runs_says_to_wait_and_changes_nothing(tmp_path: Path) -> None:
+    kb = write_files(tmp_path / "kb", {"rent.md": "# Rent\n\nA doctor receives RMB 2,500 a month.\n"})
+    store = make_store(make_settings(tmp_path / "data"))
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), EMBEDDING_PROVIDER="local")
+    with store.writer_lock():  # the first ingest, still running
+        done = subprocess.run([*INGEST, str(kb), "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    error = json.loads(done.stdout)["error"]
+    assert error.startswith("another ingest is running on this data folder (")
+    assert error.endswith("nothing was changed; wait for it to finish, then run this one again")
+    assert store.current() is None
