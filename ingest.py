@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     sources = args.paths or settings.knowledge_sources
     missing = [str(p) for p in sources if not p.exists()]
     if missing:
-        return _fail(f"no such file or folder: {', '.join(missing)}", 2, args.json)
+        given = "" if args.paths else " (from KNOWLEDGE_SOURCES: set it, or give the folder)"
+        return _fail(f"no such file or folder: {', '.join(missing)}{given}", 2, args.json)
     setup_logging(settings)
     console = Console(stderr=args.json)
     store, before = make_store(settings), None

@@ -72,3 +72,12 @@ def test_a_second_ingest_while_one_runs_says_to_wait_and_changes_nothing(tmp_pat
     assert error.startswith("another ingest is running on this data folder (")
     assert error.endswith("nothing was changed; wait for it to finish, then run this one again")
     assert store.current() is None
+
+
+def test_a_missing_folder_from_the_settings_says_it_came_from_knowledge_sources(tmp_path: Path) -> None:
+    """Without a path on the command line, staff did not know where the folder in the error came from."""
+    gone = tmp_path / "mnt" / "knowledge"
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), KNOWLEDGE_SOURCES=str(gone))
+    done = subprocess.run([*INGEST], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert f"no such file or folder: {gone} (from KNOWLEDGE_SOURCES: set it, or give the folder)" in done.stderr
