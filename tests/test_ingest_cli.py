@@ -81,3 +81,26 @@ def test_a_missing_folder_from_the_settings_says_it_came_from_knowledge_sources(
     done = subprocess.run([*INGEST], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2
     assert f"no such file or folder: {gone} (from KNOWLEDGE_SOURCES: set it, or give the folder)" in done.stderr
+
+
+def test_a_library_imported_after_logging_is_set_up_does_not_print_debug_lines(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """bm25s sets its logger to DEBUG when imported, which the heavy imports do after setup: every ingest and `ask`
+    printed 'DEBUG bm25s Building index from tokens' among the staff's output."""
+    import logging
+
+    from knowledge.logs import setup_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging(make_settings(tmp_path, log_level="INFO"))
+        logging.getLogger("bm25s").setLevel(logging.DEBUG)  # what bm25s/__init__.py does, imported after setup
+        logging.getLogger("bm25s").debug("Building index from tokens")
+        logging.getLogger("knowledge.indexing").info("ingest done")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    err = capfd.readouterr().err
+    assert "ingest done" in err and "Building index" not in err
