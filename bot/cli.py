@@ -70,13 +70,13 @@ async def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"summary": report, "questions": [o.model_dump() for o in outcomes]}, ensure_ascii=False))
         return 0
+    # One row a figure, one column a group: a column a figure (11) squeezed every name to "rec…" in 80 columns.
     table = Table(title=f"Evaluation of {args.questions}")
-    columns = list(report["all"])
-    table.add_column("group")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for group, figures in report.items():
-        table.add_row(group, *("–" if figures[c] is None else str(figures[c]) for c in columns))
+    table.add_column("figure")
+    for group in report:
+        table.add_column(group, justify="right")
+    for figure in report["all"]:
+        table.add_row(figure, *("–" if shown[figure] is None else str(shown[figure]) for shown in report.values()))
     Console().print(table)
     return 0
 

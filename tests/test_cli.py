@@ -83,3 +83,24 @@ def test_every_option_and_argument_of_every_command_says_what_it_is() -> None:
     ]
     assert silent == []
     assert all("DATA_DIR_SUB" not in parser.format_help() for parser in _parsers(_parser()))
+
+
+def test_eval_table_names_every_figure_in_80_columns(
+    sample_data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a column a figure, an 80-column terminal showed 'rec…', 'abs…', 'co…': no figure could be told apart."""
+    from bot.cli import main
+    from knowledge.settings import SAMPLE_KNOWLEDGE, get_settings
+
+    monkeypatch.setenv("COLUMNS", "80")
+    for name in ("DATABASE_URL", "KNOWLEDGE_SOURCES", "OPENAI_API_KEY", "CHROMA_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    try:
+        assert main(["eval", str(SAMPLE_KNOWLEDGE / "checks.yaml"), "--data-dir", str(sample_data_dir)]) == 0
+    finally:
+        get_settings.cache_clear()
+    shown = capsys.readouterr().out
+    assert "…" not in shown
+    for figure in ("recall@1", "recall@3", "abstain_precision", "confidently_wrong", "p95_ms"):
+        assert f"│ {figure} " in shown
