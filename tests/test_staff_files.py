@@ -100,3 +100,14 @@ def test_a_key_written_twice_is_named_with_both_lines_instead_of_the_last_silent
     kb = _kb(tmp_path, **{name: content})
     [failure] = _fake_ingest(tmp_path).run([kb]).failed
     assert failure.path == name and line in failure.reason
+
+
+def test_a_running_bot_keeps_its_curated_answers_when_the_new_file_is_in_gbk(tmp_path: Path) -> None:
+    """The bot reloads curated.yaml when a generation is published and keeps the previous answers on a CuratedError;
+    a GBK file raised UnicodeDecodeError instead, which that reload did not catch: the question asked then failed."""
+    from bot.core.curated import CuratedError, load_entries
+
+    path = tmp_path / "curated.yaml"
+    path.write_bytes(CURATED.encode("gbk"))
+    with pytest.raises(CuratedError, match=r"curated.yaml: not UTF-8 text \(byte 0xb2 on line 2\)"):
+        load_entries([path])
