@@ -39,17 +39,23 @@ BASELINE = {
     "policies": "590 s, 293 MB (load 7-13)",
     "reingest": "14.3 s whole process (load 7-13)",
     "kill": "small case only (tests/test_faults.py)",
+    "serving": "not measured",
 }
 
 
 def ingest_process(folder: Path, data: Path, *flags: str, kill_after: float | None = None) -> dict[str, Any]:
     """Run `ingest.py FOLDER --json` and measure it: wall seconds, its own peak RSS, exit code, summary. Listings
     are embedded one view a row whatever their size, so a short listing's figures extrapolate to a long one's."""
+    command = [sys.executable, str(ROOT / "ingest.py"), str(folder), "--json", *flags]
+    return measured(command, data, kill_after)
+
+
+def measured(command: list[str], data: Path, kill_after: float | None = None) -> dict[str, Any]:
+    """Run one command of ours on DATA_DIR `data` and measure it (see ingest_process); `summary` is its JSON."""
     env = {**os.environ, "DATA_DIR": str(data), "EMBEDDING_PROVIDER": "local", "LOG_LEVEL": "WARNING"}
     env["INGEST_LEAN_LISTING_BYTES"] = "0"
-    command = [sys.executable, str(ROOT / "ingest.py"), str(folder), "--json", *flags]
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
     if kill_after is not None:
         time.sleep(kill_after)
         child.send_signal(signal.SIGKILL)
@@ -159,6 +165,17 @@ def _long(work: Path, rows: int, kill: bool, table: Table) -> None:
     chunks, embedded = summary.get("chunks"), summary.get("embedded")
     note = f"{rate:.0f} rows/s; {chunks} chunks, {embedded} embedded, {_vectors(data)} vectors"
     _row(table, f"{rows:,}-row listing", run, "<= 600 MB, 15 min", ok, note, "listing")
+    _serving(data, rows, table)
+
+
+def _serving(data: Path, rows: int, table: Table) -> None:
+    """The assistant loading that index and answering from it, in a process of its own (`python -m bot ask`)."""
+    row = rows // 2 + 1
+    asked = measured([sys.executable, "-m", "bot", "ask", "--json", f"Lathe {row} fee"], data)
+    sources = [source.get("row") for source in asked["summary"].get("sources", [])]
+    found = bool(sources) and str(sources[0]) == str(row)
+    note = f"'Lathe {row} fee' cites row {sources[0] if sources else 'nothing'}"
+    _row(table, "  the bot answering from it", asked, "<= 500 MB", found and asked["rss_mb"] <= 500, note, "serving")
 
 
 def run_limits(rows: int, policies: int, *, kill: bool) -> int:

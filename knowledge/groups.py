@@ -77,7 +77,11 @@ def rows_in(metadata: dict[str, Any]) -> int:
     return int(metadata.get(ROWS_KEY, 1))
 
 
-def unpacked(document: str, metadata: dict[str, Any]) -> list[tuple[str, dict[str, Any], np.ndarray | None]]:
+# A row's own vector as stored: signed bytes and the scale that turns them back into the vector.
+Quantised = tuple[np.ndarray, float]
+
+
+def unpacked(document: str, metadata: dict[str, Any]) -> list[tuple[str, dict[str, Any], Quantised | None]]:
     """(text, metadata, own vector) of each row a stored entry holds, in order: the entry itself (with no vector of
     its own: the index's is) unless it is a packed group."""
     if GROUP_KEY not in metadata:
@@ -86,6 +90,6 @@ def unpacked(document: str, metadata: dict[str, Any]) -> list[tuple[str, dict[st
     rows, start = [], 0
     for length, differs, scale, vector in json.loads(metadata[GROUP_KEY]):
         own = {k: v for k, v in {**first, **differs}.items() if v is not None}
-        rows.append((document[start : start + length], own, np.frombuffer(base64.b64decode(vector), np.int8) * scale))
+        rows.append((document[start : start + length], own, (np.frombuffer(base64.b64decode(vector), np.int8), scale)))
         start += length + len(JOIN)
     return rows

@@ -6,7 +6,6 @@ import logging
 import math
 import re
 import tempfile
-from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -38,6 +37,8 @@ _STOP = frozenset(
         "for",
         "from",
         "how",
+        "much",
+        "many",
         "i",
         "if",
         "in",
@@ -136,6 +137,29 @@ def tokenize(text: str) -> list[str]:
     return [t for t in tokens if t not in _STOP and t.strip()]
 
 
+def covered(
+    weights: Mapping[str, float],
+    words: frozenset[str],
+    synonyms: Mapping[str, str],
+    named: Mapping[str, list[frozenset[str]]],
+) -> float:
+    """Share of the weighted query words found among `words`, as written, as their synonym or as an equivalent
+    name (all of its words)."""
+    total = sum(weights.values())
+    if total == 0:
+        return 0.0
+
+    def found(term: str) -> bool:
+        return term in words or synonyms.get(term) in words or any(name <= words for name in named.get(term, ()))
+
+    return sum(w for term, w in weights.items() if found(term)) / total
+
+
+def searchable(title: str, section: str | None, text: str) -> str:
+    """What the lexical side reads of a passage: its title and section name count as its words."""
+    return f"{title} {section or ''}\n{text}"
+
+
 class LexicalIndex:
     """BM25 over a fixed list of passages, built in one go from an index generation."""
 
@@ -143,9 +167,16 @@ class LexicalIndex:
         self._bm25 = bm25s.BM25()
         tokens = [tokenize(text) or ["\u2205"] for text in texts]
         self._bm25.index(tokens, show_progress=False)
-        self._terms = [frozenset(t) for t in tokens]
-        self._frequency = Counter(term for terms in self._terms for term in terms)
-        self._idf = {term: math.log(1 + len(texts) / df) for term, df in self._frequency.items()}
+        # Each passage's distinct words as ids in one flat array: a set of strings per passage cost a 200,000-row
+        # listing's bot about 100 MB of the lexical side's 490 (bench/ingest.py --limits).
+        vocabulary: dict[str, int] = self._bm25.vocab_dict
+        per_passage = [np.unique(np.fromiter(map(vocabulary.__getitem__, t), np.int32, len(t))) for t in tokens]
+        del tokens
+        self._starts = np.cumsum([0, *map(len, per_passage)], dtype=np.int64)
+        self._ids = np.concatenate(per_passage) if per_passage else np.zeros(0, dtype=np.int32)
+        self._vocabulary = vocabulary
+        self._words = sorted(vocabulary, key=vocabulary.__getitem__)  # id -> word
+        self._frequency = np.bincount(self._ids, minlength=len(vocabulary))  # passages holding each word
         self._unseen = math.log(1 + len(texts))  # a word no passage has is as telling as the rarest
         self.size = len(texts)
         self._versions = frozenset(version for text in texts for version in versions(text))
@@ -156,11 +187,17 @@ class LexicalIndex:
 
     def vocabulary(self) -> list[str]:
         """Every indexed word, the most widespread first."""
-        return [term for term, _ in self._frequency.most_common()]
+        held = [int(i) for i in np.argsort(-self._frequency, kind="stable") if self._frequency[i] > 0]
+        return [self._words[i] for i in held]
 
     def weights(self, terms: list[str]) -> dict[str, float]:
         """The query's words (from `tokenize`), each weighted by how much it tells (IDF)."""
-        return {term: self._idf.get(term, self._unseen) for term in set(terms)}
+        return {term: self._idf(term) for term in set(terms)}
+
+    def _idf(self, term: str) -> float:
+        at = self._vocabulary.get(term)
+        held = int(self._frequency[at]) if at is not None and at < len(self._frequency) else 0
+        return math.log(1 + self.size / held) if held else self._unseen
 
     def coverage(
         self,
@@ -177,16 +214,17 @@ class LexicalIndex:
         A word also counts as found when its synonym (e.g. its translation) is, or when all the words of an
         equivalent name are (`named`: the glossary's, see knowledge.glossary).
         """
-        total = sum(weights.values())
-        if total == 0:
-            return 0.0
-        terms = self._terms[index]
-        synonyms, named = synonyms or {}, named or {}
+        return covered(weights, self._words_of(index), synonyms or {}, named or {})
 
-        def found(term: str) -> bool:
-            return term in terms or synonyms.get(term) in terms or any(name <= terms for name in named.get(term, ()))
+    def knows(self, term: str) -> bool:
+        """Whether some passage holds this word."""
+        at = self._vocabulary.get(term)
+        return at is not None and at < len(self._frequency) and self._frequency[at] > 0
 
-        return sum(w for term, w in weights.items() if found(term)) / total
+    def _words_of(self, index: int) -> frozenset[str]:
+        """The distinct words of passage `index`: the question's words are looked up among them."""
+        ids = self._ids[self._starts[index] : self._starts[index + 1]]
+        return frozenset(self._words[i] for i in ids)
 
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every passage for the query's words (from `tokenize`); zeros when nothing matches."""

@@ -333,6 +333,27 @@ def test_a_very_big_listing_shares_vectors_yet_each_row_is_found_as_its_own_pass
     assert ingest.run([folder]).unchanged == ["fees.csv", "rent.md"], "nothing re-read on the next run"
 
 
+def test_a_generation_read_a_few_entries_at_a_time_answers_as_one_read_at_once(
+    folder: Path, tmp_path: Path, local_embeddings: LocalEmbeddings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import knowledge.snapshot
+
+    (folder / "fees.csv").write_text(_listing(300), encoding="utf-8")  # packed, 4 rows an entry
+    (folder / "rooms.csv").write_text("room,seats\nA1,12\nB2,40\nC3,8\n", encoding="utf-8")  # 3 views a row
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    Ingest(store, local_embeddings, group_listing_bytes=2_000).run([folder])
+    questions = ("Lathe 137 fee", "room with 40 seats", "rent subsidy for a doctor", "Lathe 3")
+
+    def answers() -> list[list[tuple[str, str, float]]]:
+        searcher = HybridSearcher(store, local_embeddings)
+        return [[(p.source_key, p.text, p.score) for p in searcher.search(q, k=4)] for q in questions]
+
+    at_once = answers()
+    monkeypatch.setattr(knowledge.snapshot, "BATCH", 7)  # batches end inside groups' and views' neighbours
+    assert answers() == at_once
+    assert at_once[0][0][0] == "fees.csv#137" and at_once[1][0][0] == "rooms.csv#2"
+
+
 def test_an_alias_bomb_in_a_programme_rule_file_is_that_files_failure(folder: Path, tmp_path: Path) -> None:
     (folder / "programmes").mkdir()
     (folder / "programmes" / "bomb.yaml").write_text("scheme:\n" + textwrap.indent(BOMB, "  "), encoding="utf-8")
