@@ -22,6 +22,8 @@ from knowledge.safe_yaml import load_yaml, yaml_mistake
 
 # A spreadsheet row or JSON object is a record, not a report: one of 1 MB would take minutes to embed as prose.
 MAX_RECORD_TEXT = 100_000
+# One-value rows above a table taken for its titles, not its header (more: a one-column table).
+TITLE_LINES = 3
 # Column headers that name a record, so an answer can say which row it quotes; a plain "title" wins
 # over a column that merely mentions the thing ("Patent No.").
 _TITLE_COLUMNS = (
@@ -95,20 +97,23 @@ def _table(path: Path, root: Path, table: Iterable[Iterable[Any]], sheet: str | 
 
 
 def _header(lines: Iterator[Iterable[Any]]) -> tuple[list[str], Iterator[Iterable[Any]]] | None:
-    """The header row and the rows after it. The header is the first non-empty row, unless that row holds one value
-    alone above a wider row: a title typed above the table ("2026 instrument list", often merged across it)."""
-    candidate: list[str] | None = None
+    """The header row and the rows after it. The header is the first non-empty row, unless that row and up to
+    TITLE_LINES - 1 more hold one value each above a wider row: titles typed above the table ("附件1", "2026年共享仪器
+    清单", often merged across it)."""
+    above: list[list[str]] = []
     for row in lines:
         cells = [_cell(v) for v in row]
         width = sum(1 for cell in cells if cell)
         if not width:
             continue
-        if candidate is not None and width == 1:  # a one-column table: the candidate was its header
-            return candidate, itertools.chain([cells], lines)
         if width > 1:
             return cells, lines
-        candidate = cells
-    return (candidate, lines) if candidate is not None else None
+        above.append(cells)
+        if len(above) > TITLE_LINES:  # a one-column table: its first row is the header
+            break
+    if not above:
+        return None
+    return above[0], itertools.chain(above[1:], lines)
 
 
 def _rows(

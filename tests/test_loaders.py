@@ -259,7 +259,7 @@ def test_xlsx_loads_every_sheet_with_readable_cells(tmp_path: Path) -> None:
 def test_a_title_typed_above_a_csv_table_is_not_taken_for_its_header(tmp_path: Path) -> None:
     """It was: 'row 2 has more values than the header has columns', the title being the header."""
     path = tmp_path / "instruments.csv"
-    rows = ["附件1：2026年共享仪器清单", "", *(",".join(row) for row in PARK_ROWS)]
+    rows = ["附件1", "2026年张江共享仪器清单", "", *(",".join(row) for row in PARK_ROWS)]
     path.write_bytes("\r\n".join(rows).encode("gbk"))
     docs = _load(path)
     assert docs[0].page_content.splitlines()[:2] == ["名称: 冷冻电镜", "所属单位: 张江药谷平台"]
@@ -284,11 +284,11 @@ def test_a_title_merged_across_an_xlsx_table_is_not_taken_for_its_header(tmp_pat
 
 def test_a_one_column_listing_keeps_its_header(tmp_path: Path) -> None:
     path = tmp_path / "offices.csv"
-    path.write_text("Office\nLingang service desk\nZhangjiang service desk\n", encoding="utf-8")
-    assert [doc.page_content for doc in _load(path)] == [
-        "Office: Lingang service desk",
-        "Office: Zhangjiang service desk",
-    ]
+    offices = ["Lingang", "Zhangjiang", "Jinqiao", "Waigaoqiao", "Chuansha"]
+    path.write_text("Office\n" + "".join(f"{office} service desk\n" for office in offices), encoding="utf-8")
+    assert [doc.page_content for doc in _load(path)] == [f"Office: {office} service desk" for office in offices]
+    path.write_text("Office\nLingang service desk\n", encoding="utf-8")
+    assert [doc.page_content for doc in _load(path)] == ["Office: Lingang service desk"]
 
 
 def test_front_matter_left_open_is_named_instead_of_indexed_as_text(tmp_path: Path) -> None:
