@@ -169,6 +169,19 @@ def test_a_spreadsheet_with_bad_rows_imports_nothing_and_names_every_bad_row(
     assert "give a .csv or .xlsx file" in capsys.readouterr().err
 
 
+def test_an_faq_with_titles_above_its_header_imports_and_one_without_rows_is_refused(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Titles above the table failed with 'no question or answer column in the first row'; a sheet holding only its
+    header printed 'imported 0 answers' and exited 0."""
+    titled = [["GOI常见问题汇总"], ["更新：2026年5月"], [], ["问题", "答案"], [PARKING, REPLY]]
+    assert _run(url, tmp_path, "import", str(_sheet(tmp_path, titled))) == 0
+    assert [(a.question, a.answer) for a in SavedAnswers(connect(url)).all()] == [(PARKING, REPLY)]
+    capsys.readouterr()
+    assert _run(url, tmp_path, "import", str(_sheet(tmp_path, [["question", "answer"], ["", ""]]))) == 1
+    assert "no question and answer below the header row: nothing to import" in capsys.readouterr().err
+
+
 def test_an_xlsx_faq_with_chinese_headers_imports_and_answers_are_removed_by_id(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
