@@ -174,14 +174,17 @@ def _served(store: KnowledgeStore) -> str:
     return info.generation if info else ""
 
 
-def _interrupted(store: KnowledgeStore, before: str | None) -> str:
-    """What a Ctrl-C left: the served generation is the one before the run unless the run got as far as publishing
-    (`before` None: interrupted before it was read)."""
-    now = _served(store)
+def _left(why: str, store: KnowledgeStore, before: str | None) -> str:
+    """What a run that stopped (Ctrl-C, a disk error) left: the served generation is the one before the run unless it
+    got as far as publishing (`before` None: it stopped before that was read)."""
+    try:
+        now = _served(store)
+    except (OSError, RuntimeError):
+        return f"{why}; the index served could not be read to say whether it changed"
     if before is not None and now != before:
-        return f"interrupted after publishing {now}"
+        return f"{why}, after publishing {now}"
     served = f"the bot still serves {now}" if now else "nothing is served yet"
-    return f"interrupted: nothing was published, {served}; the next ingest removes the unfinished generation"
+    return f"{why}: nothing was published, {served}; the next ingest removes the unfinished generation"
 
 
 def _ingest(
@@ -240,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         given = "" if args.paths else " (from KNOWLEDGE_SOURCES: set it, or give the folder)"
         return _fail(f"no such file or folder: {', '.join(missing)}{given}", 2, args.json)
+    if settings.data_dir.exists() and not settings.data_dir.is_dir():
+        return _fail(
+            f"the data folder {settings.data_dir} is a file; give a folder (--data-dir or DATA_DIR)", 2, args.json
+        )
     setup_logging(settings)
     console = Console(stderr=args.json)
     store, before = make_store(settings), None
@@ -249,9 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, SQLAlchemyError) as exc:
         record_run(settings.data_dir, "failed")
         return _fail(str(exc), 1, args.json)
+    except OSError as exc:  # the data folder or a file went away, filled the disk: not recorded there either
+        return _fail(_left(f"{exc.strerror or exc}: {exc.filename}", store, before), 1, args.json)
     except KeyboardInterrupt:
         record_run(settings.data_dir, "failed")
-        return _fail(_interrupted(store, before), INTERRUPTED, args.json)
+        return _fail(_left("interrupted", store, before), INTERRUPTED, args.json)
     if not args.dry_run:
         record_run(settings.data_dir, _outcome(report))
     if args.json:

@@ -104,3 +104,21 @@ def test_a_library_imported_after_logging_is_set_up_does_not_print_debug_lines(
         root.setLevel(level)
     err = capfd.readouterr().err
     assert "ingest done" in err and "Building index" not in err
+
+
+@pytest.mark.parametrize("broken", ["data", "data/index"])
+def test_a_data_folder_that_is_a_file_is_named_not_a_traceback(tmp_path: Path, broken: str) -> None:
+    """--data-dir README.md, or a data folder whose index/ is a file, ended in NotADirectoryError's traceback."""
+    kb = write_files(tmp_path / "kb", {"rent.md": "# Rent\n\nA doctor receives RMB 2,500 a month.\n"})
+    (tmp_path / broken).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / broken).write_text("not a folder", encoding="utf-8")
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), EMBEDDING_PROVIDER="local")
+    done = subprocess.run([*INGEST, str(kb), "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert "Traceback" not in done.stderr
+    error = json.loads(done.stdout)["error"]
+    if broken == "data":
+        assert done.returncode == 2
+        assert error == f"the data folder {tmp_path / 'data'} is a file; give a folder (--data-dir or DATA_DIR)"
+    else:
+        assert done.returncode == 1
+        assert error.startswith(f"Not a directory: {tmp_path / 'data' / 'index'}")
