@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 # One-off commands that read what the bot has stored (eval says more: which corpus to ingest).
 STAFF_COMMANDS = ("ask", "gaps", "report", "answers")
+INTERRUPTED = 130  # what a shell reports for Ctrl-C
 DATA_DIR_HELP = "where the index and the bot's records live (default: DATA_DIR)"
 
 
@@ -210,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CuratedError, ProgrammeError) as exc:  # read at start: a mistake must say where, not dump a traceback
         print(f"python -m bot: cannot start: {exc}\nFix the file, then run ingest.py to check it.", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C is how staff leave the console or stop an eval: not a crash
+        print(f"\npython -m bot {command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _run(command: str, settings: Settings, args: argparse.Namespace) -> int:

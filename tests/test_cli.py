@@ -104,3 +104,25 @@ def test_eval_table_names_every_figure_in_80_columns(
     assert "…" not in shown
     for figure in ("recall@1", "recall@3", "abstain_precision", "confidently_wrong", "p95_ms"):
         assert f"│ {figure} " in shown
+
+
+@pytest.mark.slow  # a real subprocess loading the bundled model
+def test_ctrl_c_in_the_console_leaves_with_one_line_not_a_traceback(tmp_path: Path) -> None:
+    import signal
+
+    (tmp_path / "data").mkdir()
+    env = clean_env(DATA_DIR=str(tmp_path / "data"))
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "bot", "console"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+        text=True,
+    )
+    assert chat.stdout is not None and "Assistant console" in chat.stdout.readline()  # waiting for a question
+    chat.send_signal(signal.SIGINT)
+    _out, err = chat.communicate(timeout=60)
+    assert chat.returncode == 130 and "Traceback" not in err
+    assert err.strip().endswith("python -m bot console: interrupted")
