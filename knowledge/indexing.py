@@ -13,7 +13,7 @@ from chromadb.api.models.Collection import Collection
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from knowledge.checks import CHECKS_FILE, ChecksReport, Scorer, compare, load_checks
+from knowledge.checks import ChecksReport, Scorer, compare, load_checks
 from knowledge.discovery import FileFailure, IngestReport, Skipped, SourceFile, discover
 from knowledge.embeddings import model_id
 from knowledge.fill import FileProgress, Filled, Progress, fill
@@ -195,7 +195,7 @@ class Ingest:
             report.curated_digest,
         )
         kept = sum(f.chunks for f in keep.values())
-        questions = self._questions(sources, report)
+        questions = self._questions(sources)
         if not (todo or report.removed or moved) or (dry_run and not questions):
             report.chunks = kept + sum(
                 self._read(file, indexed, report, None, (n, len(todo))).chunks for n, file in enumerate(todo, 1)
@@ -268,9 +268,9 @@ class Ingest:
         (report.updated if file.rel in indexed else report.added).append(file.rel)
         return filled
 
-    def _questions(self, sources: list[Path], report: IngestReport) -> list[EvalQuestion]:
-        """The golden questions to score: none without a scorer, nor when a checks.yaml is invalid (reported)."""
-        if self.scorer is None or any(failure.path == CHECKS_FILE for failure in report.failed):
+    def _questions(self, sources: list[Path]) -> list[EvalQuestion]:
+        """The golden questions to score: none without a scorer; an invalid checks.yaml's left out (reported)."""
+        if self.scorer is None:
             return []
         return load_checks(sources) + self.more_checks
 

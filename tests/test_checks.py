@@ -223,6 +223,22 @@ def test_an_ingest_that_would_stop_serving_a_saved_answer_is_refused_naming_it(s
     assert code == 0 and json.loads(out)["published"]
 
 
+def test_a_typo_in_checks_yaml_does_not_switch_off_the_saved_answers_checks(served, kb, cli, monkeypatch):
+    """An invalid checks.yaml dropped every golden question, the saved answers' too: a curated entry shadowing a saved
+    answer was published in the same run, with only 'checks.yaml failed' to show for it."""
+    url = f"sqlite:///{served.data_dir / 'saved.sqlite3'}"
+    answer_id = SavedAnswers(connect(url)).add(NewAnswer(question=PARKING, answer=STAFF_REPLY), "Mei")
+    monkeypatch.setenv("DATABASE_URL", url)
+    generation = make_store(served).current()
+    (kb / "checks.yaml").write_text(CHECKS + "- id: typo\n  question: where?\n  source: [policies/vouchers.md]\n")
+    (kb / "curated.yaml").write_text(SHADOW, encoding="utf-8")
+    code, out = cli(str(kb), "--data-dir", str(served.data_dir), "--json")
+    report = json.loads(out)
+    assert code == ingest.CHECKS_WORSE and make_store(served).current() == generation
+    assert [failure["path"] for failure in report["failed"]] == ["checks.yaml"]
+    assert [broke["id"] for broke in report["checks"]["broken"]] == [f"saved-{answer_id}"]
+
+
 async def test_reload_in_telegram_reports_the_checks_and_refuses_until_told_to_force(
     tg: FakeTelegram, served: Settings, kb: Path, local_embeddings: LocalEmbeddings
 ) -> None:
