@@ -260,3 +260,16 @@ def test_the_sample_knowledge_base_answers_the_golden_questions_it_ships(sample_
     wrong = {q.id: verdict(q, sample_assistant.answer_extractive(q.question, q.history)) for q in questions}
     assert {check: why for check, why in wrong.items() if why} == {}
     assert len(questions) >= 10 and {q.lang for q in questions} == {"en", "zh"} and any(q.abstain for q in questions)
+
+
+async def test_reload_in_telegram_lists_a_broken_curated_file_like_ingest_does(
+    tg: FakeTelegram, served: Settings, kb: Path, local_embeddings: LocalEmbeddings
+) -> None:
+    """/reload said nothing of a curated.yaml the bot could not load: staff learnt of it from the logs, or when the
+    bot would not start."""
+    admin = tg.user(ADMIN, "Staff Sam")
+    searcher = HybridSearcher(make_store(served), local_embeddings, refresh_seconds=0)
+    (kb / "curated.yaml").write_text(SHADOW.replace("  answer:", "\tanswer:"), encoding="utf-8")
+    async with running(tg, served.data_dir, Assistant(searcher), knowledge_sources=[kb]):
+        [_, done] = await say(tg, admin, "/reload", count=2)
+    assert "curated.yaml" in done.text and "not valid YAML (line" in done.text
