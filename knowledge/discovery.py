@@ -123,6 +123,7 @@ def discover(
     anyway is read once: a link to a synced drive or to the bot's own `.env` must not publish what it points at.
     `curated_problem` validates curated.yaml, whose format the bot defines (knowledge does not import bot)."""
     found: dict[str, SourceFile] = {}
+    read: dict[Path, str] = {}  # each file's real path -> the name it is read under
     curated: list[str] = []
     links: list[tuple[Path, Path, str]] = []
     for source in sources:
@@ -156,8 +157,7 @@ def discover(
                 report.ignored.append(Skipped(path=rel, reason="the glossary: published with the index"))
                 _read_glossary(path, rel, report)
             elif path.is_file():
-                _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(path)), report)
-    read = {file.path.resolve(): file.rel for file in found.values()}
+                _add(found, read, SourceFile(path=path, root=root, rel=rel, digest=_digest(path)), report)
     for path, root, rel in links:
         target = path.resolve()
         if not _inside(path, root):
@@ -167,8 +167,7 @@ def discover(
         elif target.is_dir():
             report.ignored.append(Skipped(path=rel, reason="link to a folder already in the knowledge folder"))
         elif target.is_file():
-            read[target] = rel
-            _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(target)), report)
+            _add(found, read, SourceFile(path=path, root=root, rel=rel, digest=_digest(target)), report)
         else:
             report.failed.append(FileFailure(path=rel, reason="broken link: its target does not exist"))
     report.curated_digest = ",".join(curated)
@@ -183,8 +182,14 @@ def _read_glossary(path: Path, rel: str, report: IngestReport) -> None:
         report.failed.append(FileFailure(path=rel, reason=f"{exc}; the glossary served now is kept"))
 
 
-def _add(found: dict[str, SourceFile], file: SourceFile, report: IngestReport) -> None:
-    if file.rel in found:
+def _add(found: dict[str, SourceFile], read: dict[Path, str], file: SourceFile, report: IngestReport) -> None:
+    """One more file to ingest, unless it was already found: read twice, its passages would crowd the answers."""
+    target = file.path.resolve()
+    if target in read:
+        reason = f"already read as {read[target]} (a folder given twice, or inside another folder given)"
+        report.ignored.append(Skipped(path=file.rel, reason=reason))
+    elif file.rel in found:
         report.failed.append(FileFailure(path=file.rel, reason=f"same relative path also in {found[file.rel].root}"))
     else:
         found[file.rel] = file
+        read[target] = file.rel

@@ -371,3 +371,15 @@ def test_an_alias_bomb_in_curated_answers_is_refused_with_a_reason(tmp_path: Pat
     path.write_text("- id: x\n  answer: y\n  notes:\n" + textwrap.indent(BOMB, "    "), encoding="utf-8")
     with pytest.raises(CuratedError, match="aliases"):
         load_entries([path])
+
+
+def test_a_folder_given_inside_another_is_read_once(folder: Path, tmp_path: Path) -> None:
+    """`ingest.py kb kb/policies` indexed every policy twice, as policies/x.md and as x.md: duplicate passages
+    crowding an answer's three sources."""
+    (folder / "policies").mkdir()
+    (folder / "policies" / "office.md").write_text(POLICY.replace("Rent", "Office"), encoding="utf-8")
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    report = Ingest(store, DeterministicFakeEmbedding(size=16)).run([folder, folder / "policies"])
+    assert sorted(report.added) == ["policies/office.md", "rent.md"] and report.chunks == 2
+    reason = "already read as policies/office.md (a folder given twice, or inside another folder given)"
+    assert {"path": "office.md", "reason": reason} in [skipped.model_dump() for skipped in report.ignored]
