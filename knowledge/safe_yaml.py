@@ -64,3 +64,20 @@ def yaml_mistake(exc: yaml.YAMLError, first_line: int = 1) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" (line {mark.line + first_line})" if mark else ""
     return f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"
+
+
+def key_line(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """The line of the key a validation error is about (its `loc`, the deepest part that exists), for the message."""
+    node = yaml.compose(text)
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        children: dict[int | str, tuple[Node, Node]] = {}
+        if isinstance(node, MappingNode):
+            children = {key.value: (key, value) for key, value in node.value}
+        elif isinstance(node, SequenceNode):
+            children = {n: (item, item) for n, item in enumerate(node.value)}
+        if part not in children:
+            break
+        key, node = children[part]
+        line = key.start_mark.line + 1
+    return line

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from knowledge.facts import Sector
 from knowledge.reading import read_utf8
-from knowledge.safe_yaml import load_yaml, yaml_mistake
+from knowledge.safe_yaml import key_line, load_yaml, yaml_mistake
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def parse_vocabulary(text: str) -> Vocabulary:
     try:
         return Vocabulary.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems = [f"line {key_line(text, e['loc'])}: {_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise VocabularyError("; ".join(problems)) from exc
 
 

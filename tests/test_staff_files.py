@@ -111,3 +111,11 @@ def test_a_running_bot_keeps_its_curated_answers_when_the_new_file_is_in_gbk(tmp
     path.write_bytes(CURATED.encode("gbk"))
     with pytest.raises(CuratedError, match=r"curated.yaml: not UTF-8 text \(byte 0xb2 on line 2\)"):
         load_entries([path])
+
+
+def test_a_mistake_in_vocabulary_yaml_names_its_line(tmp_path: Path) -> None:
+    """It named the key alone ('place: Extra inputs are not permitted'), in a file of fifty lines."""
+    vocabulary = "programme: [goi]\n\n# where firms are\nplace:\n  city: [shanghai, 上海]\n"
+    kb = _kb(tmp_path, **{"vocabulary.yaml": vocabulary})
+    [failure] = _fake_ingest(tmp_path).run([kb]).failed
+    assert (failure.path, failure.reason) == ("vocabulary.yaml", "line 4: place: Extra inputs are not permitted")
