@@ -203,14 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         # Log lines would interleave with the chat: only warnings, on stderr, unless LOG_LEVEL asks for more.
         settings = settings.model_copy(update={"log_level": "WARNING"})
     setup_logging(settings)
-    from bot.core.curated import CuratedError
-    from knowledge.programme import ProgrammeError
-
     try:
         return _run(command, settings, args)
-    except (CuratedError, ProgrammeError) as exc:  # read at start: a mistake must say where, not dump a traceback
-        print(f"python -m bot: cannot start: {exc}\nFix the file, then run ingest.py to check it.", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:  # Ctrl-C is how staff leave the console or stop an eval: not a crash
         print(f"\npython -m bot {command}: interrupted", file=sys.stderr)
         return INTERRUPTED

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-
 from langchain_core.embeddings import Embeddings
 
 from bot.conversation.saved_answers import SavedAnswers
 from bot.core.assistant import Assistant
 from bot.core.components import checking_assistant
-from bot.core.curated import CuratedError
 from bot.core.models import Answer
 from bot.staff.evaluation import gold_rank, missing_facts
 from knowledge.checks import SAVED, CheckResult, Scorer
 from knowledge.golden import EvalQuestion
-from knowledge.programme import ProgrammeError
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import IndexInfo, KnowledgeStore, PinnedStore
-
-log = logging.getLogger(__name__)
 
 TOP = 3  # a gold source must be among the first three sources, as in `python -m bot eval`
 
@@ -71,16 +65,6 @@ def _judge(assistant: Assistant, questions: list[EvalQuestion]) -> list[CheckRes
     return results
 
 
-def _checking(settings: Settings, searcher: HybridSearcher) -> Assistant:
-    """The checks' assistant; without curated answers and rules when those files are broken: ingest lists the file as
-    failed, and both generations are then scored alike."""
-    try:
-        return checking_assistant(settings, searcher)
-    except (CuratedError, ProgrammeError) as exc:
-        log.warning("checks scored without curated answers and rules: %s", exc)
-        return Assistant(searcher)
-
-
 def check_scorer(
     settings: Settings,
     embeddings: Embeddings,
@@ -96,7 +80,7 @@ def check_scorer(
     ) -> list[list[CheckResult]]:
         view = PinnedStore(store, generations[0])
         searcher = serving.following(view) if serving else HybridSearcher(view, embeddings, refresh_seconds=0)
-        assistant = _checking(settings, searcher)
+        assistant = checking_assistant(settings, searcher)
         if saved is not None:
             assistant.use_saved(saved)
         results = []
