@@ -194,6 +194,10 @@ class Ingest:
             report.sources,
             report.curated_digest,
         )
+        if not files and current is None:  # nothing served to shrink from: say why nothing happens, not "0 chunks"
+            found = "no documents to ingest in " + ", ".join(report.sources)
+            _refuse(report, ("shrink", f"{found} (an empty or unmounted folder?): nothing was published"))
+            return
         kept = sum(f.chunks for f in keep.values())
         questions = self._questions(sources)
         if not (todo or report.removed or moved) or (dry_run and not questions):

@@ -383,3 +383,15 @@ def test_a_folder_given_inside_another_is_read_once(folder: Path, tmp_path: Path
     assert sorted(report.added) == ["policies/office.md", "rent.md"] and report.chunks == 2
     reason = "already read as policies/office.md (a folder given twice, or inside another folder given)"
     assert {"path": "office.md", "reason": reason} in [skipped.model_dump() for skipped in report.ignored]
+
+
+def test_a_first_ingest_of_an_empty_folder_says_so_instead_of_0_chunks(tmp_path: Path) -> None:
+    """It printed '0 chunks, index unchanged' and exited 0, as if every file had been ingested."""
+    empty = tmp_path / "kb"
+    empty.mkdir()
+    (empty / "checks.yaml").write_text("- id: a\n  question: where?\n  sources: []\n", encoding="utf-8")
+    report, _ = _ingest(empty, tmp_path)
+    assert not report.published and report.refused_by == "shrink"
+    assert report.refused == (
+        f"no documents to ingest in {empty.resolve()} (an empty or unmounted folder?): nothing was published"
+    )
