@@ -5,9 +5,9 @@
 Exit code 0 when every file ingested, 1 when some failed (or --strict aborted), 2 on bad usage, 3 when the new
 index answers fewer of the golden questions in the folder's checks.yaml than the served one and nothing was
 published (a dry run: would not be): see the broken checks, or pass --force; 4 when the new index would drop more
-than INGEST_MAX_SHRINK of the served chunks (an empty or unmounted folder) and nothing was published: check the
-folder, or pass --allow-shrink; 130 when interrupted (Ctrl-C): nothing published, the served index as it was. With
---json a run that ends before its summary prints {"error": ..., "exit_code": ...}.
+than INGEST_MAX_SHRINK of the served chunks (an empty or unmounted folder), or a first ingest finds no document, and
+nothing was published: check the folder, or pass --allow-shrink; 130 when interrupted (Ctrl-C): it says whether
+anything was published. With --json a run that ends before its summary prints {"error": ..., "exit_code": ...}.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Refresh the assistant's knowledge base.",
         epilog="Exit codes: 0 every file ingested; 1 some failed; 2 bad usage; "
         "3 not published, fewer checks.yaml questions answered (see --force); "
-        "4 not published, the index would shrink too much (see --allow-shrink); 130 interrupted, nothing published.",
+        "4 not published, the index would shrink too much or no document was found (see --allow-shrink); "
+        "130 interrupted (it says whether anything was published).",
     )
     parser.add_argument("paths", nargs="*", type=Path, help="folders or files (default: KNOWLEDGE_SOURCES)")
     parser.add_argument("--data-dir", type=Path, help="where the index lives (default: DATA_DIR)")
