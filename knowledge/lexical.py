@@ -37,8 +37,6 @@ _STOP = frozenset(
         "for",
         "from",
         "how",
-        "much",
-        "many",
         "i",
         "if",
         "in",
@@ -137,29 +135,6 @@ def tokenize(text: str) -> list[str]:
     return [t for t in tokens if t not in _STOP and t.strip()]
 
 
-def covered(
-    weights: Mapping[str, float],
-    words: frozenset[str],
-    synonyms: Mapping[str, str],
-    named: Mapping[str, list[frozenset[str]]],
-) -> float:
-    """Share of the weighted query words found among `words`, as written, as their synonym or as an equivalent
-    name (all of its words)."""
-    total = sum(weights.values())
-    if total == 0:
-        return 0.0
-
-    def found(term: str) -> bool:
-        return term in words or synonyms.get(term) in words or any(name <= words for name in named.get(term, ()))
-
-    return sum(w for term, w in weights.items() if found(term)) / total
-
-
-def searchable(title: str, section: str | None, text: str) -> str:
-    """What the lexical side reads of a passage: its title and section name count as its words."""
-    return f"{title} {section or ''}\n{text}"
-
-
 class LexicalIndex:
     """BM25 over a fixed list of passages, built in one go from an index generation."""
 
@@ -214,12 +189,16 @@ class LexicalIndex:
         A word also counts as found when its synonym (e.g. its translation) is, or when all the words of an
         equivalent name are (`named`: the glossary's, see knowledge.glossary).
         """
-        return covered(weights, self._words_of(index), synonyms or {}, named or {})
+        total = sum(weights.values())
+        if total == 0:
+            return 0.0
+        terms = self._words_of(index)
+        synonyms, named = synonyms or {}, named or {}
 
-    def knows(self, term: str) -> bool:
-        """Whether some passage holds this word."""
-        at = self._vocabulary.get(term)
-        return at is not None and at < len(self._frequency) and self._frequency[at] > 0
+        def found(term: str) -> bool:
+            return term in terms or synonyms.get(term) in terms or any(name <= terms for name in named.get(term, ()))
+
+        return sum(w for term, w in weights.items() if found(term)) / total
 
     def _words_of(self, index: int) -> frozenset[str]:
         """The distinct words of passage `index`: the question's words are looked up among them."""

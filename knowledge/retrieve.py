@@ -20,8 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from knowledge.embeddings import model_id
 from knowledge.fitted import fitted
 from knowledge.glossary import equivalent_words
-from knowledge.language import detect_language
-from knowledge.lexical import covered, searchable, tokenize, versions
+from knowledge.lexical import tokenize, versions
 from knowledge.snapshot import Snapshot, load_snapshot
 from knowledge.store import IndexInfo, KnowledgeStore, StoreUnavailable
 
@@ -185,21 +184,6 @@ class HybridSearcher:
         snapshot = self._current()
         positions = [i for (source, _), found in snapshot.sections.items() if source == passage.source for i in found]
         return [_passage(snapshot, i, 0.0, 0.0, passage.score) for i in positions] or [passage]
-
-    def about(self, query: str, passages: list[Passage]) -> bool:
-        """Whether a query is about these passages: one of them holds a word of it that the knowledge base knows (as
-        written, translated or by a glossary name), or it names nothing the knowledge base knows ("how much?").
-
-        Only passages in the query's language can show it is not: across languages sharing no words is normal.
-        """
-        snapshot = self._current()
-        known = {term: 1.0 for term in tokenize(query) if snapshot.lexical.knows(term)}
-        if not known or all(p.language != detect_language(query) for p in passages):
-            return True
-        synonyms = snapshot.bridge.bridge(list(known))
-        named = snapshot.glossary.alternatives(query, list(known))
-        held = (frozenset(tokenize(searchable(p.title, p.section, p.text))) for p in passages)
-        return any(covered(known, words, synonyms, named) > 0 for words in held)
 
     def search(self, query: str, k: int = 5, kind: str | None = None, topic: str | None = None) -> list[Passage]:
         """Best `k` passages for `query`, best first, optionally only of one kind or topic."""

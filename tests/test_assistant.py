@@ -172,15 +172,6 @@ def test_unrelated_question_after_an_answer_is_not_answered_from_the_previous_to
     assert "NMR" not in answer.answer
 
 
-def test_a_short_question_on_a_new_subject_is_not_answered_from_the_previous_topic(sample_assistant):
-    question = "what is the voucher cap for a startup?"  # three content words: as short as "and for PhDs?"
-    answer = sample_assistant.answer_extractive(question, ["博士租房补贴每月多少？"])
-    assert answer == sample_assistant.answer_extractive(question)
-    assert "2,500" not in answer.answer and "租房" not in answer.answer
-    follow = sample_assistant.answer_extractive("how much?", ["Which NMR spectrometer can we book?"])
-    assert follow.sources[0].path == "resources/instruments.csv" and "NMR" in follow.answer
-
-
 def test_eligibility_question_gets_the_conditions_of_the_scheme_it_asks_about(assistant):
     answer = assistant.answer_extractive("硕士，30岁，在浦东交社保一个月了，能申请租房补贴吗？")
     assert answer.sources[0].path == "policies/youth-housing-support.zh.md"

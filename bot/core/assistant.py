@@ -138,8 +138,6 @@ class Assistant:
         earlier = self.searcher.search(topic_turns, k=k)
         if not earlier or (passages and passages[0].score >= earlier[0].score):
             return passages  # it stands on its own: a new topic
-        if not self.searcher.about(question, earlier[: self.config.topic_sources]):
-            return passages  # short, but naming what the topic's passages never mention ("voucher cap?")
         # "How much is it?" after "which microscope…": search both turns, but only among what the
         # previous turn found, so the follow-up's own words cannot drag in an unrelated row.
         topic = {p.source_key for p in earlier[: self.config.topic_sources]}
