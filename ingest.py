@@ -131,7 +131,8 @@ def _summary_table(report: IngestReport) -> Table:
     state = f"published {report.generation}" if report.published else "index unchanged"
     if report.refused:
         table.add_row("not published", str(sum(map(len, report.pending.values()))), f"[red]{report.refused}[/red]")
-    table.caption = f"{report.chunks} chunks, {report.embedded} embedded, {state}, {report.seconds:.2f} s"
+    rebuilt = f"; {report.rebuilt}" if report.rebuilt else ""
+    table.caption = f"{report.chunks} chunks, {report.embedded} embedded, {state}, {report.seconds:.2f} s{rebuilt}"
     return table
 
 

@@ -59,6 +59,9 @@ class IngestReport(BaseModel):
         default_factory=dict, description="When refused: the files that would have been added, updated, removed."
     )
     dry_run: bool = False
+    rebuilt: str | None = Field(
+        None, description="Why every file was read again (another embedding model, files read differently), if so."
+    )
     embedding_model: str = ""
     sources: list[str] = Field(default_factory=list, description="The ingested folders, resolved.")
     curated_digest: str = Field("", description="Digest of the curated answer files, which the bot reads itself.")

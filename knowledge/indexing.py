@@ -151,20 +151,20 @@ class Ingest:
         )
         return report
 
-    def _previous(self, rebuild: bool) -> tuple[str | None, dict[str, IndexedFile]]:
-        """The published generation to build on, and what it holds of each file (its manifest, else listed)."""
+    def _previous(self, rebuild: bool, report: IngestReport) -> tuple[str | None, dict[str, IndexedFile]]:
+        """The published generation to build on, and what it holds of each file (its manifest, else listed); the
+        report says why when it cannot be built on, since every file then shows as added."""
         info = self.store.current()
         if info is None or rebuild:
             return None, {}
         if info.embedding_model != model_id(self.embeddings):
-            log.warning("embedding model changed from %s: full rebuild", info.embedding_model)
-            return None, {}
-        if info.reading != READING:
-            log.warning(
-                "files are read differently since this index was built (%d, now %d): full rebuild",
-                info.reading,
-                READING,
+            report.rebuilt = f"the embedding model changed from {info.embedding_model}: every file is read again"
+        elif info.reading != READING:
+            report.rebuilt = (
+                f"this version reads files differently ({info.reading}, now {READING}): every file is read again"
             )
+        if report.rebuilt:
+            log.warning("full rebuild: %s", report.rebuilt)
             return None, {}
         indexed = load_manifest(self.store, info.generation)
         return info.generation, indexed if indexed is not None else indexed_files(self.store.open(info.generation))
@@ -179,7 +179,7 @@ class Ingest:
         guards: Guards,
     ) -> None:
         files = discover(sources, report, self.curated_problem)
-        old, indexed = self._previous(rebuild)
+        old, indexed = self._previous(rebuild, report)
         todo = [file for file in files if (found := indexed.get(file.rel)) is None or found.digest != file.digest]
         keep = {file.rel: indexed[file.rel] for file in files if file not in todo}
         report.unchanged = list(keep)
