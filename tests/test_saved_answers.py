@@ -182,6 +182,30 @@ def test_an_faq_with_titles_above_its_header_imports_and_one_without_rows_is_ref
     assert "no question and answer below the header row: nothing to import" in capsys.readouterr().err
 
 
+def test_an_xlsx_faq_after_a_cover_sheet_imports_from_the_sheet_with_the_columns(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the first sheet was read: a workbook opening with an instructions sheet failed with 'no question or
+    answer column in the first row (it has: 填写说明)'."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "说明"
+    book.active.append(["填写说明"])
+    book.active.append(["每行一个问题和答案。"])
+    faq = book.create_sheet("FAQ")
+    faq.append(["问题", "答案"])
+    faq.append([PARKING_ZH, "有，B栋后面有四个访客车位。"])
+    faq.append(["", "没有问题的答案"])
+    book.save(tmp_path / "faq.xlsx")
+    assert _run(url, tmp_path, "import", str(tmp_path / "faq.xlsx")) == 1
+    assert "row 3: question: String should have at least 1 character" in capsys.readouterr().err, "rows of FAQ"
+    faq.delete_rows(3)
+    book.save(tmp_path / "faq.xlsx")
+    assert _run(url, tmp_path, "import", str(tmp_path / "faq.xlsx")) == 0
+    assert [a.question for a in SavedAnswers(connect(url)).all()] == [PARKING_ZH]
+
+
 def test_an_xlsx_faq_with_chinese_headers_imports_and_answers_are_removed_by_id(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -37,7 +37,8 @@ def _cell(value: Any) -> str:
 
 
 def _rows(path: Path) -> Iterator[list[str]]:
-    """The first sheet's rows as text cells."""
+    """The rows as text cells: of the CSV, or of the first sheet with a question and an answer column (a workbook may
+    open with a cover or instructions sheet), else of the first sheet, whose header is then said to be wrong."""
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise SheetError(f"{path}: give a .csv or .xlsx file (columns: question, answer, alternatives)")
@@ -46,8 +47,15 @@ def _rows(path: Path) -> Iterator[list[str]]:
             yield from ([cell.strip() for cell in row] for row in csv_rows(path))
             return
         with closing(xlsx_sheets(path)) as sheets:
-            _name, rows = next(sheets, (None, iter(())))
-            yield from ([_cell(value) for value in row] for row in rows)
+            first: list[list[str]] | None = None
+            for _name, rows in sheets:
+                cells = ([_cell(value) for value in row] for row in rows)
+                top = list(itertools.islice(cells, HEADER_ROWS * 4))  # blank rows between titles and the header
+                if any(_names_both(row) for row in top):
+                    yield from itertools.chain(top, cells)
+                    return
+                first = top if first is None else first
+            yield from first or []
     except LoadError as exc:
         raise SheetError(str(exc)) from None
     except OSError as exc:
@@ -60,14 +68,18 @@ def _columns(header: list[str]) -> dict[str, int]:
     return {column: next((names.index(n) for n in accepted if n in names), -1) for column, accepted in COLUMNS.items()}
 
 
+def _names_both(header: list[str]) -> bool:
+    found = _columns(header)
+    return found["question"] >= 0 and found["answer"] >= 0
+
+
 def _header(path: Path, rows: Iterator[tuple[int, list[str]]]) -> dict[str, int]:
     """The columns of the first row naming both a question and an answer column: titles typed above the table
     ("常见问题汇总") are passed over; the first non-empty row is named when no row within HEADER_ROWS does."""
     first: list[str] | None = None
     for _number, cells in itertools.islice(((n, c) for n, c in rows if any(c)), HEADER_ROWS):
-        found = _columns(cells)
-        if found["question"] >= 0 and found["answer"] >= 0:
-            return found
+        if _names_both(cells):
+            return _columns(cells)
         first = first or cells
     if first is None:
         raise SheetError(f"{path}: the file is empty")
