@@ -93,6 +93,14 @@ def _days(value: str) -> int:
     return days
 
 
+def _png(value: str) -> Path:
+    """--chart: the chart is a PNG, so a name ending otherwise (.jpg) would be a PNG under another name."""
+    path = Path(value)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"the chart is a PNG: give a file name ending in .png, not {path.name!r}")
+    return path
+
+
 def _data_dir_option() -> argparse.ArgumentParser:
     """--data-dir accepted after any command too; SUPPRESS so a command that omits it keeps the one given before."""
     option = argparse.ArgumentParser(add_help=False)
@@ -138,7 +146,7 @@ def _staff_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> No
     report = command("report", "staff report on the Telegram questions: table and chart")
     report.add_argument("--event", help="only this event's questions")
     report.add_argument("--days", type=_days, default=7, help="how many days back, today included (default: 7)")
-    report.add_argument("--chart", type=Path, help="also write a PNG chart of questions per hour")
+    report.add_argument("--chart", type=_png, help="also write a PNG chart of questions per hour (a .png file)")
     report.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     gaps = command("gaps", "questions the bot failed at, grouped by meaning, biggest group first")
     gaps.add_argument("--event", help="only this event's questions")

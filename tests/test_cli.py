@@ -64,6 +64,15 @@ def test_a_number_of_days_below_one_is_refused_with_what_is_wrong(
     assert done.returncode == 2 and f"argument --days: {why}" in done.stderr
 
 
+def test_a_chart_named_other_than_png_is_refused(tmp_path: Path) -> None:
+    """`--chart hourly.jpg` wrote PNG bytes under a .jpg name."""
+    done = _bot("report", "--chart", str(tmp_path / "hourly.jpg"), data_dir=tmp_path)
+    assert (
+        done.returncode == 2 and "the chart is a PNG: give a file name ending in .png, not 'hourly.jpg'" in done.stderr
+    )
+    assert not (tmp_path / "hourly.jpg").exists()
+
+
 def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
     found = [parser]
     for action in parser._actions:  # argparse keeps its subcommands here only
