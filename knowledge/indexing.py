@@ -194,7 +194,7 @@ class Ingest:
             report.sources,
             report.curated_digest,
         )
-        if not files and current is None:  # nothing served to shrink from: say why nothing happens, not "0 chunks"
+        if not files and current is None and not guards.allow_shrink:  # say why nothing happens, not "0 chunks"
             found = "no documents to ingest in " + ", ".join(report.sources)
             _refuse(report, ("shrink", f"{found} (an empty or unmounted folder?): nothing was published"))
             return
