@@ -145,7 +145,7 @@ def load_entries(paths: Iterable[Path]) -> list[CuratedEntry]:
 
 
 def curated_problem(path: Path) -> str | None:
-    """Ingest's check: what is wrong with a curated.yaml (entry, key, line), None when the bot can load it."""
+    """Ingest's check: what is wrong with a curated.yaml (its line, or its entry and key), None when it loads."""
     try:
         load_entries([path])
     except CuratedError as exc:
