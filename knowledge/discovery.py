@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field
 from knowledge.checks import CHECKS_FILE, ChecksReport, checks_problem
 from knowledge.glossary import GLOSSARY_FILE, GlossaryError, read_glossary
 from knowledge.programme import PROGRAMME_FILE, programme_problem
+from knowledge.reading import LoadError
+from knowledge.rules import read_scheme, rule_files
 from knowledge.settings import CURATED_FILE
 from knowledge.vocabulary import VOCABULARY_FILE, vocabulary_problem
 
@@ -174,7 +176,28 @@ def discover(
         else:
             report.failed.append(FileFailure(path=rel, reason="broken link: its target does not exist"))
     report.curated_digest = ",".join(curated)
+    _one_scheme_each(sources, found, report)
     return list(found.values())
+
+
+def _one_scheme_each(sources: Iterable[Path], found: dict[str, SourceFile], report: IngestReport) -> None:
+    """Rule files naming the same scheme (one copied as a template, its `scheme:` left as it was): the bot reads the
+    first and skips the others, so each other one is this run's failure, naming the first."""
+    rels = {file.path: rel for rel, file in found.items()}
+    first: dict[str, str] = {}
+    for path, root in rule_files(sources):  # the bot's order
+        if (rel := rels.get(path)) is None:
+            continue
+        try:
+            scheme = read_scheme(path, root).scheme
+        except LoadError:
+            continue  # its mistake is reported when it is read
+        if scheme in first:
+            reason = f"scheme '{scheme}' is already defined by {first[scheme]}: give each rule file its own scheme:"
+            report.failed.append(FileFailure(path=rel, reason=reason))
+            del found[rel]
+        else:
+            first[scheme] = rel
 
 
 def _read_glossary(path: Path, rel: str, report: IngestReport) -> None:

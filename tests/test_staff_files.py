@@ -121,3 +121,23 @@ def test_a_mistake_in_vocabulary_yaml_names_its_line(tmp_path: Path) -> None:
     kb = _kb(tmp_path, **{"vocabulary.yaml": vocabulary})
     [failure] = _fake_ingest(tmp_path).run([kb]).failed
     assert (failure.path, failure.reason) == ("vocabulary.yaml", "line 4: place: Extra inputs are not permitted")
+
+
+def test_a_rule_file_copied_without_a_new_scheme_name_is_named_not_silently_skipped(tmp_path: Path) -> None:
+    """Ingest said nothing; the bot read one of the two and skipped the other, with a line in its log."""
+    import shutil
+
+    from knowledge.settings import SAMPLE_KNOWLEDGE
+
+    kb = tmp_path / "kb"
+    shutil.copytree(SAMPLE_KNOWLEDGE, kb)
+    rules = kb / "programmes"
+    (rules / "voucher-topup-2027.yaml").write_text((rules / "voucher-topup.yaml").read_text(encoding="utf-8"))
+    report = _fake_ingest(tmp_path).run([kb])
+    assert [(f.path, f.reason) for f in report.failed] == [
+        (
+            "programmes/voucher-topup.yaml",
+            "scheme 'voucher-topup' is already defined by programmes/voucher-topup-2027.yaml: "
+            "give each rule file its own scheme:",
+        )
+    ]
