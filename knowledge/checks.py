@@ -62,8 +62,15 @@ def checks_files(sources: list[Path]) -> list[Path]:
 
 
 def load_checks(sources: list[Path]) -> list[EvalQuestion]:
-    """Every folder's golden questions; QuestionsError names the file and line of the first mistake."""
-    return [question for path in checks_files(sources) for question in load_questions(path)]
+    """Every folder's golden questions, an invalid file's left out (`checks_problem` reports it): one mistake must
+    not switch off the other folders' checks nor the saved answers'."""
+    questions: list[EvalQuestion] = []
+    for path in checks_files(sources):
+        try:
+            questions += load_questions(path)
+        except QuestionsError:
+            continue
+    return questions
 
 
 def checks_problem(path: Path) -> str | None:

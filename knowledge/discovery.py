@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field
 from knowledge.checks import CHECKS_FILE, ChecksReport, checks_problem
 from knowledge.glossary import GLOSSARY_FILE, GlossaryError, read_glossary
 from knowledge.programme import PROGRAMME_FILE, programme_problem
+from knowledge.reading import LoadError
+from knowledge.rules import read_scheme, rule_files
 from knowledge.settings import CURATED_FILE
 from knowledge.vocabulary import VOCABULARY_FILE, vocabulary_problem
 
@@ -59,6 +61,9 @@ class IngestReport(BaseModel):
         default_factory=dict, description="When refused: the files that would have been added, updated, removed."
     )
     dry_run: bool = False
+    rebuilt: str | None = Field(
+        None, description="Why every file was read again (another embedding model, files read differently), if so."
+    )
     embedding_model: str = ""
     sources: list[str] = Field(default_factory=list, description="The ingested folders, resolved.")
     curated_digest: str = Field("", description="Digest of the curated answer files, which the bot reads itself.")
@@ -114,12 +119,16 @@ def _inside(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
 
 
-def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
+def discover(
+    sources: Iterable[Path], report: IngestReport, curated_problem: Callable[[Path], str | None] | None = None
+) -> list[SourceFile]:
     """Every file under the sources, with a content digest; odd ones go to the report.
 
     A link is followed only when its target lies inside the folder being ingested, and a target that is read
-    anyway is read once: a link to a synced drive or to the bot's own `.env` must not publish what it points at."""
+    anyway is read once: a link to a synced drive or to the bot's own `.env` must not publish what it points at.
+    `curated_problem` validates curated.yaml, whose format the bot defines (knowledge does not import bot)."""
     found: dict[str, SourceFile] = {}
+    read: dict[Path, str] = {}  # each file's real path -> the name it is read under
     curated: list[str] = []
     links: list[tuple[Path, Path, str]] = []
     for source in sources:
@@ -132,6 +141,8 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
             elif rel == CURATED_FILE:
                 curated.append(_digest(path))
                 report.ignored.append(Skipped(path=rel, reason="curated answers: the bot reads them itself"))
+                if curated_problem is not None and (problem := curated_problem(path)):
+                    report.failed.append(FileFailure(path=rel, reason=problem))
             elif rel == CHECKS_FILE:
                 report.ignored.append(Skipped(path=rel, reason="golden questions: scored, not indexed"))
                 if problem := checks_problem(path):
@@ -151,8 +162,7 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
                 report.ignored.append(Skipped(path=rel, reason="the glossary: published with the index"))
                 _read_glossary(path, rel, report)
             elif path.is_file():
-                _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(path)), report)
-    read = {file.path.resolve(): file.rel for file in found.values()}
+                _add(found, read, SourceFile(path=path, root=root, rel=rel, digest=_digest(path)), report)
     for path, root, rel in links:
         target = path.resolve()
         if not _inside(path, root):
@@ -162,12 +172,32 @@ def discover(sources: Iterable[Path], report: IngestReport) -> list[SourceFile]:
         elif target.is_dir():
             report.ignored.append(Skipped(path=rel, reason="link to a folder already in the knowledge folder"))
         elif target.is_file():
-            read[target] = rel
-            _add(found, SourceFile(path=path, root=root, rel=rel, digest=_digest(target)), report)
+            _add(found, read, SourceFile(path=path, root=root, rel=rel, digest=_digest(target)), report)
         else:
             report.failed.append(FileFailure(path=rel, reason="broken link: its target does not exist"))
     report.curated_digest = ",".join(curated)
+    _one_scheme_each(sources, found, report)
     return list(found.values())
+
+
+def _one_scheme_each(sources: Iterable[Path], found: dict[str, SourceFile], report: IngestReport) -> None:
+    """Rule files naming the same scheme (one copied as a template, its `scheme:` left as it was): the bot reads the
+    first and skips the others, so each other one is this run's failure, naming the first."""
+    rels = {file.path: rel for rel, file in found.items()}
+    first: dict[str, str] = {}
+    for path, root in rule_files(sources):  # the bot's order
+        if (rel := rels.get(path)) is None:
+            continue
+        try:
+            scheme = read_scheme(path, root).scheme
+        except LoadError:
+            continue  # its mistake is reported when it is read
+        if scheme in first:
+            reason = f"scheme '{scheme}' is already defined by {first[scheme]}: give each rule file its own scheme:"
+            report.failed.append(FileFailure(path=rel, reason=reason))
+            del found[rel]
+        else:
+            first[scheme] = rel
 
 
 def _read_glossary(path: Path, rel: str, report: IngestReport) -> None:
@@ -178,8 +208,14 @@ def _read_glossary(path: Path, rel: str, report: IngestReport) -> None:
         report.failed.append(FileFailure(path=rel, reason=f"{exc}; the glossary served now is kept"))
 
 
-def _add(found: dict[str, SourceFile], file: SourceFile, report: IngestReport) -> None:
-    if file.rel in found:
+def _add(found: dict[str, SourceFile], read: dict[Path, str], file: SourceFile, report: IngestReport) -> None:
+    """One more file to ingest, unless it was already found: read twice, its passages would crowd the answers."""
+    target = file.path.resolve()
+    if target in read:
+        reason = f"already read as {read[target]} (a folder given twice, or inside another folder given)"
+        report.ignored.append(Skipped(path=file.rel, reason=reason))
+    elif file.rel in found:
         report.failed.append(FileFailure(path=file.rel, reason=f"same relative path also in {found[file.rel].root}"))
     else:
         found[file.rel] = file
+        read[target] = file.rel

@@ -21,7 +21,8 @@ from typing import Annotated
 import yaml
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
-from knowledge.safe_yaml import load_yaml, yaml_mistake
+from knowledge.reading import read_utf8
+from knowledge.safe_yaml import key_line, load_yaml, yaml_mistake
 
 GLOSSARY_FILE = "glossary.yaml"
 MAX_GROUPS = 10_000
@@ -46,29 +47,36 @@ def parse_glossary(text: str) -> list[list[str]]:
         groups = _GROUPS.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = f"entry {first['loc'][0] + 1}: " if first["loc"] and isinstance(first["loc"][0], int) else ""
+        at = first["loc"][0] if first["loc"] and isinstance(first["loc"][0], int) else None
+        where = f"{_entry(text, at)}: " if at is not None else ""
         raise GlossaryError(f"{where}{first['msg']}; each entry is a list of names, e.g. [冷冻电镜, cryo-EM]") from exc
     if len(groups) > MAX_GROUPS:
         raise GlossaryError(f"{len(groups):,} entries; a glossary may hold {MAX_GROUPS:,}")
-    return _checked(groups)
+    return _checked(groups, text)
 
 
-def _checked(groups: list[list[str]]) -> list[list[str]]:
+def _entry(text: str, index: int) -> str:
+    """An entry as staff find it in the file: its number and its line."""
+    return f"entry {index + 1} (line {key_line(text, (index,))})"
+
+
+def _checked(groups: list[list[str]], text: str) -> list[list[str]]:
     seen: dict[str, int] = {}
-    for number, group in enumerate(groups, 1):
+    for index, group in enumerate(groups):
         names = list(dict.fromkeys(name.lower() for name in group))
         if len(names) < 2:
-            raise GlossaryError(f"entry {number}: a group needs two or more different names, got {group}")
+            raise GlossaryError(f"{_entry(text, index)}: a group needs two or more different names, got {group}")
         for name in names:
             if name in seen:
-                raise GlossaryError(f"entry {number}: '{name}' is already in entry {seen[name]}; merge the two")
-            seen[name] = number
+                first = _entry(text, seen[name])
+                raise GlossaryError(f"{_entry(text, index)}: '{name}' is already in {first}; merge the two")
+            seen[name] = index
     return groups
 
 
 def read_glossary(path: Path) -> list[list[str]]:
     """The groups of a glossary file (`GlossaryError` or `UnicodeDecodeError` when it is not valid)."""
-    return parse_glossary(path.read_text(encoding="utf-8"))
+    return parse_glossary(read_utf8(path))
 
 
 def glossary_path(sources: list[Path]) -> Path:
@@ -84,7 +92,7 @@ def add_group(path: Path, names: list[str]) -> list[list[str]]:
     """Append a group of equivalent names to a glossary file (made when missing; its comments kept) and return every
     group. The whole new text is validated first (GlossaryError: nothing written) and replaces the file in one
     rename, so ingest never reads half of it."""
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    old = read_utf8(path) if path.is_file() else ""
     entry = yaml.safe_dump([names], allow_unicode=True, default_flow_style=None, width=1_000)
     new = old + ("\n" if old and not old.endswith("\n") else "") + entry
     groups = parse_glossary(new)

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from knowledge.language import detect_language
+from knowledge.reading import read_utf8
 from knowledge.safe_yaml import load_yaml_items, yaml_mistake
 
 
@@ -87,7 +88,7 @@ def parse_questions(text: str) -> list[EvalQuestion]:
 def load_questions(path: Path) -> list[EvalQuestion]:
     """Read a questions file; QuestionsError (with the file's name and the line) when it is not valid."""
     try:
-        return parse_questions(path.read_text(encoding="utf-8"))
+        return parse_questions(read_utf8(path))
     except QuestionsError as exc:
         raise QuestionsError(f"{path}: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:

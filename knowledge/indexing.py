@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -13,13 +13,13 @@ from chromadb.api.models.Collection import Collection
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from knowledge.checks import CHECKS_FILE, ChecksReport, Scorer, compare, load_checks
+from knowledge.checks import ChecksReport, Scorer, compare, load_checks
 from knowledge.discovery import FileFailure, IngestReport, Skipped, SourceFile, discover
 from knowledge.embeddings import model_id
 from knowledge.fill import FileProgress, Filled, Progress, fill
 from knowledge.golden import EvalQuestion
 from knowledge.groups import GROUP_ROWS
-from knowledge.loaders import SUPPORTED_SUFFIXES, iter_file
+from knowledge.loaders import SUPPORTED_SUFFIXES, iter_file, unsupported
 from knowledge.manifest import (
     COPY_SOURCES,
     IndexedFile,
@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 
 # Bumped whenever loaders or splitting change what a file becomes (2: chapter headings of PDFs and plain text; 3: long
 # records split, embedded texts capped; 4: numbered titles, FAQ questions, articles and running heads of unmarked
-# text; 5: PDF lines unwrapped). An index read the old way is rebuilt: reusing its chunks for unchanged files would
-# mix two ways of reading.
-READING = 5
+# text; 5: PDF lines unwrapped; 6: a title typed above a table is not its header, front matter left open fails).
+# An index read the old way is rebuilt: reusing its chunks for unchanged files would mix two ways of reading.
+READING = 6
 # Tables whose rows get one embedding view each when the file is big (see `LEAN_LISTING_BYTES`).
 FILES_STAGE = "files"  # the progress line counting files; the other names the file being read
 LISTING_SUFFIXES = frozenset({".csv", ".xlsx", ".json", ".yaml", ".yml"})
@@ -53,7 +53,7 @@ LISTING_SUFFIXES = frozenset({".csv", ".xlsx", ".json", ".yaml", ".yml"})
 def _chunks_of(file: SourceFile) -> Iterator[Document]:
     """The file's chunks as they are read; `LoadError` (possibly after some chunks) when it cannot be."""
     if file.path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise LoadError(file.path, f"unsupported file type '{file.path.suffix or '(none)'}'")
+        raise LoadError(file.path, unsupported(file.path))
     load = rule_documents if is_rule_file(file.path, file.root) else iter_file  # programmes/*.yaml: validated rules
     found = False
     for document in load(file.path, file.root):
@@ -103,8 +103,10 @@ class Ingest:
         index_suspicious: bool = True,
         scorer: Scorer | None = None,
         more_checks: list[EvalQuestion] | None = None,
+        curated_problem: Callable[[Path], str | None] | None = None,
     ) -> None:
         self.store = store
+        self.curated_problem = curated_problem  # the bot's check of curated.yaml: a mistake is that file's failure
         self.scorer = scorer
         self.more_checks = more_checks or []  # golden questions kept outside the folders: the bot's saved answers
         self.embeddings = embeddings
@@ -149,20 +151,20 @@ class Ingest:
         )
         return report
 
-    def _previous(self, rebuild: bool) -> tuple[str | None, dict[str, IndexedFile]]:
-        """The published generation to build on, and what it holds of each file (its manifest, else listed)."""
+    def _previous(self, rebuild: bool, report: IngestReport) -> tuple[str | None, dict[str, IndexedFile]]:
+        """The published generation to build on, and what it holds of each file (its manifest, else listed); the
+        report says why when it cannot be built on, since every file then shows as added."""
         info = self.store.current()
         if info is None or rebuild:
             return None, {}
         if info.embedding_model != model_id(self.embeddings):
-            log.warning("embedding model changed from %s: full rebuild", info.embedding_model)
-            return None, {}
-        if info.reading != READING:
-            log.warning(
-                "files are read differently since this index was built (%d, now %d): full rebuild",
-                info.reading,
-                READING,
+            report.rebuilt = f"the embedding model changed from {info.embedding_model}: every file is read again"
+        elif info.reading != READING:
+            report.rebuilt = (
+                f"this version reads files differently ({info.reading}, now {READING}): every file is read again"
             )
+        if report.rebuilt:
+            log.warning("full rebuild: %s", report.rebuilt)
             return None, {}
         indexed = load_manifest(self.store, info.generation)
         return info.generation, indexed if indexed is not None else indexed_files(self.store.open(info.generation))
@@ -176,8 +178,8 @@ class Ingest:
         dry_run: bool,
         guards: Guards,
     ) -> None:
-        files = discover(sources, report)
-        old, indexed = self._previous(rebuild)
+        files = discover(sources, report, self.curated_problem)
+        old, indexed = self._previous(rebuild, report)
         todo = [file for file in files if (found := indexed.get(file.rel)) is None or found.digest != file.digest]
         keep = {file.rel: indexed[file.rel] for file in files if file not in todo}
         report.unchanged = list(keep)
@@ -192,8 +194,12 @@ class Ingest:
             report.sources,
             report.curated_digest,
         )
+        if not files and current is None and not guards.allow_shrink:  # say why nothing happens, not "0 chunks"
+            found = "no documents to ingest in " + ", ".join(report.sources)
+            _refuse(report, ("shrink", f"{found} (an empty or unmounted folder?): nothing was published"))
+            return
         kept = sum(f.chunks for f in keep.values())
-        questions = self._questions(sources, report)
+        questions = self._questions(sources)
         if not (todo or report.removed or moved) or (dry_run and not questions):
             report.chunks = kept + sum(
                 self._read(file, indexed, report, None, (n, len(todo))).chunks for n, file in enumerate(todo, 1)
@@ -266,9 +272,9 @@ class Ingest:
         (report.updated if file.rel in indexed else report.added).append(file.rel)
         return filled
 
-    def _questions(self, sources: list[Path], report: IngestReport) -> list[EvalQuestion]:
-        """The golden questions to score: none without a scorer, nor when a checks.yaml is invalid (reported)."""
-        if self.scorer is None or any(failure.path == CHECKS_FILE for failure in report.failed):
+    def _questions(self, sources: list[Path]) -> list[EvalQuestion]:
+        """The golden questions to score: none without a scorer; an invalid checks.yaml's left out (reported)."""
+        if self.scorer is None:
             return []
         return load_checks(sources) + self.more_checks
 
@@ -296,7 +302,7 @@ class Ingest:
         """Why the generation just built must not be published, if it must not."""
         if guards.strict and report.failed:
             return "strict", f"--strict: {len(report.failed)} file(s) failed, so nothing was published"
-        if not guards.allow_shrink and (shrinks := self._shrinks(current, report.chunks)):
+        if not guards.allow_shrink and (shrinks := self._shrinks(current, report)):
             return "shrink", shrinks
         checks = report.checks
         if checks is None or guards.force or not checks.worse:
@@ -323,13 +329,21 @@ class Ingest:
         if not kept:
             raise LoadError(Path(rel), "every chunk speaks to an AI assistant")
 
-    def _shrinks(self, current: IndexInfo | None, chunks: int) -> str | None:
-        """Why publishing `chunks` would wipe what is served: a sync that failed or a mount that was not there."""
+    def _shrinks(self, current: IndexInfo | None, report: IngestReport) -> str | None:
+        """Why publishing the report's chunks would wipe what is served: a sync that failed, a mount that was not
+        there, or one file or sub-folder given where the whole knowledge folder was meant."""
+        chunks = report.chunks
         if current is None or current.chunks == 0 or chunks >= current.chunks * (1 - self.max_shrink):
             return None
+        elsewhere = (
+            f" (the index served was built from {', '.join(current.sources)}; each run indexes exactly the paths "
+            f"given, here {', '.join(report.sources)})"
+            if current.sources and current.sources != report.sources
+            else ""
+        )
         return (
             f"the new index would hold {chunks} of the {current.chunks} chunks served now "
-            f"(more than {self.max_shrink:.0%} fewer): nothing was published; check the folder, "
+            f"(more than {self.max_shrink:.0%} fewer): nothing was published; check the folder{elsewhere}, "
             "or pass --allow-shrink if the documents were really removed"
         )
 

@@ -20,8 +20,8 @@ from langchain_core.documents import Document
 
 from knowledge.language import detect_language
 from knowledge.plain import mark_structure, unwrap, without_running_heads
-from knowledge.reading import LoadError, decode, is_encrypted_office, relative
-from knowledge.safe_yaml import load_yaml
+from knowledge.reading import LoadError, decode, office_container_reason, relative
+from knowledge.safe_yaml import load_yaml, yaml_mistake
 from knowledge.tabular import csv_records, json_records, xlsx_records, yaml_records
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -40,6 +40,8 @@ _HEADER_DATES = {
     "expires": [rf"有效期至\s*{_ZH_DATE}", rf"[Vv]alid from {_EN_DATE} (?:to|until) {_EN_DATE}"],
 }
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
+# The start of front matter ("---" then a "key:" line), to tell one left open from a rule at the top of a page.
+_OPENED = re.compile(r"\A---\s*\n[\w-]+:")
 
 
 def _iso(value: object, field: str, path: Path) -> str:
@@ -127,11 +129,14 @@ def _markdown(path: Path, root: Path) -> list[Document]:
         try:
             raw = load_yaml(match.group(1)) or {}
         except yaml.YAMLError as exc:
-            raise LoadError(path, f"front matter is not valid YAML: {exc}") from None
+            first_line = text.count("\n", 0, match.start(1)) + 1
+            raise LoadError(path, f"front matter is {yaml_mistake(exc, first_line)}") from None
         if not isinstance(raw, dict):
             raise LoadError(path, "front matter must be 'key: value' lines")
         meta = _clean_meta(raw, path)
         text = text[match.end() :]
+    elif _OPENED.match(text):  # else its keys would be indexed, and quoted, as the document's first paragraph
+        raise LoadError(path, "front matter opened with '---' on line 1 is never closed: end it with a '---' line")
     return _prose(path, root, text, meta)
 
 
@@ -182,11 +187,7 @@ def _docx(path: Path, root: Path) -> list[Document]:
     try:
         document = docx.Document(str(path))
     except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as exc:
-        reason = (
-            "password-protected"
-            if is_encrypted_office(path)
-            else f"not a readable Word .docx file ({exc.__class__.__name__})"
-        )
+        reason = office_container_reason(path) or f"not a readable Word .docx file ({exc.__class__.__name__})"
         raise LoadError(path, reason) from None
     lines: list[str] = []
     shift = 1 if _has_title(document) else 0  # "Heading 1" sits under the document's own title
@@ -249,6 +250,15 @@ LOADERS: dict[str, Callable[[Path, Path], Iterable[Document]]] = {
     ".yml": yaml_records,
 }
 SUPPORTED_SUFFIXES = frozenset(LOADERS)
+# Formats staff have that ingest does not read, and the one to save them as.
+_SAVE_AS = {".doc": ".docx", ".wps": ".docx", ".rtf": ".docx", ".xls": ".xlsx", ".et": ".xlsx", ".odt": ".docx"}
+
+
+def unsupported(path: Path) -> str:
+    """Why a file of an unread type is not ingested, and what to save it as when there is a close read type."""
+    suffix = path.suffix.lower()
+    hint = f": save it as {_SAVE_AS[suffix]}" if suffix in _SAVE_AS else ""
+    return f"unsupported file type '{path.suffix or '(none)'}'{hint}"
 
 
 def load_file(path: Path, root: Path) -> list[Document]:
@@ -261,7 +271,7 @@ def iter_file(path: Path, root: Path) -> Iterator[Document]:
     when it cannot be read, which may come after some documents (a bad row half-way down)."""
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
-        raise LoadError(path, f"unsupported file type '{path.suffix or '(none)'}'")
+        raise LoadError(path, unsupported(path))
     try:
         size = path.stat().st_size
     except OSError as exc:

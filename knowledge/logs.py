@@ -85,6 +85,9 @@ def secret_settings(settings: Settings) -> dict[str, str]:
 def setup_logging(settings: Settings) -> None:
     """Log at LOG_LEVEL in LOG_FORMAT, secrets redacted; httpx quiet because Telegram URLs carry the bot token."""
     handler = logging.StreamHandler()
+    handler.setLevel(
+        settings.log_level
+    )  # a library that sets its own logger to DEBUG when imported (bm25s) stays quiet
     handler.addFilter(Redact(list(secret_settings(settings).values())))
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT))
     # The handler filters too: a library that sets its own logger to DEBUG when imported (bm25s, after this runs)

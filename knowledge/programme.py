@@ -28,7 +28,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from knowledge.language import Language
-from knowledge.safe_yaml import load_yaml
+from knowledge.reading import read_utf8
+from knowledge.safe_yaml import key_line, load_yaml, yaml_mistake
 
 log = logging.getLogger(__name__)
 
@@ -87,35 +88,22 @@ class Programme(Strict):
         return next((topic for topic in self.topics if topic.id == topic_id), None)
 
 
-def _line(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """The line of the key an error is about, for the message (None when the YAML has no such node)."""
-    node = yaml.compose(text)
-    for part in loc:
-        children = {}
-        if isinstance(node, yaml.MappingNode):
-            children = {key.value: value for key, value in node.value}
-        elif isinstance(node, yaml.SequenceNode):
-            children = dict(enumerate(node.value))
-        if part not in children:
-            break
-        node = children[part]
-    return node.start_mark.line + 1 if node is not None else None
-
-
 def parse_programme(path: Path) -> Programme:
     """The programme described by `path`; ProgrammeError with the key and line of every mistake."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path)
         raw = load_yaml(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ProgrammeError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ProgrammeError(f"{path}: {yaml_mistake(exc)}") from None
     if not isinstance(raw, dict):
         raise ProgrammeError(f"{path}: expected keys such as name:, short_name:, contact:, topics:")
     try:
         programme = Programme.model_validate(raw)
     except ValidationError as exc:  # every mistake at once: staff fix the file in one go
         problems = [
-            f"line {_line(text, error['loc'])}: {'.'.join(map(str, error['loc']))}: {error['msg']}"
+            f"line {key_line(text, error['loc'])}: {'.'.join(map(str, error['loc']))}: {error['msg']}"
             for error in exc.errors()
         ]
         raise ProgrammeError(f"{path}, {'; '.join(problems)}") from None

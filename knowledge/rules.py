@@ -53,7 +53,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from knowledge.facts import FACTS
 from knowledge.language import Language, detect_language
-from knowledge.reading import LoadError
+from knowledge.reading import LoadError, read_utf8
 from knowledge.safe_yaml import NoAliasLoader
 from knowledge.schemes import Scheme
 
@@ -189,7 +189,7 @@ def rule_files(sources: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
 def read_scheme(path: Path, root: Path) -> Scheme:
     """The scheme in a rule file; a `LoadError` naming the lines of its mistakes otherwise."""
     try:
-        return parse_scheme(path.read_text(encoding="utf-8"), kb_root=root)
+        return parse_scheme(read_utf8(path), kb_root=root)
     except (RuleError, UnicodeDecodeError) as exc:
         raise LoadError(path, str(exc)) from exc
 

@@ -1,5 +1,6 @@
 """YAML as staff write it, without aliases: an anchor referenced by aliases can expand a few hundred bytes into
-gigabytes ("billion laughs"), and no knowledge file needs one."""
+gigabytes ("billion laughs"), and no knowledge file needs one; and without a key written twice, which PyYAML would
+silently resolve to the last value."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import yaml
 from yaml.events import AliasEvent
-from yaml.nodes import Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 ALIAS_REFUSED = "YAML aliases (*name) are not accepted: write the value out"
 
@@ -20,6 +21,18 @@ class NoAliasLoader(yaml.SafeLoader):
             event = self.peek_event()
             raise yaml.composer.ComposerError(None, None, ALIAS_REFUSED, event.start_mark)
         return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A key written twice is a mistake to show, not a value silently replaced by the last one."""
+        first: dict[str, int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, ScalarNode):
+                continue
+            if key.value in first:
+                problem = f"key '{key.value}' appears twice (first on line {first[key.value]})"
+                raise yaml.constructor.ConstructorError(None, None, problem, key.start_mark)
+            first[key.value] = key.start_mark.line + 1
+        return super().construct_mapping(node, deep)
 
 
 def load_yaml(text: str) -> Any:
@@ -46,8 +59,25 @@ def load_yaml_items(text: str) -> list[tuple[int, Any]]:
         loader.dispose()
 
 
-def yaml_mistake(exc: yaml.YAMLError) -> str:
-    """What is wrong with a YAML text and on which line, for a staff member to fix."""
+def yaml_mistake(exc: yaml.YAMLError, first_line: int = 1) -> str:
+    """What is wrong with a YAML text and on which line of its file (the text starting on `first_line`)."""
     mark = getattr(exc, "problem_mark", None)
-    where = f" (line {mark.line + 1})" if mark else ""
+    where = f" (line {mark.line + first_line})" if mark else ""
     return f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"
+
+
+def key_line(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """The line of the key a validation error is about (its `loc`, the deepest part that exists), for the message."""
+    node = yaml.compose(text)
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        children: dict[int | str, tuple[Node, Node]] = {}
+        if isinstance(node, MappingNode):
+            children = {key.value: (key, value) for key, value in node.value}
+        elif isinstance(node, SequenceNode):
+            children = {n: (item, item) for n, item in enumerate(node.value)}
+        if part not in children:
+            break
+        key, node = children[part]
+        line = key.start_mark.line + 1
+    return line

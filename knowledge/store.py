@@ -305,7 +305,10 @@ class KnowledgeStore:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
-                raise RuntimeError("another ingest is running on this data folder") from exc
+                raise RuntimeError(
+                    f"another ingest is running on this data folder ({self._lock_dir}): nothing was changed; "
+                    "wait for it to finish, then run this one again"
+                ) from exc
             yield
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 import zipfile
@@ -16,11 +17,13 @@ import yaml
 from langchain_core.documents import Document
 
 from knowledge.language import detect_language
-from knowledge.reading import BYTE_ORDER_MARKS, LoadError, decode, is_encrypted_office, relative
-from knowledge.safe_yaml import load_yaml
+from knowledge.reading import BYTE_ORDER_MARKS, LoadError, decode, office_container_reason, relative
+from knowledge.safe_yaml import load_yaml, yaml_mistake
 
 # A spreadsheet row or JSON object is a record, not a report: one of 1 MB would take minutes to embed as prose.
 MAX_RECORD_TEXT = 100_000
+# One-value rows above a table taken for its titles, not its header (more: a one-column table).
+TITLE_LINES = 3
 # Column headers that name a record, so an answer can say which row it quotes; a plain "title" wins
 # over a column that merely mentions the thing ("Patent No.").
 _TITLE_COLUMNS = (
@@ -86,11 +89,31 @@ def _records(
 
 def _table(path: Path, root: Path, table: Iterable[Iterable[Any]], sheet: str | None = None) -> Iterator[Document]:
     """Records of a table read row by row: a listing of any length costs the memory of one row."""
-    lines = iter(table)
-    headers = next(([_cell(v) for v in row] for row in lines if any(_cell(v) for v in row)), None)
-    if headers is None:
+    found = _header(iter(table))
+    if found is None:
         return
+    headers, lines = found
     yield from _records(path, root, _rows(path, _headers(headers), lines, sheet), sheet)
+
+
+def _header(lines: Iterator[Iterable[Any]]) -> tuple[list[str], Iterator[Iterable[Any]]] | None:
+    """The header row and the rows after it. The header is the first non-empty row, unless that row and up to
+    TITLE_LINES - 1 more hold one value each above a wider row: titles typed above the table ("附件1", "2026年共享仪器
+    清单", often merged across it)."""
+    above: list[list[str]] = []
+    for row in lines:
+        cells = [_cell(v) for v in row]
+        width = sum(1 for cell in cells if cell)
+        if not width:
+            continue
+        if width > 1:
+            return cells, lines
+        above.append(cells)
+        if len(above) > TITLE_LINES:  # a one-column table: its first row is the header
+            break
+    if not above:
+        return None
+    return above[0], itertools.chain(above[1:], lines)
 
 
 def _rows(
@@ -99,9 +122,23 @@ def _rows(
     for row, values in enumerate(lines, 1):
         cells = [_cell(v) for v in values]
         if any(cells[len(headers) :]):
-            where = f"sheet '{sheet}' " if sheet else ""
-            raise LoadError(path, f"{where}row {row} has more values than the header has columns")
+            raise LoadError(path, _too_wide(path, headers, cells, row, sheet))
         yield row, dict(zip(headers, cells, strict=False))
+
+
+def _too_wide(path: Path, headers: list[str], cells: list[str], row: int, sheet: str | None) -> str:
+    """A row with values beyond the header's last column, with the likely cause: in a CSV, an unquoted separator."""
+    where = f"sheet '{sheet}' " if sheet else ""
+    width = max(n for n, cell in enumerate(cells, 1) if cell)
+    fix = (
+        'a value holding the separator ("RMB 2,500") must be in quotes'
+        if path.suffix.lower() == ".csv"
+        else "name the extra column in the header row"
+    )
+    return (
+        f"{where}row {row} has more values than the header has columns ({width}, the header {len(headers)}: "
+        f"{', '.join(headers)[:80]}): {fix}"
+    )
 
 
 def csv_rows(path: Path) -> Iterator[list[str]]:
@@ -129,9 +166,7 @@ def xlsx_sheets(path: Path) -> Iterator[tuple[str | None, Iterator[tuple[Any, ..
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        reason = (
-            "password-protected" if is_encrypted_office(path) else f"not a readable .xlsx ({exc.__class__.__name__})"
-        )
+        reason = office_container_reason(path) or f"not a readable .xlsx ({exc.__class__.__name__})"
         raise LoadError(path, reason) from None
     try:
         sheets = workbook.worksheets
@@ -177,7 +212,7 @@ def yaml_records(path: Path, root: Path) -> Iterable[Document]:
     try:
         data = load_yaml(decode(path, path.read_bytes()))
     except yaml.YAMLError as exc:
-        raise LoadError(path, f"invalid YAML: {exc}") from None
+        raise LoadError(path, yaml_mistake(exc)) from None
     return _structured(path, root, data, "YAML")
 
 

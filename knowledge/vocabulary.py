@@ -17,7 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from knowledge.facts import Sector
-from knowledge.safe_yaml import load_yaml, yaml_mistake
+from knowledge.reading import read_utf8
+from knowledge.safe_yaml import key_line, load_yaml, yaml_mistake
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,14 @@ def parse_vocabulary(text: str) -> Vocabulary:
     try:
         return Vocabulary.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems = [f"line {key_line(text, e['loc'])}: {_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise VocabularyError("; ".join(problems)) from exc
 
 
 def vocabulary_problem(path: Path) -> str | None:
     """Why ingest should report `path` as failed, or None when it is a valid vocabulary."""
     try:
-        parse_vocabulary(path.read_text(encoding="utf-8"))
+        parse_vocabulary(read_utf8(path))
     except (VocabularyError, UnicodeDecodeError) as exc:
         return str(exc)
     return None
@@ -107,7 +108,7 @@ def load_vocabulary(sources: Iterable[Path]) -> Vocabulary:
         path = source / VOCABULARY_FILE
         if path.is_file():
             try:
-                return parse_vocabulary(path.read_text(encoding="utf-8"))
+                return parse_vocabulary(read_utf8(path))
             except (VocabularyError, UnicodeDecodeError) as exc:
                 log.warning("vocabulary %s skipped, no place or sector is read: %s", path, exc)
                 return Vocabulary()

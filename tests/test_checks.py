@@ -223,6 +223,22 @@ def test_an_ingest_that_would_stop_serving_a_saved_answer_is_refused_naming_it(s
     assert code == 0 and json.loads(out)["published"]
 
 
+def test_a_typo_in_checks_yaml_does_not_switch_off_the_saved_answers_checks(served, kb, cli, monkeypatch):
+    """An invalid checks.yaml dropped every golden question, the saved answers' too: a curated entry shadowing a saved
+    answer was published in the same run, with only 'checks.yaml failed' to show for it."""
+    url = f"sqlite:///{served.data_dir / 'saved.sqlite3'}"
+    answer_id = SavedAnswers(connect(url)).add(NewAnswer(question=PARKING, answer=STAFF_REPLY), "Mei")
+    monkeypatch.setenv("DATABASE_URL", url)
+    generation = make_store(served).current()
+    (kb / "checks.yaml").write_text(CHECKS + "- id: typo\n  question: where?\n  source: [policies/vouchers.md]\n")
+    (kb / "curated.yaml").write_text(SHADOW, encoding="utf-8")
+    code, out = cli(str(kb), "--data-dir", str(served.data_dir), "--json")
+    report = json.loads(out)
+    assert code == ingest.CHECKS_WORSE and make_store(served).current() == generation
+    assert [failure["path"] for failure in report["failed"]] == ["checks.yaml"]
+    assert [broke["id"] for broke in report["checks"]["broken"]] == [f"saved-{answer_id}"]
+
+
 async def test_reload_in_telegram_reports_the_checks_and_refuses_until_told_to_force(
     tg: FakeTelegram, served: Settings, kb: Path, local_embeddings: LocalEmbeddings
 ) -> None:
@@ -244,3 +260,16 @@ def test_the_sample_knowledge_base_answers_the_golden_questions_it_ships(sample_
     wrong = {q.id: verdict(q, sample_assistant.answer_extractive(q.question, q.history)) for q in questions}
     assert {check: why for check, why in wrong.items() if why} == {}
     assert len(questions) >= 10 and {q.lang for q in questions} == {"en", "zh"} and any(q.abstain for q in questions)
+
+
+async def test_reload_in_telegram_lists_a_broken_curated_file_like_ingest_does(
+    tg: FakeTelegram, served: Settings, kb: Path, local_embeddings: LocalEmbeddings
+) -> None:
+    """/reload said nothing of a curated.yaml the bot could not load: staff learnt of it from the logs, or when the
+    bot would not start."""
+    admin = tg.user(ADMIN, "Staff Sam")
+    searcher = HybridSearcher(make_store(served), local_embeddings, refresh_seconds=0)
+    (kb / "curated.yaml").write_text(SHADOW.replace("  answer:", "\tanswer:"), encoding="utf-8")
+    async with running(tg, served.data_dir, Assistant(searcher), knowledge_sources=[kb]):
+        [_, done] = await say(tg, admin, "/reload", count=2)
+    assert "curated.yaml" in done.text and "not valid YAML (line" in done.text

@@ -61,10 +61,10 @@ def test_an_invalid_glossary_is_reported_and_the_one_served_stays(
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("- [cryo-EM]\n", "entry 1: a group needs two or more different names"),
+        ("- [cryo-EM]\n", "entry 1 (line 1): a group needs two or more different names"),
         ("- [cryo-EM, CRYO-EM]\n", "two or more different names"),
-        ("- [a, b]\n- [c, B]\n", "entry 2: 'b' is already in entry 1"),
-        ("- cryo-EM\n", "entry 1: "),
+        ("# names\n- [a, b]\n\n- [c, B]\n", "entry 2 (line 4): 'b' is already in entry 1 (line 2); merge the two"),
+        ("- cryo-EM\n", "entry 1 (line 1): "),
         ("cryo: em\n", "each entry is a list of names"),
         ("- [a, b\n", "not valid YAML (line 2)"),
     ],

@@ -227,6 +227,11 @@ def test_an_index_read_by_an_older_version_is_rebuilt_not_mixed(settings, embedd
     store.publish(store.current().model_copy(update={"reading": READING - 1}))  # type: ignore[union-attr]
     again = _ingest(settings, embeddings, corpus)
     assert sorted(again.added) == sorted(first.added) and not again.unchanged and again.published
+    # said in the summary, not only in a log line: otherwise every file "added" looks like a new knowledge base
+    assert (
+        again.rebuilt
+        == f"this version reads files differently ({READING - 1}, now {READING}): every file is read again"
+    )
     assert make_store(settings).current().reading == READING  # type: ignore[union-attr]
     assert _ingest(settings, embeddings, corpus).unchanged  # and then incremental again
 

@@ -142,6 +142,17 @@ def test_garbage_still_gets_a_clear_reason(tmp_path: Path) -> None:
         load_file(path, tmp_path)
 
 
+def test_a_gbk_file_behind_a_utf8_byte_order_mark_says_where_and_what_to_do(tmp_path: Path) -> None:
+    """It said 'text has a UTF-8-SIG byte-order mark but is not utf-8-sig': the codec's name, no line, no remedy."""
+    path = tmp_path / "fees.csv"
+    path.write_bytes(codecs.BOM_UTF8 + b"name,fee\n" + "冷冻电镜,每天9800元\n".encode("gbk"))
+    with pytest.raises(LoadError) as caught:
+        load_file(path, tmp_path)
+    assert caught.value.reason == (
+        "starts with a UTF-8 byte-order mark but is not UTF-8 from line 2 on (byte 0xc0): save it again as UTF-8"
+    )
+
+
 @pytest.mark.parametrize("name", ["bomb.yaml", "bomb.md"])
 def test_a_yaml_alias_bomb_is_refused_quickly_with_a_reason(folder: Path, tmp_path: Path, name: str) -> None:
     body = BOMB if name.endswith(".yaml") else "---\ntitle: x\ntopics:\n" + textwrap.indent(BOMB, "  ") + "---\n# x\n"
@@ -173,6 +184,24 @@ def test_an_empty_or_unmounted_folder_does_not_wipe_the_served_index(folder: Pat
     assert report.removed == [] and sorted(report.pending["removed"]) == ["more.md", "rent.md"]
     forced = Ingest(store, DeterministicFakeEmbedding(size=16)).run([folder], allow_shrink=True)
     assert forced.published and forced.removed == ["more.md", "rent.md"]
+
+
+def test_one_file_given_where_the_folder_was_meant_is_refused_saying_what_the_index_was_built_from(
+    folder: Path, tmp_path: Path
+) -> None:
+    """`ingest.py kb/new.md` to add one file would replace the whole index with that file; the refusal said only
+    'check the folder'."""
+    for name in ("more", "other", "third"):
+        (folder / f"{name}.md").write_text(POLICY.replace("Rent", name.title()), encoding="utf-8")
+    _ingest(folder, tmp_path)
+    served = _served(tmp_path)
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    report = Ingest(store, DeterministicFakeEmbedding(size=16)).run([folder / "rent.md"])
+    assert not report.published and _served(tmp_path) == served
+    assert (
+        f"(the index served was built from {folder.resolve()}; each run indexes exactly the paths given, here "
+        f"{(folder / 'rent.md').resolve()})" in (report.refused or "")
+    )
 
 
 @pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
@@ -255,7 +284,11 @@ def test_a_listing_failing_half_way_leaves_none_of_its_rows_in_the_index(folder:
     (folder / "fees.csv").write_text(_listing(600) + "EQ-601,Mill,RMB 5,extra value\n", encoding="utf-8")
     report, texts = _ingest(folder, tmp_path)
     assert [(f.path, f.reason) for f in report.failed] == [
-        ("fees.csv", "row 601 has more values than the header has columns")
+        (
+            "fees.csv",
+            "row 601 has more values than the header has columns (4, the header 3: id, name, fee): "
+            'a value holding the separator ("RMB 2,500") must be in quotes',
+        )
     ]
     assert report.published and report.added == ["rent.md"] and report.chunks == 1
     assert not any("Lathe" in text for text in texts), (
@@ -338,3 +371,27 @@ def test_an_alias_bomb_in_curated_answers_is_refused_with_a_reason(tmp_path: Pat
     path.write_text("- id: x\n  answer: y\n  notes:\n" + textwrap.indent(BOMB, "    "), encoding="utf-8")
     with pytest.raises(CuratedError, match="aliases"):
         load_entries([path])
+
+
+def test_a_folder_given_inside_another_is_read_once(folder: Path, tmp_path: Path) -> None:
+    """`ingest.py kb kb/policies` indexed every policy twice, as policies/x.md and as x.md: duplicate passages
+    crowding an answer's three sources."""
+    (folder / "policies").mkdir()
+    (folder / "policies" / "office.md").write_text(POLICY.replace("Rent", "Office"), encoding="utf-8")
+    store = make_store(Settings(data_dir=tmp_path / "data", _env_file=None))  # type: ignore[call-arg]
+    report = Ingest(store, DeterministicFakeEmbedding(size=16)).run([folder, folder / "policies"])
+    assert sorted(report.added) == ["policies/office.md", "rent.md"] and report.chunks == 2
+    reason = "already read as policies/office.md (a folder given twice, or inside another folder given)"
+    assert {"path": "office.md", "reason": reason} in [skipped.model_dump() for skipped in report.ignored]
+
+
+def test_a_first_ingest_of_an_empty_folder_says_so_instead_of_0_chunks(tmp_path: Path) -> None:
+    """It printed '0 chunks, index unchanged' and exited 0, as if every file had been ingested."""
+    empty = tmp_path / "kb"
+    empty.mkdir()
+    (empty / "checks.yaml").write_text("- id: a\n  question: where?\n  sources: []\n", encoding="utf-8")
+    report, _ = _ingest(empty, tmp_path)
+    assert not report.published and report.refused_by == "shrink"
+    assert report.refused == (
+        f"no documents to ingest in {empty.resolve()} (an empty or unmounted folder?): nothing was published"
+    )

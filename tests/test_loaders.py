@@ -27,8 +27,15 @@ topics: [vouchers, funding]
 Each company may use at most RMB 186,400 of vouchers per calendar year.
 """
 
-# Word and Excel save password-protected files as OLE compound documents, which start with these bytes.
+# Word and Excel save password-protected files as OLE compound documents, which start with these bytes and hold an
+# "EncryptedPackage" stream; the old binary .doc and .xls are OLE documents too, with a "WordDocument" or "Workbook".
 OLE_HEADER = bytes.fromhex("d0cf11e0a1b11ae1")
+
+
+def _ole(stream: str) -> bytes:
+    return OLE_HEADER + bytes(504) + stream.encode("utf-16-le")
+
+
 PARK_ROWS = [
     ["名称", "所属单位", "收费标准", "联系电话"],
     ["冷冻电镜", "张江药谷平台", "每天9800元", "021-5080 1234"],
@@ -249,6 +256,55 @@ def test_xlsx_loads_every_sheet_with_readable_cells(tmp_path: Path) -> None:
     assert docs[2].metadata["title"] == "一种细胞培养装置" and docs[2].metadata["language"] == "zh"
 
 
+def test_a_title_typed_above_a_csv_table_is_not_taken_for_its_header(tmp_path: Path) -> None:
+    """It was: 'row 2 has more values than the header has columns', the title being the header."""
+    path = tmp_path / "instruments.csv"
+    rows = ["附件1", "2026年张江共享仪器清单", "", *(",".join(row) for row in PARK_ROWS)]
+    path.write_bytes("\r\n".join(rows).encode("gbk"))
+    docs = _load(path)
+    assert docs[0].page_content.splitlines()[:2] == ["名称: 冷冻电镜", "所属单位: 张江药谷平台"]
+    assert [doc.metadata["title"] for doc in docs] == ["冷冻电镜", "核磁共振波谱仪"]
+
+
+def test_a_title_merged_across_an_xlsx_table_is_not_taken_for_its_header(tmp_path: Path) -> None:
+    """It was silently the header: every record read '2026 instrument list: Cryo-EM', 'column 2: 9800'."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["2026 instrument list"])
+    sheet.merge_cells("A1:C1")
+    sheet.append(["Instrument", "Fee per day", "Unit"])
+    sheet.append(["Cryo-EM", 9800, "RMB"])
+    path = tmp_path / "instruments.xlsx"
+    workbook.save(path)
+    [doc] = _load(path)
+    assert doc.page_content == "Instrument: Cryo-EM\nFee per day: 9800\nUnit: RMB" and doc.metadata["row"] == 1
+
+
+def test_a_one_column_listing_keeps_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "offices.csv"
+    offices = ["Lingang", "Zhangjiang", "Jinqiao", "Waigaoqiao", "Chuansha"]
+    path.write_text("Office\n" + "".join(f"{office} service desk\n" for office in offices), encoding="utf-8")
+    assert [doc.page_content for doc in _load(path)] == [f"Office: {office} service desk" for office in offices]
+    path.write_text("Office\nLingang service desk\n", encoding="utf-8")
+    assert [doc.page_content for doc in _load(path)] == ["Office: Lingang service desk"]
+
+
+def test_front_matter_left_open_is_named_instead_of_indexed_as_text(tmp_path: Path) -> None:
+    """Its keys were indexed, and could be quoted, as the document's first paragraph: '--- title: Rent ...'."""
+    path = tmp_path / "rent.md"
+    path.write_text("---\ntitle: Rent subsidy\nlanguage: en\n# Rent subsidy\n\nRMB 2,500 a month.\n", encoding="utf-8")
+    with pytest.raises(LoadError, match="front matter opened with '---' on line 1 is never closed: end it with"):
+        _load(path)
+
+
+def test_a_rule_at_the_top_of_a_page_is_not_front_matter(tmp_path: Path) -> None:
+    path = tmp_path / "rent.md"
+    path.write_text("---\n\n# Rent subsidy\n\nRMB 2,500 a month.\n", encoding="utf-8")
+    assert "RMB 2,500 a month." in _load(path)[0].page_content
+
+
 def test_json_array_of_objects(tmp_path: Path) -> None:
     path = tmp_path / "solutions.json"
     items = [
@@ -313,8 +369,15 @@ def _write(data: bytes) -> Callable[[Path], None]:
         ("prices.xlsx", _write(b"plain text saved with the wrong name"), "not a readable .xlsx"),
         ("notes.rtf", _write(b"{\\rtf1 hello}"), "unsupported file type '.rtf'"),
         ("locked.pdf", _encrypted_pdf, "password-protected"),
-        ("locked.docx", _write(OLE_HEADER + bytes(504)), "password-protected"),
-        ("locked.xlsx", _write(OLE_HEADER + bytes(504)), "password-protected"),
+        ("locked.docx", _write(_ole("EncryptedPackage")), "password-protected; save an unprotected copy"),
+        ("locked.xlsx", _write(_ole("EncryptedPackage")), "password-protected; save an unprotected copy"),
+        (
+            "report.docx",
+            _write(_ole("WordDocument")),
+            "a Word 97-2003 .doc file with a .docx name: open it and save it as .docx",
+        ),
+        ("fees.xlsx", _write(_ole("Workbook")), "an Excel 97-2003 .xls file with a .xlsx name: open it and save it as"),
+        ("report.doc", _write(_ole("WordDocument")), "unsupported file type '.doc': save it as .docx"),
         ("broken.json", _write(b'[{"name": "NMR",}]'), "invalid JSON at line 1"),
     ],
 )

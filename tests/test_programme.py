@@ -95,7 +95,7 @@ def test_the_guided_check_asks_the_rule_files_fact_questions_in_the_programme_s_
             "line 2: topics.0.id",
         ),
         ("nmae: {en: X, zh: Y}\n", "line 1: nmae: Extra inputs are not permitted"),
-        ("name: [unclosed\n", "while parsing"),
+        ("name: [unclosed\n", "not valid YAML (line 2): expected ',' or ']'"),
     ],
 )
 def test_a_mistake_in_programme_yaml_is_reported_with_its_key_and_line(

@@ -169,6 +169,43 @@ def test_a_spreadsheet_with_bad_rows_imports_nothing_and_names_every_bad_row(
     assert "give a .csv or .xlsx file" in capsys.readouterr().err
 
 
+def test_an_faq_with_titles_above_its_header_imports_and_one_without_rows_is_refused(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Titles above the table failed with 'no question or answer column in the first row'; a sheet holding only its
+    header printed 'imported 0 answers' and exited 0."""
+    titled = [["GOI常见问题汇总"], ["更新：2026年5月"], [], ["问题", "答案"], [PARKING, REPLY]]
+    assert _run(url, tmp_path, "import", str(_sheet(tmp_path, titled))) == 0
+    assert [(a.question, a.answer) for a in SavedAnswers(connect(url)).all()] == [(PARKING, REPLY)]
+    capsys.readouterr()
+    assert _run(url, tmp_path, "import", str(_sheet(tmp_path, [["question", "answer"], ["", ""]]))) == 1
+    assert "no question and answer below the header row: nothing to import" in capsys.readouterr().err
+
+
+def test_an_xlsx_faq_after_a_cover_sheet_imports_from_the_sheet_with_the_columns(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the first sheet was read: a workbook opening with an instructions sheet failed with 'no question or
+    answer column in the first row (it has: 填写说明)'."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "说明"
+    book.active.append(["填写说明"])
+    book.active.append(["每行一个问题和答案。"])
+    faq = book.create_sheet("FAQ")
+    faq.append(["问题", "答案"])
+    faq.append([PARKING_ZH, "有，B栋后面有四个访客车位。"])
+    faq.append(["", "没有问题的答案"])
+    book.save(tmp_path / "faq.xlsx")
+    assert _run(url, tmp_path, "import", str(tmp_path / "faq.xlsx")) == 1
+    assert "row 3: question: String should have at least 1 character" in capsys.readouterr().err, "rows of FAQ"
+    faq.delete_rows(3)
+    book.save(tmp_path / "faq.xlsx")
+    assert _run(url, tmp_path, "import", str(tmp_path / "faq.xlsx")) == 0
+    assert [a.question for a in SavedAnswers(connect(url)).all()] == [PARKING_ZH]
+
+
 def test_an_xlsx_faq_with_chinese_headers_imports_and_answers_are_removed_by_id(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -147,7 +147,9 @@ async def test_a_name_the_documents_use_in_the_other_language_is_added_to_the_gl
 
         before = glossary.read_text(encoding="utf-8")
         [refused] = await say(tg, admin, "/glossary NMR spectrometer = nmr")
-        assert refused.text.startswith("Not added, glossary.yaml is unchanged: entry 3: 'nmr' is already in entry 1")
+        assert refused.text.startswith(
+            "Not added, glossary.yaml is unchanged: entry 3 (line 4): 'nmr' is already in entry 1 (line 2)"
+        )
         [usage] = await say(tg, admin, "/glossary")
         assert usage.text.startswith("Give two or more names that mean the same, separated by =")
         [stranger] = await say(tg, tg.user(303, "Eve"), "/glossary a = b")

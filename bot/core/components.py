@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.core.assistant import AnswerConfig, Assistant, StaffFiles
-from bot.core.curated import CuratedAnswers
+from bot.core.curated import CuratedAnswers, CuratedError
 from bot.core.eligibility import EligibilityAdvisor
 from bot.core.llm import make_chat_model
 from knowledge.embeddings import make_embeddings
 from knowledge.logs import Redactor, secret_settings
-from knowledge.programme import load_programme
+from knowledge.programme import ProgrammeError, load_programme
 from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import KnowledgeStore, StoreUnavailable, make_store
@@ -52,12 +52,22 @@ def _staff_files(settings: Settings, store: KnowledgeStore, embeddings: Embeddin
     return staff_files
 
 
+def _startup_staff_files(staff_files: Callable[[], StaffFiles]) -> StaffFiles | tuple[None, None, None]:
+    """The staff files to start with; none while one is broken (a curated.yaml typo must not stop the bot from
+    starting): the error is logged, ingest lists the file, and the next published generation reads them again."""
+    try:
+        return staff_files()
+    except (CuratedError, ProgrammeError) as exc:
+        log.error("starting without rules, curated answers and programme until the file is fixed: %s", exc)
+        return None, None, None
+
+
 def build_assistant(settings: Settings, embeddings: Embeddings | None = None) -> Assistant:
     """The assistant over the configured store, embeddings (unless a caller already loaded the model) and chat."""
     embeddings = embeddings or make_embeddings(settings)
     store = make_store(settings)
     staff_files = _staff_files(settings, store, embeddings)
-    advisor, curated, programme = staff_files()
+    advisor, curated, programme = _startup_staff_files(staff_files)
     return Assistant(
         HybridSearcher(store, embeddings),
         make_chat_model(settings),
@@ -74,7 +84,7 @@ def checking_assistant(settings: Settings, searcher: HybridSearcher) -> Assistan
     """Extractive answers (never an LLM: checks must not depend on a remote model) from whichever generation the
     searcher's store points at: ingest's golden questions try a generation before it is published."""
     staff_files = _staff_files(settings, searcher.store, searcher.embeddings)
-    advisor, curated, programme = staff_files()
+    advisor, curated, programme = _startup_staff_files(staff_files)
     return Assistant(
         searcher,
         advisor=advisor,

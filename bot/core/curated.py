@@ -27,7 +27,8 @@ from bot.core.texts import text
 from knowledge.language import Language
 from knowledge.lexical import tokenize
 from knowledge.programme import Programme, load_programme
-from knowledge.safe_yaml import load_yaml
+from knowledge.reading import read_utf8
+from knowledge.safe_yaml import load_yaml, yaml_mistake
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,11 @@ def load_entries(paths: Iterable[Path]) -> list[CuratedEntry]:
     entries: dict[str, CuratedEntry] = {}
     for path in paths:
         try:
-            raw = load_yaml(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+            raw = load_yaml(read_utf8(path))
+        except (OSError, UnicodeDecodeError) as exc:
             raise CuratedError(f"{path}: {exc}") from None
+        except yaml.YAMLError as exc:
+            raise CuratedError(f"{path}: {yaml_mistake(exc)}") from None
         if not isinstance(raw, list):
             raise CuratedError(f"{path}: expected a list of entries (- id: ...), got {type(raw).__name__}")
         for index, item in enumerate(raw, 1):
@@ -139,6 +142,15 @@ def load_entries(paths: Iterable[Path]) -> list[CuratedEntry]:
                 raise CuratedError(f"{path}: entry {index}: id {entry.id!r} is used twice")
             entries[entry.id] = entry
     return list(entries.values())
+
+
+def curated_problem(path: Path) -> str | None:
+    """Ingest's check: what is wrong with a curated.yaml (its line, or its entry and key), None when it loads."""
+    try:
+        load_entries([path])
+    except CuratedError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    return None
 
 
 @dataclass(frozen=True)
