@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from langchain_core.embeddings import Embeddings
 
 from bot.conversation.saved_answers import SavedAnswers
-from bot.core.assistant import Assistant
-from bot.core.components import checking_assistant
 from bot.core.models import Answer
 from bot.staff.evaluation import gold_rank, missing_facts
 from knowledge.checks import SAVED, CheckResult, Scorer
 from knowledge.golden import EvalQuestion
-from knowledge.retrieve import HybridSearcher
 from knowledge.settings import Settings
 from knowledge.store import IndexInfo, KnowledgeStore, PinnedStore
+
+if TYPE_CHECKING:  # the assistant is built only when a generation is scored: an unchanged re-ingest never needs it
+    from bot.core.assistant import Assistant
+    from knowledge.retrieve import HybridSearcher
 
 TOP = 3  # a gold source must be among the first three sources, as in `python -m bot eval`
 
@@ -78,6 +81,9 @@ def check_scorer(
     def score(
         store: KnowledgeStore, generations: list[IndexInfo], questions: list[EvalQuestion]
     ) -> list[list[CheckResult]]:
+        from bot.core.components import checking_assistant
+        from knowledge.retrieve import HybridSearcher
+
         view = PinnedStore(store, generations[0])
         searcher = serving.following(view) if serving else HybridSearcher(view, embeddings, refresh_seconds=0)
         assistant = checking_assistant(settings, searcher)
