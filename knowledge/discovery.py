@@ -95,12 +95,17 @@ LINK_OUTSIDE = "links outside the knowledge folder are not followed"
 
 
 def _ignore_reason(rel: Path) -> str | None:
-    """Why a file is never staff content: hidden files and folders (.git, .DS_Store), Office lock files (~$x.xlsx)."""
+    """Why a file is never staff content: hidden files and folders (.git, .DS_Store), Office lock files (~$x.xlsx),
+    and notes for staff (README.md, _drafts/): what a folder says about itself is not an answer to a founder."""
     for part in rel.parts:
         if part.startswith("~$"):
             return "Office lock file"
         if part.startswith("."):
             return "hidden file or folder"
+        if part.startswith("_"):
+            return "notes for staff (a name starting with _): not indexed"
+    if rel.stem.lower() == "readme":
+        return "notes for staff (README): not indexed"
     return None
 
 

@@ -95,6 +95,19 @@ def test_hidden_files_git_and_office_lock_files_are_ignored_with_a_reason(folder
     assert report.failed == [] and report.added == ["rent.md"]
 
 
+def test_notes_for_staff_are_listed_as_ignored_and_never_quoted(folder: Path, tmp_path: Path) -> None:
+    # What a folder says about itself ("the rent amounts are invented") was quoted as the answer to founders.
+    (folder / "README.md").write_text("# About\n\nThe rent subsidy amounts here are invented.\n", encoding="utf-8")
+    (folder / "_drafts").mkdir()
+    (folder / "_drafts" / "rent-2027.md").write_text("# Draft\n\nA doctor may get RMB 9,999.\n", encoding="utf-8")
+    report, texts = _ingest(folder, tmp_path)
+    assert {i.path: i.reason for i in report.ignored} == {
+        "README.md": "notes for staff (README): not indexed",
+        "_drafts/rent-2027.md": "notes for staff (a name starting with _): not indexed",
+    }
+    assert report.added == ["rent.md"] and not any("invented" in t or "9,999" in t for t in texts)
+
+
 @pytest.mark.slow  # a real subprocess or a real-model ingest: seconds of waiting
 def test_the_cli_shows_ignored_and_refused_files_with_their_reasons(folder: Path, tmp_path: Path) -> None:
     (folder / "~$fees.xlsx").write_bytes(b"lock")

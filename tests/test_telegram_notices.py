@@ -81,7 +81,8 @@ async def test_a_saved_subscribed_profile_hears_once_of_a_new_scheme_and_nothing
     notice = await tg.wait_for(lambda: tg.sent(wang["id"])[before:])
     assert len(notice) == 1 and "青年硕士奖励" in notice[0].text and "第九条: 硕士及以上学历" in notice[0].text
     assert not ingest(tmp_path / "data", kb, local_embeddings), "nothing changed: nothing published"
-    (kb / "ABOUT.md").write_text((kb / "ABOUT.md").read_text(encoding="utf-8") + "\nMore.\n", encoding="utf-8")
+    faq = kb / "policies" / "faq.txt"
+    faq.write_text(faq.read_text(encoding="utf-8") + "\nMore.\n", encoding="utf-8")
     assert ingest(tmp_path / "data", kb, local_embeddings), "a new generation, no change to the rules"
     await asyncio.sleep(QUIET)
     assert len(tg.sent(wang["id"])) == before + 1, "the same news is never told twice"
