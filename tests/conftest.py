@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def clean_env(**overrides: str) -> dict[str, str]:
     """This process's environment without any of the project's settings, plus `overrides`: for subprocesses."""
     fields = {name.upper() for name in Settings.model_fields}
     return {key: value for key, value in os.environ.items() if key not in fields} | overrides
+
+
+def interruptible() -> None:
+    """For `preexec_fn`: the child takes Ctrl-C (SIGINT) as a command run from a terminal does. A suite started in
+    the background by a non-interactive shell, as CI may start it, passes on SIGINT ignored, and Python then never
+    raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")

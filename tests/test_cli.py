@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import _parser
-from tests.conftest import clean_env
+from tests.conftest import clean_env, interruptible
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,6 +129,7 @@ def test_ctrl_c_in_the_console_leaves_with_one_line_not_a_traceback(tmp_path: Pa
         env=env,
         cwd=ROOT,
         text=True,
+        preexec_fn=interruptible,
     )
     assert chat.stdout is not None and "Assistant console" in chat.stdout.readline()  # waiting for a question
     chat.send_signal(signal.SIGINT)

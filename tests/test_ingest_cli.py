@@ -15,7 +15,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from knowledge.indexing import Ingest
 from knowledge.store import make_store
-from tests.conftest import clean_env, make_settings, write_files
+from tests.conftest import clean_env, interruptible, make_settings, write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 INGEST = [sys.executable, str(ROOT / "ingest.py")]
@@ -35,7 +35,7 @@ def test_ctrl_c_half_way_says_nothing_was_published_and_the_served_index_stays(t
     (kb / "instruments.csv").write_text(_listing(5_000), encoding="utf-8")
     env = clean_env(DATA_DIR=str(tmp_path / "data"), EMBEDDING_PROVIDER="local")
     command = [*INGEST, str(kb), "--rebuild", "--json"]
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=interruptible)
     index = tmp_path / "data" / "index"
     deadline = time.monotonic() + 120
     while len([p for p in index.iterdir() if p.is_dir()]) < 2 and time.monotonic() < deadline:  # building started
