@@ -177,8 +177,8 @@ class LexicalIndex:
 
     def holds(self, index: int, terms: list[str]) -> bool:
         """True when passage `index` contains one of the words."""
-        wanted = [self._vocabulary[term] for term in terms if term in self._vocabulary]
-        return bool(wanted) and bool(np.isin(self._ids[self._starts[index] : self._starts[index + 1]], wanted).any())
+        words = self._words_of(index)
+        return any(term in words for term in terms)
 
     def weights(self, terms: list[str]) -> dict[str, float]:
         """The query's words (from `tokenize`), each weighted by how much it tells (IDF)."""
@@ -186,7 +186,7 @@ class LexicalIndex:
 
     def _idf(self, term: str) -> float:
         at = self._vocabulary.get(term)
-        held = int(self._frequency[at]) if at is not None and at < len(self._frequency) else 0
+        held = int(self._frequency[at]) if at is not None else 0
         return math.log(1 + self.size / held) if held else self._unseen
 
     def coverage(
