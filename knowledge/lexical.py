@@ -145,6 +145,11 @@ def tokenize(text: str) -> list[str]:
     return [t for t in tokens if t not in _STOP and t.strip()]
 
 
+def searchable(title: str, section: str | None, text: str) -> str:
+    """What the lexical side reads of a passage: its title and section name count as its words."""
+    return f"{title} {section or ''}\n{text}"
+
+
 class LexicalIndex:
     """BM25 over a fixed list of passages, built in one go from an index generation."""
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from knowledge.embeddings import model_id
 from knowledge.fitted import fitted
 from knowledge.glossary import equivalent_words
-from knowledge.lexical import identifiers, tokenize, versions
+from knowledge.lexical import identifiers, searchable, tokenize, versions
 from knowledge.snapshot import Snapshot, load_snapshot
 from knowledge.store import IndexInfo, KnowledgeStore, StoreUnavailable
 
@@ -175,10 +175,9 @@ class HybridSearcher:
         """True when the query names the subject of a document or row (a title word) that none of `passages` holds:
         "voucher cap?" after the rent subsidy's passages is about vouchers."""
         snapshot = self._current()
-        at = {passage_id: index for index, passage_id in enumerate(snapshot.ids)}
-        held = [at[p.id] for p in passages if p.id in at]
+        held = [frozenset(tokenize(searchable(p.title, p.section, p.text))) for p in passages]
         named = [term for term in tokenize(query) if term in snapshot.titles]
-        return any(not any(snapshot.lexical.holds(index, [term]) for index in held) for term in named)
+        return any(all(term not in words for words in held) for term in named)
 
     def section(self, passage: Passage) -> list[Passage]:
         """Every chunk of the passage's section, in document order (just the passage for a record)."""

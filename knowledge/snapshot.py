@@ -14,7 +14,7 @@ from knowledge.bridge import TermBridge
 from knowledge.fill import chunk_id, is_view
 from knowledge.glossary import Glossary
 from knowledge.groups import GROUP_KEY, unpacked
-from knowledge.lexical import LexicalIndex, tokenize
+from knowledge.lexical import LexicalIndex, searchable, tokenize
 from knowledge.store import IndexInfo, KnowledgeStore
 
 MIN_PER_LANGUAGE = 30
@@ -141,10 +141,8 @@ def load_snapshot(
     """Load a published generation; the word bridge starts from the previous snapshot's translations."""
     collection = store.open(info.generation)
     rows = _rows(collection, info.chunks)
-    searchable = [
-        f"{m.get('title', '')} {m.get('section') or ''}\n{t}" for t, m in zip(rows.texts, rows.metadatas, strict=True)
-    ]
-    lexical = LexicalIndex(searchable)
+    pairs = zip(rows.texts, rows.metadatas, strict=True)
+    lexical = LexicalIndex([searchable(str(m.get("title", "")), m.get("section"), t) for t, m in pairs])
     known = previous.bridge.known() if previous else None
     bridge = TermBridge(embeddings, lexical.vocabulary(), bridge_similarity, known)
     return Snapshot(
