@@ -170,6 +170,8 @@ class LexicalIndex:
         self._unseen = math.log(1 + len(texts))  # a word no passage has is as telling as the rarest
         self.size = len(texts)
         self._versions = frozenset(version for text in texts for version in versions(text))
+        # A search reads each candidate's words up to three times (own and bridged coverage, named codes).
+        self._words_of = lru_cache(maxsize=256)(self._read_words)
 
     def names_version(self, version: str) -> bool:
         """True when some passage names this version of something ("GOI 2.0", "v2.0")."""
@@ -182,8 +184,7 @@ class LexicalIndex:
 
     def holds(self, index: int, terms: list[str]) -> bool:
         """True when passage `index` contains one of the words."""
-        words = self._words_of(index)
-        return any(term in words for term in terms)
+        return bool(terms) and not self._words_of(index).isdisjoint(terms)
 
     def weights(self, terms: list[str]) -> dict[str, float]:
         """The query's words (from `tokenize`), each weighted by how much it tells (IDF)."""
@@ -220,7 +221,7 @@ class LexicalIndex:
 
         return sum(w for term, w in weights.items() if found(term)) / total
 
-    def _words_of(self, index: int) -> frozenset[str]:
+    def _read_words(self, index: int) -> frozenset[str]:
         """The distinct words of passage `index`: the question's words are looked up among them."""
         ids = self._ids[self._starts[index] : self._starts[index + 1]]
         return frozenset(self._words[i] for i in ids)
